@@ -1,0 +1,1 @@
+//! Findings and verdicts from config + probe evidence. Pure.

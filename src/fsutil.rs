@@ -1,0 +1,1 @@
+//! Atomic, backed-up local file writes.

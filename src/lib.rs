@@ -1,0 +1,11 @@
+//! codex-fleet: find codex agents whose sandbox cannot start, explain why, and roll out the
+//! durable fix (`sandbox_mode = "danger-full-access"`, `approval_policy = "never"`).
+//!
+//! The core (`codex`, `probe`, `diagnose`) is pure: values in, values out, no IO. Only `cli`
+//! (and later the fleet backends) touch the outside world.
+
+pub mod cli;
+pub mod codex;
+pub mod diagnose;
+pub mod fsutil;
+pub mod probe;
