@@ -1,4 +1,9 @@
 //! What codex does with a config, and how to change it to the durable fix. Pure: no IO.
 
+pub mod argv;
+pub mod config;
+pub mod diff;
 pub mod emitter;
+pub mod fix;
 pub mod redact;
+pub mod repair;
