@@ -84,11 +84,15 @@ pub struct ParseProblem {
 pub fn parse_spanned(text: &str) -> Result<Document<String>, ParseProblem> {
     let body = text.strip_prefix('\u{feff}').unwrap_or(text);
     Document::parse(body.to_string()).map_err(|e| {
-        let offset = e.span().map(|s| s.start).unwrap_or(0) + (text.len() - body.len());
-        ParseProblem {
-            location: Location::of(text, offset),
-            message: e.message().trim().replace('\n', " "),
+        let bom = text.len() - body.len();
+        let span = e.span().unwrap_or(0..0);
+        let mut message = e.message().trim().replace('\n', " ");
+        // Name the key: "duplicate key" alone sends the operator hunting.
+        let token = body.get(span.clone()).unwrap_or("").trim();
+        if !token.is_empty() && token.len() <= 80 && !token.contains('\n') && message.starts_with("duplicate") {
+            message = format!("{message} `{token}`");
         }
+        ParseProblem { location: Location::of(text, span.start + bom), message }
     })
 }
 

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Set up everything the tests need (cached when already there), then run the whole suite.
+# Safe to run again and again; this is what .ci/run calls.
+#
+#   scripts/test.sh            # set up + cargo nextest run
+#   scripts/test.sh -E 'test(fix)'   # extra arguments go to nextest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE="${CODEX_FLEET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/codex-fleet}"
+export CODEX_FLEET_CACHE="$CACHE"
+# Builds are cached across clones of the repo (CI runs in a fresh clone on the same machine).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+CODEX_VERSIONS="0.133.0 0.163.0"   # the incident's generation and the current one
+mkdir -p "$CACHE"
+
+log() { printf '[test.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# --- apt packages: bubblewrap (the probe's bwrap step), util-linux (unshare, setpriv), tmux
+#     (end-to-end console tests), mmdebstrap (test images), mawk (the probe's awk dialect).
+need_pkgs=()
+for p in bubblewrap util-linux tmux mmdebstrap mawk curl ca-certificates; do
+  dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
+done
+if ((${#need_pkgs[@]})); then
+  log "installing apt packages: ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# --- the real codex binaries, from their PyPI wheels (each bundles bwrap).
+for v in $CODEX_VERSIONS; do
+  dir="$CACHE/codex-$v"
+  if [[ ! -x "$dir/codex_cli_bin/bin/codex" ]]; then
+    log "fetching openai-codex-cli-bin==$v"
+    mkdir -p "$CACHE/wheels"
+    python3 -m pip download -q --no-deps -d "$CACHE/wheels" "openai-codex-cli-bin==$v"
+    rm -rf "$dir.partial" && mkdir -p "$dir.partial"
+    python3 -m zipfile -e "$CACHE"/wheels/openai_codex_cli_bin-"$v"-*.whl "$dir.partial"
+    # zipfile drops the executable bits.
+    chmod +x "$dir.partial/codex_cli_bin/bin/codex" "$dir.partial"/codex_cli_bin/codex-resources/* \
+      "$dir.partial"/codex_cli_bin/codex-path/* 2>/dev/null || true
+    rm -rf "$dir" && mv "$dir.partial" "$dir"
+  fi
+done
+
+# --- the tools the tests drive
+command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
+
+log "building and running the tests (target: $CARGO_TARGET_DIR)"
+export CODEX_FLEET_REQUIRE_TOOLS=1   # a test whose tool is missing fails instead of skipping
+cargo nextest run --profile ci "$@"
