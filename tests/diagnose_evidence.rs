@@ -1,0 +1,249 @@
+//! Diagnosis from recorded evidence: the incident's exact strings cannot be produced on this
+//! kernel (they need Ubuntu's AppArmor userns restriction), so they are fed in as the probe
+//! would report them.
+
+use codex_fleet::diagnose::{diagnose, verdict_of, AgentEvidence, Code, ProbeSummary, Verdict};
+use codex_fleet::probe::{CodexEffective, Http, Outcome, ProbeReport, Step};
+
+const RTM: &str = "bwrap: loopback: Failed RTM_NEWADDR: Operation not permitted";
+const UIDMAP_BWRAP: &str = "bwrap: setting up uid map: Permission denied";
+const UIDMAP_UNSHARE: &str = "unshare: write failed /proc/self/uid_map: Operation not permitted";
+const USERNS_DEBIAN: &str = "bwrap: No permissions to create new namespace, likely because the kernel does not allow non-privileged user namespaces. See <https://deb.li/bubblewrap> or <file:///usr/share/doc/bubblewrap/README.Debian.gz>.";
+
+fn ok() -> Step {
+    Step { outcome: Outcome::Ok, rc: Some(0), stderr: String::new() }
+}
+fn denied(stderr: &str) -> Step {
+    Step { outcome: Outcome::Denied, rc: Some(1), stderr: stderr.into() }
+}
+
+/// A healthy-looking container: namespaces work, gitea answers.
+fn base() -> ProbeReport {
+    ProbeReport {
+        format: 1,
+        uid: Some(1000),
+        uid_map: Some("0 0 4294967295".into()),
+        userns: ok(),
+        userns_map_root: ok(),
+        bwrap: ok(),
+        bwrap_path: Some("/usr/bin/bwrap".into()),
+        prompt_input: ok(),
+        gitea_plain: Http { status: Some(200), outcome: Outcome::Ok, stderr: String::new() },
+        gitea_codex: Http { status: Some(200), outcome: Outcome::Ok, stderr: String::new() },
+        ..Default::default()
+    }
+}
+
+const FIXED: &str = "sandbox_mode = \"danger-full-access\"\napproval_policy = \"never\"\n";
+const FIXED_EMITTER: &str = "#!/bin/sh\n# >>> codex-fleet managed block (core#2128) >>>\n";
+
+fn codes(ev: &AgentEvidence) -> (Verdict, Vec<Code>) {
+    let d = diagnose(ev);
+    (d.verdict, d.codes())
+}
+
+#[test]
+fn incident_default_sandbox_with_loopback_denied() {
+    let mut p = base();
+    p.bwrap = denied(RTM);
+    p.gitea_codex = Http { status: None, outcome: Outcome::Denied, stderr: RTM.into() };
+    let d = diagnose(&AgentEvidence { config_text: Some("model = \"o3\"\n"), probe: Some(&p), ..Default::default() });
+    assert_eq!(d.verdict, Verdict::Stalled);
+    assert_eq!(
+        d.codes(),
+        [Code::SandboxEnabled, Code::ApprovalNotNever, Code::NetnsLoopbackDenied, Code::SandboxWillFail]
+    );
+    assert_eq!(d.evidence(Code::NetnsLoopbackDenied), Some(RTM));
+    assert!(d.evidence(Code::SandboxWillFail).unwrap().contains(RTM));
+    let e = d.effective.unwrap();
+    assert_eq!((e.sandbox_mode.value.as_str(), e.sandbox_mode.source.as_str()), ("read-only", "default"));
+}
+
+#[test]
+fn incident_pr77_workaround_dies_at_uid_map() {
+    let mut p = base();
+    p.userns_map_root = denied(UIDMAP_UNSHARE);
+    p.bwrap = denied(UIDMAP_BWRAP);
+    let cfg = "sandbox_mode = \"workspace-write\"\n[sandbox_workspace_write]\nnetwork_access = true\n";
+    let d = diagnose(&AgentEvidence { config_text: Some(cfg), probe: Some(&p), ..Default::default() });
+    assert_eq!(d.verdict, Verdict::Stalled);
+    assert!(d.has(Code::UidmapWriteDenied) && d.has(Code::SandboxWillFail), "{:?}", d.codes());
+    assert_eq!(d.evidence(Code::UidmapWriteDenied), Some(UIDMAP_BWRAP));
+    let s = ProbeSummary::of(&p);
+    assert_eq!((s.userns, s.uid_map_write), (Outcome::Ok, Outcome::Denied));
+}
+
+#[test]
+fn workspace_write_with_network_is_not_stopped_by_loopback_alone() {
+    let mut p = base();
+    p.bwrap = denied(RTM);
+    let cfg = "sandbox_mode = \"workspace-write\"\napproval_policy = \"never\"\nsandbox_workspace_write.network_access = true\n";
+    let (v, c) = codes(&AgentEvidence { config_text: Some(cfg), probe: Some(&p), ..Default::default() });
+    assert_eq!(v, Verdict::AtRisk, "{c:?}");
+    assert!(c.contains(&Code::NetnsLoopbackDenied) && !c.contains(&Code::SandboxWillFail));
+}
+
+#[test]
+fn duplicate_prepends_are_config_invalid() {
+    let cfg = "sandbox_mode = \"danger-full-access\"\nsandbox_mode = \"danger-full-access\"\n";
+    let d = diagnose(&AgentEvidence { config_text: Some(cfg), probe: Some(&base()), ..Default::default() });
+    assert_eq!(d.verdict, Verdict::Stalled);
+    assert_eq!(d.codes(), [Code::ConfigInvalid]);
+    assert!(d.evidence(Code::ConfigInvalid).unwrap().contains("line 2, column 1: duplicate key `sandbox_mode`"));
+    assert!(d.effective.is_none());
+}
+
+#[test]
+fn codex_refusing_the_config_is_config_invalid_in_its_words() {
+    let mut p = base();
+    p.prompt_input = Step {
+        outcome: Outcome::Error,
+        rc: Some(1),
+        stderr: "Error: /home/agent/.codex/config.toml:17:12: `wire_api = \"chat\"` is no longer supported.".into(),
+    };
+    let (v, c) = codes(&AgentEvidence { config_text: Some(FIXED), probe: Some(&p), ..Default::default() });
+    assert_eq!((v, c), (Verdict::Stalled, vec![Code::ConfigInvalid]));
+}
+
+#[test]
+fn keys_appended_into_a_table_on_this_kernel() {
+    let mut p = base();
+    p.userns = denied("unshare: unshare failed: Operation not permitted");
+    p.userns_map_root = denied("unshare: unshare failed: Operation not permitted");
+    p.bwrap = denied(USERNS_DEBIAN);
+    let cfg = "[mcp_servers.molecule.env]\nWORKSPACE_ID = \"x\"\nsandbox_mode = \"danger-full-access\"\n";
+    let d = diagnose(&AgentEvidence { config_text: Some(cfg), probe: Some(&p), ..Default::default() });
+    assert_eq!(d.verdict, Verdict::Stalled);
+    for c in [Code::ConfigKeyMisplaced, Code::SandboxEnabled, Code::UsernsBlocked, Code::SandboxWillFail] {
+        assert!(d.has(c), "{c} missing from {:?}", d.codes());
+    }
+    assert!(d.evidence(Code::ConfigKeyMisplaced).unwrap().starts_with("line 3: `sandbox_mode` sits inside [mcp_servers.molecule.env]"));
+    let s = ProbeSummary::of(&p);
+    assert_eq!((s.userns, s.uid_map_write, s.netns_loopback), (Outcome::Denied, Outcome::Error, Outcome::Error));
+}
+
+#[test]
+fn cli_override_beats_a_fixed_config() {
+    let mut p = base();
+    p.bwrap = denied(USERNS_DEBIAN);
+    let cmd: Vec<String> = ["sh", "-c", "exec codex --sandbox workspace-write app-server"].map(String::from).to_vec();
+    let d = diagnose(&AgentEvidence {
+        config_text: Some(FIXED),
+        probe: Some(&p),
+        start_command: &cmd,
+        emitter_text: Some(FIXED_EMITTER),
+        ..Default::default()
+    });
+    assert_eq!(d.verdict, Verdict::Stalled);
+    assert_eq!(d.evidence(Code::CliOverride), Some("codex started with --sandbox workspace-write"));
+    assert_eq!(d.effective.as_ref().unwrap().sandbox_mode.source.as_str(), "cli");
+}
+
+#[test]
+fn fixed_only_in_the_writable_layer_is_at_risk() {
+    let layer = vec!["C /usr/local/bin".to_string(), "C /usr/local/bin/codex_mcp_config.sh".to_string()];
+    let d = diagnose(&AgentEvidence {
+        config_text: Some(FIXED),
+        probe: Some(&base()),
+        emitter_text: Some(FIXED_EMITTER),
+        layer_changes: &layer,
+        ..Default::default()
+    });
+    assert_eq!(d.verdict, Verdict::AtRisk);
+    assert_eq!(d.codes(), [Code::FixNotInImage]);
+    assert!(d.evidence(Code::FixNotInImage).unwrap().starts_with("C /usr/local/bin/codex_mcp_config.sh"));
+}
+
+#[test]
+fn config_fixed_by_hand_over_a_hotpatch_emitter() {
+    let emitter = "#!/bin/sh\nprintf 'sandbox_mode = \"danger-full-access\"\\n' | cat - \"$CFG\" > \"$CFG.new\"\n";
+    let d = diagnose(&AgentEvidence {
+        config_text: Some(FIXED),
+        probe: Some(&base()),
+        emitter_text: Some(emitter),
+        ..Default::default()
+    });
+    assert_eq!(d.verdict, Verdict::AtRisk);
+    assert_eq!(d.codes(), [Code::EmitterNotIdempotent, Code::FixNotInImage]);
+}
+
+#[test]
+fn fully_fixed_is_healthy_even_where_namespaces_are_refused() {
+    let mut p = base();
+    p.userns = denied("unshare: unshare failed: Operation not permitted");
+    p.bwrap = denied(USERNS_DEBIAN);
+    p.effective = Some(CodexEffective {
+        sandbox_mode: Some("danger-full-access".into()),
+        approval_policy: Some("never".into()),
+        network_access: Some(true),
+    });
+    let d = diagnose(&AgentEvidence {
+        config_text: Some(FIXED),
+        probe: Some(&p),
+        emitter_text: Some(FIXED_EMITTER),
+        ..Default::default()
+    });
+    assert_eq!(d.verdict, Verdict::Healthy, "{:?}", d.findings);
+    assert_eq!(d.codes(), [Code::UsernsBlocked], "primitives are still reported");
+}
+
+#[test]
+fn gitea_unreachable_is_stalled_with_curls_words() {
+    let mut p = base();
+    p.gitea_plain = Http {
+        status: None,
+        outcome: Outcome::Error,
+        stderr: "curl: (6) Could not resolve host: git.moleculesai.app".into(),
+    };
+    let d = diagnose(&AgentEvidence { config_text: Some(FIXED), probe: Some(&p), ..Default::default() });
+    assert_eq!(d.verdict, Verdict::Stalled);
+    assert_eq!(d.evidence(Code::GiteaUnreachable), Some("curl: (6) Could not resolve host: git.moleculesai.app"));
+}
+
+#[test]
+fn codex_says_otherwise_codex_wins() {
+    // A key shape our model reads as fixed but codex does not: codex's word is the verdict.
+    let mut p = base();
+    p.effective = Some(CodexEffective { sandbox_mode: Some("read-only".into()), ..Default::default() });
+    let d = diagnose(&AgentEvidence { config_text: Some(FIXED), probe: Some(&p), ..Default::default() });
+    assert!(d.has(Code::SandboxEnabled));
+}
+
+#[test]
+fn bwrap_missing_under_a_sandboxed_mode() {
+    let mut p = base();
+    p.bwrap = Step { outcome: Outcome::Absent, rc: None, stderr: String::new() };
+    p.bwrap_path = None;
+    let (v, c) = codes(&AgentEvidence { config_text: None, probe: Some(&p), ..Default::default() });
+    assert_eq!(v, Verdict::Stalled);
+    assert!(c.contains(&Code::BwrapMissing) && c.contains(&Code::SandboxWillFail));
+}
+
+#[test]
+fn no_probe_is_unknown() {
+    let d = diagnose(&AgentEvidence { probe_error: Some("container exited during the probe"), ..Default::default() });
+    assert_eq!((d.verdict, d.codes()), (Verdict::Unknown, vec![Code::ProbeFailed]));
+    assert_eq!(d.evidence(Code::ProbeFailed), Some("container exited during the probe"));
+}
+
+#[test]
+fn verdict_order_first_match_wins() {
+    use Code::*;
+    assert_eq!(verdict_of(&[HostUnreachable, ConfigInvalid]), Verdict::Unknown);
+    assert_eq!(verdict_of(&[ProbeFailed]), Verdict::Unknown);
+    assert_eq!(verdict_of(&[SandboxEnabled, GiteaUnreachable]), Verdict::Stalled);
+    assert_eq!(verdict_of(&[SandboxWillFail]), Verdict::Stalled);
+    assert_eq!(verdict_of(&[FixNotInImage, ConfigKeyMisplaced]), Verdict::AtRisk);
+    assert_eq!(verdict_of(&[ApprovalNotNever]), Verdict::AtRisk);
+    assert_eq!(verdict_of(&[EmitterNotIdempotent]), Verdict::AtRisk);
+    assert_eq!(
+        verdict_of(&[ConfigKeyMisplaced, CliOverride, UsernsBlocked, UidmapWriteDenied, NetnsLoopbackDenied, BwrapMissing]),
+        Verdict::Healthy
+    );
+    // Every code has a stable, distinct spelling.
+    let names: std::collections::BTreeSet<_> = Code::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(names.len(), 15);
+    for c in Code::ALL {
+        assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+    }
+}
