@@ -55,7 +55,8 @@ pub fn fix(text: &str, opts: &FixOptions) -> Result<FixOutcome, ParseProblem> {
         changes.push(format!("removed {} duplicated hotpatch line(s)", r.removed.len()));
     }
 
-    strip_trapped(doc.as_table_mut(), &mut Vec::new(), &mut changes);
+    let mut orphans = Vec::new();
+    strip_trapped(doc.as_table_mut(), &mut Vec::new(), None, &mut changes, &mut orphans);
 
     let profile_name = opts
         .cli_profile
@@ -79,12 +80,13 @@ pub fn fix(text: &str, opts: &FixOptions) -> Result<FixOutcome, ParseProblem> {
             if p.contains_key("default_permissions") && set_string(p, "default_permissions", ":danger-full-access") {
                 changes.push(format!("set {at}.default_permissions = \":danger-full-access\""));
             }
-            drop_workaround(p, &at, &mut changes);
+            drop_workaround(p, &at, &mut changes, &mut orphans);
         }
     }
 
+    drop_workaround(doc.as_table_mut(), "", &mut changes, &mut orphans);
+    place_orphans(&mut doc, orphans);
     let root = doc.as_table_mut();
-    drop_workaround(root, "", &mut changes);
     let mut inserted_first = false;
     for (k, v) in [("sandbox_mode", DANGER_FULL_ACCESS), ("approval_policy", NEVER)] {
         let existed = root.get(k).is_some_and(|i| i.is_value());
@@ -164,26 +166,133 @@ fn set_string(t: &mut dyn TableLike, key: &str, v: &str) -> bool {
 
 /// Remove `sandbox_workspace_write` (table, dotted keys or inline table) when it carries only
 /// the earlier workaround's keys.
-fn drop_workaround(t: &mut dyn TableLike, at: &str, changes: &mut Vec<String>) {
+fn drop_workaround(t: &mut dyn TableLike, at: &str, changes: &mut Vec<String>, orphans: &mut Vec<Orphan>) {
     let only_workaround = t
         .get(SWS)
         .and_then(|i| i.as_table_like())
         .is_some_and(|s| s.iter().all(|(k, v)| WORKAROUND_KEYS.contains(&k) && v.is_value()));
-    if only_workaround {
-        t.remove(SWS);
-        let prefix = if at.is_empty() { String::new() } else { format!("{at}.") };
-        changes.push(format!("removed {prefix}{SWS} (only the earlier workaround's network_access)"));
+    if !only_workaround {
+        return;
+    }
+    match t.get(SWS) {
+        Some(Item::Table(tab)) if !tab.is_dotted() => {
+            let comment = tab.decor().prefix().and_then(|p| p.as_str()).filter(|p| p.contains('#'));
+            if let Some(c) = comment {
+                orphans.push(Orphan { after: tab.position(), comment: c.to_string() });
+            }
+            t.remove(SWS);
+        }
+        _ => {
+            if let Some(c) = remove_key(t, SWS) {
+                orphans.push(Orphan { after: None, comment: c });
+            }
+        }
+    }
+    let prefix = if at.is_empty() { String::new() } else { format!("{at}.") };
+    changes.push(format!("removed {prefix}{SWS} (only the earlier workaround's network_access)"));
+}
+
+/// A comment that sat right above something the fix removed. Comments are the operator's
+/// notes: they move to what follows instead of disappearing with the key.
+struct Orphan {
+    /// Position of the table it was in (or that was removed); `None` for the root.
+    after: Option<isize>,
+    comment: String,
+}
+
+/// Remove `key` from `t`; a comment above it moves onto the next key of the same table, or is
+/// returned when there is none.
+fn remove_key(t: &mut dyn TableLike, key: &str) -> Option<String> {
+    let comment = Some(line_comments(t, key)).filter(|c| !c.is_empty());
+    let keys: Vec<String> = t.iter().map(|(k, _)| k.to_string()).collect();
+    t.remove(key);
+    let comment = comment?;
+    for next in keys.iter().skip_while(|k| k.as_str() != key).skip(1) {
+        let leaf = t.get(next).is_some_and(|i| i.is_value() || i.as_table().is_some_and(|x| x.is_dotted()));
+        if let (true, Some(mut km)) = (leaf, t.key_mut(next)) {
+            let old = km.leaf_decor().prefix().and_then(|p| p.as_str()).unwrap_or("").to_string();
+            km.leaf_decor_mut().set_prefix(format!("{comment}{old}"));
+            return None;
+        }
+    }
+    Some(comment)
+}
+
+/// The comment lines above `key`'s line(s). A dotted key (`a.b = 1`) keeps them on its
+/// innermost key, so dotted tables are searched.
+fn line_comments(t: &dyn TableLike, key: &str) -> String {
+    let mut out = String::new();
+    if let Some(p) = t.key(key).and_then(|k| k.leaf_decor().prefix()).and_then(|p| p.as_str()) {
+        if p.contains('#') {
+            out.push_str(p);
+        }
+    }
+    if let Some(Item::Table(sub)) = t.get(key) {
+        if sub.is_dotted() {
+            for (k, _) in sub.iter() {
+                out.push_str(&line_comments(sub, k));
+            }
+        }
+    }
+    out
+}
+
+/// Put orphaned comments above the next table header in the document, else at its end.
+fn place_orphans(doc: &mut toml_edit::DocumentMut, orphans: Vec<Orphan>) {
+    for o in orphans {
+        let mut tables = Vec::new();
+        collect_tables(doc.as_table(), &mut Vec::new(), &mut tables);
+        let from = o.after.unwrap_or(isize::MIN);
+        let next = tables.into_iter().filter(|(p, _)| *p > from).min_by_key(|(p, _)| *p);
+        let target = next.and_then(|(_, path)| {
+            let mut cur = doc.as_table_mut();
+            for seg in &path {
+                cur = cur.get_mut(seg)?.as_table_mut()?;
+            }
+            Some(cur)
+        });
+        match target {
+            Some(t) => {
+                let old = t.decor().prefix().and_then(|p| p.as_str()).unwrap_or("").to_string();
+                t.decor_mut().set_prefix(format!("{}{old}", o.comment));
+            }
+            None => {
+                let old = doc.trailing().as_str().unwrap_or("").to_string();
+                doc.set_trailing(format!("{old}{}", o.comment));
+            }
+        }
+    }
+}
+
+fn collect_tables(t: &toml_edit::Table, path: &mut Vec<String>, out: &mut Vec<(isize, Vec<String>)>) {
+    for (k, item) in t.iter() {
+        if let Item::Table(sub) = item {
+            path.push(k.to_string());
+            if let (false, false, Some(p)) = (sub.is_implicit(), sub.is_dotted(), sub.position()) {
+                out.push((p, path.clone()));
+            }
+            collect_tables(sub, path, out);
+            path.pop();
+        }
     }
 }
 
 /// Remove copies of the two fixed keys from every table where codex does not read them
 /// (anything but the root and `profiles.NAME`).
-fn strip_trapped(t: &mut dyn TableLike, path: &mut Vec<String>, changes: &mut Vec<String>) {
+fn strip_trapped(
+    t: &mut dyn TableLike,
+    path: &mut Vec<String>,
+    position: Option<isize>,
+    changes: &mut Vec<String>,
+    orphans: &mut Vec<Orphan>,
+) {
     let legit = path.is_empty() || (path.len() == 2 && path[0] == "profiles");
     if !legit {
         for k in FIXED_KEYS {
             if t.get(k).is_some_and(|i| i.is_value()) {
-                t.remove(k);
+                if let Some(comment) = remove_key(t, k) {
+                    orphans.push(Orphan { after: position, comment });
+                }
                 changes.push(format!("removed {k} trapped in [{}]", path.join(".")));
             }
         }
@@ -195,12 +304,17 @@ fn strip_trapped(t: &mut dyn TableLike, path: &mut Vec<String>, changes: &mut Ve
         match item {
             Item::ArrayOfTables(a) => {
                 for sub in a.iter_mut() {
-                    strip_trapped(sub, path, changes);
+                    let pos = sub.position();
+                    strip_trapped(sub, path, pos, changes, orphans);
                 }
+            }
+            Item::Table(sub) => {
+                let pos = sub.position().filter(|_| !sub.is_dotted() && !sub.is_implicit()).or(position);
+                strip_trapped(sub, path, pos, changes, orphans);
             }
             other => {
                 if let Some(sub) = other.as_table_like_mut() {
-                    strip_trapped(sub, path, changes);
+                    strip_trapped(sub, path, position, changes, orphans);
                 }
             }
         }
