@@ -199,7 +199,7 @@ proptest! {
         let lines: Vec<&str> = text.lines().collect();
         let at = at % (lines.len() + 1);
         let mut broken: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
-        broken.insert(at, format!("{junk}"));
+        broken.insert(at, junk.clone());
         let broken = broken.join("\n");
         prop_assume!(parse(&broken).is_err());
         let dir = tempfile::tempdir().unwrap();

@@ -141,12 +141,11 @@ pub fn misplaced_keys(doc: &Document<String>) -> Vec<Misplaced> {
     out
 }
 
+/// Called with (path of the table, key, the key's byte span).
+type KeyVisitor<'a> = dyn FnMut(&[String], &str, Option<std::ops::Range<usize>>) + 'a;
+
 /// Visit every value key (not sub-tables) with the path of the table holding it.
-fn walk(
-    table: &dyn TableLike,
-    path: &mut Vec<String>,
-    f: &mut dyn FnMut(&[String], &str, Option<std::ops::Range<usize>>),
-) {
+fn walk(table: &dyn TableLike, path: &mut Vec<String>, f: &mut KeyVisitor) {
     for (key, item) in table.iter() {
         let span = table.key(key).and_then(|k| k.span());
         match item {
