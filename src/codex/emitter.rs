@@ -588,13 +588,14 @@ impl Scanner {
             s.end = idx;
         }
         if self.ctx.is_empty() && !self.continues {
+            // A newline ends the command: the next word (after any heredoc bodies) is a command.
+            self.cmd_pos = true;
+            if self.cur.as_ref().is_some_and(|s| !s.first.is_empty()) {
+                self.collecting_first = false;
+            }
             if !self.pending_heredocs.is_empty() {
                 self.heredoc = Some(self.pending_heredocs.remove(0));
             } else {
-                self.cmd_pos = true;
-                if self.cur.as_ref().is_some_and(|s| !s.first.is_empty()) {
-                    self.collecting_first = false;
-                }
                 self.maybe_end(idx);
             }
         }
@@ -1071,6 +1072,10 @@ fn fix_inner(script: &str) -> Result<(EmitterFix, Info), EmitterError> {
         text.push_str(term);
     }
     let changed = text != script;
+    // Notes in script order ("line 7" / "lines 104-117" sort by their first line).
+    notes.sort_by_key(|n| {
+        n.trim_start_matches("lines ").trim_start_matches("line ").split(|c: char| !c.is_ascii_digit()).next().and_then(|d| d.parse::<usize>().ok()).unwrap_or(usize::MAX)
+    });
     if !changed {
         notes.clear();
     } else if insert_at.is_some() && managed.iter().all(|m| !m.current) {
