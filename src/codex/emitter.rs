@@ -1137,6 +1137,16 @@ mod tests {
     }
 
     #[test]
+    fn exec_and_case_shapes() {
+        // `exec` with only redirections does not end the script; `exec prog` does.
+        let s = "#!/bin/sh\nexec >>/tmp/log 2>&1\ncase \"${1:-}\" in\n  a) echo a ;;\n  *) : ;;\nesac\necho \"$(date)\" # (done)\nexec gosu agent molecule-runtime\n";
+        let f = fix_emitter(s).unwrap();
+        let want = format!("#!/bin/sh\nexec >>/tmp/log 2>&1\ncase \"${{1:-}}\" in\n  a) echo a ;;\n  *) : ;;\nesac\necho \"$(date)\" # (done)\n\n{}\nexec gosu agent molecule-runtime\n", managed_block());
+        assert_eq!(f.text, want);
+        assert!(!fix_emitter(&f.text).unwrap().changed);
+    }
+
+    #[test]
     fn crlf_kept() {
         let s = ORIGINAL.replace('\n', "\r\n");
         let f = fix_emitter(&s).unwrap();
