@@ -35,7 +35,10 @@ fn base() -> ProbeReport {
 }
 
 const FIXED: &str = "sandbox_mode = \"danger-full-access\"\napproval_policy = \"never\"\n";
-const FIXED_EMITTER: &str = "#!/bin/sh\n# >>> codex-fleet managed block (core#2128) >>>\n";
+/// A boot emitter carrying the managed block, as fix_emitter produces it.
+fn fixed_emitter() -> String {
+    codex_fleet::codex::emitter::fix_emitter("#!/bin/sh\nset -eu\necho configured\n").unwrap().text
+}
 
 fn codes(ev: &AgentEvidence) -> (Verdict, Vec<Code>) {
     let d = diagnose(ev);
@@ -124,6 +127,7 @@ fn keys_appended_into_a_table_on_this_kernel() {
 
 #[test]
 fn cli_override_beats_a_fixed_config() {
+    let fe = fixed_emitter();
     let mut p = base();
     p.bwrap = denied(USERNS_DEBIAN);
     let cmd: Vec<String> = ["sh", "-c", "exec codex --sandbox workspace-write app-server"].map(String::from).to_vec();
@@ -131,7 +135,7 @@ fn cli_override_beats_a_fixed_config() {
         config_text: Some(FIXED),
         probe: Some(&p),
         start_command: &cmd,
-        emitter_text: Some(FIXED_EMITTER),
+        emitter_text: Some(&fe),
         ..Default::default()
     });
     assert_eq!(d.verdict, Verdict::Stalled);
@@ -141,11 +145,12 @@ fn cli_override_beats_a_fixed_config() {
 
 #[test]
 fn fixed_only_in_the_writable_layer_is_at_risk() {
+    let fe = fixed_emitter();
     let layer = vec!["C /usr/local/bin".to_string(), "C /usr/local/bin/codex_mcp_config.sh".to_string()];
     let d = diagnose(&AgentEvidence {
         config_text: Some(FIXED),
         probe: Some(&base()),
-        emitter_text: Some(FIXED_EMITTER),
+        emitter_text: Some(&fe),
         layer_changes: &layer,
         ..Default::default()
     });
@@ -169,6 +174,7 @@ fn config_fixed_by_hand_over_a_hotpatch_emitter() {
 
 #[test]
 fn fully_fixed_is_healthy_even_where_namespaces_are_refused() {
+    let fe = fixed_emitter();
     let mut p = base();
     p.userns = denied("unshare: unshare failed: Operation not permitted");
     p.bwrap = denied(USERNS_DEBIAN);
@@ -180,7 +186,7 @@ fn fully_fixed_is_healthy_even_where_namespaces_are_refused() {
     let d = diagnose(&AgentEvidence {
         config_text: Some(FIXED),
         probe: Some(&p),
-        emitter_text: Some(FIXED_EMITTER),
+        emitter_text: Some(&fe),
         ..Default::default()
     });
     assert_eq!(d.verdict, Verdict::Healthy, "{:?}", d.findings);

@@ -1,11 +1,1157 @@
-//! TEMPORARY stand-in until the real emitter fixer lands from helper/emitter (same API).
+//! The idempotent boot emitter (`/usr/local/bin/codex_mcp_config.sh`). See issue #2, item 4.
+//!
+//! The Molecule codex image regenerates `$CODEX_HOME/config.toml` at every container start, and
+//! this script is the last step that writes it. Incident core#2128 was "hotpatched" by appending
+//! a block to it that PREPENDS `sandbox_mode = ...` (first with `[sandbox_workspace_write]
+//! network_access = true`, later `danger-full-access` + `approval_policy = "never"`) to
+//! config.toml: every restart adds another copy, duplicate keys make the TOML invalid and codex
+//! refuses to start. Fixing config.toml alone does not survive a restart, so the durable fix
+//! changes the emitter: [`fix_emitter`] removes such hotpatches (and earlier versions of our
+//! own block) and places ONE marked block ([`managed_block`]) where it runs after everything
+//! else that writes config.toml. The block edits config.toml structurally (line-level TOML
+//! lexing in awk: only the two keys and the earlier workaround's table are touched) and is a
+//! no-op when the file is already right, so restarts are byte-stable.
+//!
+//! Pure: text in, text out. The shell structure is read with a small scanner (quotes, heredocs,
+//! compound commands) because the placement must be right: a block placed after an `exit`, or
+//! inside a function that is never called, would silently not run.
+
+use regex::Regex;
 use serde::Serialize;
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+/// Where the Molecule codex image keeps the boot emitter.
 pub const EMITTER_PATH: &str = "/usr/local/bin/codex_mcp_config.sh";
+
+/// The current managed block, kept as a shell asset so it can be read, linted and run alone.
+const BLOCK: &str = include_str!("../../assets/emitter-block.sh");
+
+/// First line of any version of the managed block; the version follows.
+const BEGIN_PREFIX: &str = "# >>> codex-fleet managed block v";
+/// Last line of any version of the managed block.
+const END_PREFIX: &str = "# <<< codex-fleet managed block v";
+
+/// What the emitter script does today with codex's sandbox keys (for the finding
+/// `emitter-not-idempotent`: anything but `Fixed` is a finding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum EmitterState { Fixed, HotpatchNotIdempotent, NoSandboxEmission, OlderManagedBlock }
+pub enum EmitterState {
+    /// Emits `danger-full-access` + `never` idempotently: codex-fleet's current block in the
+    /// right place, or the template's own fixed emission (template PR #82: strip, then prepend).
+    Fixed,
+    /// Carries a hotpatch that prepends sandbox keys on every start without removing earlier
+    /// copies (duplicate keys after the second restart), or emits them mid-script that way.
+    HotpatchNotIdempotent,
+    /// Does not emit the durable fix: no sandbox keys at all (the pre-core#2128 script), or
+    /// only the template's superseded `workspace-write` + `network_access` emission (PR #77).
+    NoSandboxEmission,
+    /// Carries codex-fleet's managed block, but an older or edited version, or not where it
+    /// runs last.
+    OlderManagedBlock,
+}
+
+/// The emitter script after the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmitterFix {
+    /// The whole script; byte-identical to the input outside the replaced parts.
+    pub text: String,
+    /// False when the script already was in the fixed shape (`text` is then the input).
+    pub changed: bool,
+    /// Human notes, one per replaced part ("lines 120-127: hotpatch that prepends ...").
+    pub replaced: Vec<String>,
+}
+
+/// Why a script cannot be fixed safely. Nothing is changed in that case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmitterError {
+    /// The script's structure does not allow a safe, automatic placement.
+    #[error("{EMITTER_PATH} line {line}: {what}")]
+    Unsafe { line: usize, what: String },
+}
+
+fn unsafe_at(line: usize, what: impl Into<String>) -> EmitterError {
+    EmitterError::Unsafe { line, what: what.into() }
+}
+
+/// The exact text of the current managed block (LF line endings; a CRLF script gets CRLF).
+pub fn managed_block() -> &'static str {
+    BLOCK
+}
+
+/// What `script` does today; see [`EmitterState`].
 pub fn classify(script: &str) -> EmitterState {
-    if script.contains("codex-fleet") { EmitterState::Fixed }
-    else if script.contains("sandbox_mode") { EmitterState::HotpatchNotIdempotent }
-    else { EmitterState::NoSandboxEmission }
+    match fix_inner(script) {
+        Ok((fix, info)) => {
+            if !fix.changed {
+                EmitterState::Fixed
+            } else if info.hotpatches > 0 {
+                EmitterState::HotpatchNotIdempotent
+            } else if info.managed > 0 {
+                EmitterState::OlderManagedBlock
+            } else {
+                EmitterState::NoSandboxEmission
+            }
+        }
+        Err(_) => {
+            let code: String = split_lines(script)
+                .iter()
+                .filter(|l| !l.text.trim_start().starts_with('#'))
+                .map(|l| format!("{}\n", l.text))
+                .collect();
+            if !emitted_keys(&code).is_empty() {
+                EmitterState::HotpatchNotIdempotent
+            } else if script.lines().any(|l| l.starts_with(BEGIN_PREFIX)) {
+                EmitterState::OlderManagedBlock
+            } else {
+                EmitterState::NoSandboxEmission
+            }
+        }
+    }
+}
+
+/// The version of `script` whose sandbox emission is idempotent: hotpatches and older managed
+/// blocks removed, the current [`managed_block`] placed to run last (before a final `exit`).
+/// Every other byte, line endings included, is kept. Idempotent: fixing the result again
+/// changes nothing.
+pub fn fix_emitter(script: &str) -> Result<EmitterFix, EmitterError> {
+    fix_inner(script).map(|(fix, _)| fix)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lines
+
+#[derive(Debug, Clone, Copy)]
+struct Line<'a> {
+    /// Without the line terminator (and without a trailing `\r` of a CRLF terminator).
+    text: &'a str,
+    /// `"\n"`, `"\r\n"` or `""` (last line without a newline).
+    term: &'a str,
+}
+
+fn split_lines(s: &str) -> Vec<Line<'_>> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while !rest.is_empty() {
+        match rest.find('\n') {
+            Some(i) => {
+                let (body, term) = if i > 0 && rest.as_bytes()[i - 1] == b'\r' {
+                    (&rest[..i - 1], &rest[i - 1..=i])
+                } else {
+                    (&rest[..i], &rest[i..=i])
+                };
+                out.push(Line { text: body, term });
+                rest = &rest[i + 1..];
+            }
+            None => {
+                out.push(Line { text: rest, term: "" });
+                rest = "";
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shell scanner: just enough of POSIX sh to find top-level statements, their command words and
+// heredoc bodies. Anything it cannot follow (an unterminated quote or heredoc, an unbalanced
+// compound) makes the fix refuse rather than guess.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ctx {
+    Sq,
+    Dq,
+    /// `$( ... )`, with the count of unquoted `(` opened inside.
+    Subst(u32),
+    Bq,
+    /// `${ ... }`
+    Param,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Comp {
+    If,
+    Loop,
+    Case,
+    Brace,
+    Paren,
+}
+
+/// One top-level statement (a complete command list ending at a top-level newline).
+#[derive(Debug, Clone, Default)]
+struct Stmt {
+    start: usize,
+    end: usize,
+    /// Command words (the word in command position of every simple command) with nesting depth.
+    cmds: Vec<(String, usize)>,
+    /// Variable names assigned by the statement.
+    assigns: Vec<String>,
+    /// Words of the statement's first simple command (for `exit` / `exec`).
+    first: Vec<String>,
+    /// The name of the function the statement defines, if any.
+    func: Option<String>,
+    /// The statement's text without comments, heredoc bodies included.
+    code: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Blank,
+    Comment,
+    Stmt(usize),
+    /// Excluded from the scan (a managed block being replaced).
+    Skipped,
+}
+
+struct Scanner {
+    ctx: Vec<Ctx>,
+    comp: Vec<Comp>,
+    pending_heredocs: Vec<(String, bool)>,
+    heredoc: Option<(String, bool)>,
+    cmd_pos: bool,
+    word: String,
+    in_word: bool,
+    word_quoted: bool,
+    expect_delim: Option<bool>,
+    redirect_target: bool,
+    func_paren: Option<String>,
+    awaiting_body: Option<String>,
+    continues: bool,
+    collecting_first: bool,
+    last_word: Option<String>,
+    cur: Option<Stmt>,
+    stmts: Vec<Stmt>,
+}
+
+fn is_assignment(w: &str) -> Option<&str> {
+    let eq = w.find('=')?;
+    let name = &w[..eq];
+    let mut chars = name.chars();
+    let first = chars.next()?;
+    if (first.is_ascii_alphabetic() || first == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Some(name)
+    } else {
+        None
+    }
+}
+
+impl Scanner {
+    fn new() -> Self {
+        Scanner {
+            ctx: Vec::new(),
+            comp: Vec::new(),
+            pending_heredocs: Vec::new(),
+            heredoc: None,
+            cmd_pos: true,
+            word: String::new(),
+            in_word: false,
+            word_quoted: false,
+            expect_delim: None,
+            redirect_target: false,
+            func_paren: None,
+            awaiting_body: None,
+            continues: false,
+            collecting_first: true,
+            last_word: None,
+            cur: None,
+            stmts: Vec::new(),
+        }
+    }
+
+    fn stmt(&mut self) -> &mut Stmt {
+        self.cur.as_mut().expect("statement open")
+    }
+
+    fn end_word(&mut self, line: usize) {
+        if !self.in_word {
+            return;
+        }
+        self.in_word = false;
+        let w = std::mem::take(&mut self.word);
+        let quoted = std::mem::replace(&mut self.word_quoted, false);
+        if let Some(strip) = self.expect_delim.take() {
+            let delim: String = w.chars().filter(|c| !matches!(c, '\'' | '"' | '\\')).collect();
+            self.pending_heredocs.push((delim, strip));
+            return;
+        }
+        if self.redirect_target {
+            self.redirect_target = false;
+            return;
+        }
+        let depth = self.comp.len();
+        if self.cmd_pos && !quoted {
+            match w.as_str() {
+                "if" => return self.comp.push(Comp::If),
+                "while" | "until" => return self.comp.push(Comp::Loop),
+                "for" => {
+                    self.comp.push(Comp::Loop);
+                    self.cmd_pos = false;
+                    return;
+                }
+                "case" => {
+                    self.comp.push(Comp::Case);
+                    self.cmd_pos = false;
+                    return;
+                }
+                "then" | "do" | "else" | "elif" | "!" => return,
+                "fi" | "done" | "esac" => {
+                    self.comp.pop();
+                    self.cmd_pos = false;
+                    return;
+                }
+                "{" => {
+                    self.comp.push(Comp::Brace);
+                    self.awaiting_body = None;
+                    return;
+                }
+                "}" => {
+                    if self.comp.last() == Some(&Comp::Brace) {
+                        self.comp.pop();
+                    }
+                    self.cmd_pos = false;
+                    return;
+                }
+                _ => {}
+            }
+        }
+        if !self.cmd_pos && !quoted && w == "esac" && self.comp.last() == Some(&Comp::Case) {
+            self.comp.pop();
+            return;
+        }
+        if self.cmd_pos {
+            if let Some(name) = is_assignment(&w) {
+                let name = name.to_string();
+                self.stmt().assigns.push(name);
+                return;
+            }
+            self.cmd_pos = false;
+            self.last_word = Some(w.clone());
+            self.stmt().cmds.push((w.clone(), depth));
+            if self.collecting_first {
+                self.stmt().first.push(w);
+            }
+            let _ = line;
+            return;
+        }
+        self.last_word = Some(w.clone());
+        if self.collecting_first {
+            self.stmt().first.push(w);
+        }
+    }
+
+    fn operator(&mut self) {
+        self.cmd_pos = true;
+        if self.cur.as_ref().is_some_and(|s| !s.first.is_empty()) {
+            self.collecting_first = false;
+        }
+    }
+
+    /// Feeds one line; returns true when the line is part of a statement.
+    fn feed(&mut self, idx: usize, text: &str) -> Result<bool, EmitterError> {
+        // Heredoc body lines.
+        if let Some((delim, strip)) = self.heredoc.clone() {
+            self.stmt().code.push_str(text);
+            self.stmt().code.push('\n');
+            let t = if strip { text.trim_start_matches('\t') } else { text };
+            if t == delim {
+                self.heredoc = None;
+                if !self.pending_heredocs.is_empty() {
+                    self.heredoc = Some(self.pending_heredocs.remove(0));
+                } else {
+                    self.maybe_end(idx);
+                }
+            }
+            return Ok(true);
+        }
+        let trimmed = text.trim_start();
+        if self.cur.is_none() {
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                return Ok(false);
+            }
+            self.cur = Some(Stmt { start: idx, end: idx, ..Stmt::default() });
+            self.cmd_pos = true;
+            self.collecting_first = true;
+        }
+        self.continues = false;
+        let chars: Vec<char> = text.chars().collect();
+        let mut code = String::new();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            let next = chars.get(i + 1).copied();
+            if let Some(top) = self.ctx.last().copied() {
+                code.push(c);
+                self.word.push(c);
+                match top {
+                    Ctx::Sq => {
+                        if c == '\'' {
+                            self.ctx.pop();
+                        }
+                    }
+                    Ctx::Dq | Ctx::Param | Ctx::Bq => {
+                        if c == '\\' {
+                            if let Some(n) = next {
+                                code.push(n);
+                                self.word.push(n);
+                                i += 1;
+                            }
+                        } else if (top == Ctx::Dq && c == '"')
+                            || (top == Ctx::Param && c == '}')
+                            || (top == Ctx::Bq && c == '`')
+                        {
+                            self.ctx.pop();
+                        } else if c == '$' && next == Some('(') {
+                            code.push('(');
+                            self.word.push('(');
+                            i += 1;
+                            self.ctx.push(Ctx::Subst(0));
+                        } else if c == '$' && next == Some('{') {
+                            code.push('{');
+                            self.word.push('{');
+                            i += 1;
+                            self.ctx.push(Ctx::Param);
+                        } else if c == '`' && top != Ctx::Bq {
+                            self.ctx.push(Ctx::Bq);
+                        } else if top == Ctx::Param && c == '"' {
+                            self.ctx.push(Ctx::Dq);
+                        }
+                    }
+                    Ctx::Subst(n) => match c {
+                        '\\' => {
+                            if let Some(n) = next {
+                                code.push(n);
+                                self.word.push(n);
+                                i += 1;
+                            }
+                        }
+                        '\'' => self.ctx.push(Ctx::Sq),
+                        '"' => self.ctx.push(Ctx::Dq),
+                        '`' => self.ctx.push(Ctx::Bq),
+                        '$' if next == Some('(') => {
+                            code.push('(');
+                            self.word.push('(');
+                            i += 1;
+                            self.ctx.push(Ctx::Subst(0));
+                        }
+                        '$' if next == Some('{') => {
+                            code.push('{');
+                            self.word.push('{');
+                            i += 1;
+                            self.ctx.push(Ctx::Param);
+                        }
+                        '(' => *self.ctx.last_mut().unwrap() = Ctx::Subst(n + 1),
+                        ')' => {
+                            if n == 0 {
+                                self.ctx.pop();
+                            } else {
+                                *self.ctx.last_mut().unwrap() = Ctx::Subst(n - 1);
+                            }
+                        }
+                        _ => {}
+                    },
+                }
+                i += 1;
+                continue;
+            }
+            // Unquoted, top level of the statement.
+            match c {
+                ' ' | '\t' => {
+                    self.end_word(idx);
+                    code.push(c);
+                }
+                '#' if !self.in_word => break,
+                '\\' => {
+                    if let Some(n) = next {
+                        self.in_word = true;
+                        self.word_quoted = true;
+                        self.word.push(c);
+                        self.word.push(n);
+                        code.push(c);
+                        code.push(n);
+                        i += 1;
+                    } else {
+                        // Line continuation.
+                        self.continues = true;
+                    }
+                }
+                '\'' | '"' | '`' => {
+                    self.in_word = true;
+                    self.word_quoted = true;
+                    self.word.push(c);
+                    code.push(c);
+                    self.ctx.push(match c {
+                        '\'' => Ctx::Sq,
+                        '"' => Ctx::Dq,
+                        _ => Ctx::Bq,
+                    });
+                }
+                '$' if next == Some('(') || next == Some('{') => {
+                    self.in_word = true;
+                    self.word.push(c);
+                    self.word.push(next.unwrap());
+                    code.push(c);
+                    code.push(next.unwrap());
+                    i += 1;
+                    self.ctx.push(if next == Some('(') { Ctx::Subst(0) } else { Ctx::Param });
+                }
+                ';' | '&' | '|' => {
+                    self.end_word(idx);
+                    code.push(c);
+                    let two = next == Some(c);
+                    if two {
+                        code.push(c);
+                        i += 1;
+                    }
+                    self.operator();
+                    if c != ';' {
+                        let rest: String = chars[i + 1..].iter().collect();
+                        let rest = rest.trim();
+                        if rest.is_empty() || rest.starts_with('#') {
+                            self.continues = true;
+                        }
+                    }
+                }
+                '(' => {
+                    self.end_word(idx);
+                    code.push(c);
+                    if self.cmd_pos {
+                        self.comp.push(Comp::Paren);
+                    } else {
+                        self.func_paren = self.last_word.clone();
+                    }
+                }
+                ')' => {
+                    self.end_word(idx);
+                    code.push(c);
+                    if let Some(name) = self.func_paren.take() {
+                        if let Some(s) = self.cur.as_mut() {
+                            s.cmds.retain(|(w, _)| *w != name);
+                            s.func = Some(name.clone());
+                            s.first.clear();
+                        }
+                        self.awaiting_body = Some(name);
+                        self.cmd_pos = true;
+                    } else if self.comp.last() == Some(&Comp::Case) {
+                        self.cmd_pos = true;
+                    } else if self.comp.last() == Some(&Comp::Paren) {
+                        self.comp.pop();
+                        self.cmd_pos = false;
+                    }
+                }
+                '<' | '>' => {
+                    self.end_word(idx);
+                    code.push(c);
+                    if c == '<' && next == Some('<') && chars.get(i + 2) != Some(&'<') {
+                        code.push('<');
+                        i += 1;
+                        let strip = chars.get(i + 1) == Some(&'-');
+                        if strip {
+                            code.push('-');
+                            i += 1;
+                        }
+                        self.expect_delim = Some(strip);
+                    } else {
+                        while let Some(&n) = chars.get(i + 1) {
+                            if matches!(n, '<' | '>' | '&' | '|') {
+                                code.push(n);
+                                i += 1;
+                            } else {
+                                break;
+                            }
+                        }
+                        // `>&2`-style targets are part of the operator word that follows.
+                        self.redirect_target = true;
+                    }
+                }
+                _ => {
+                    if !self.in_word && c.is_ascii_digit() && matches!(next, Some('<') | Some('>')) {
+                        // An fd number before a redirection.
+                        code.push(c);
+                    } else {
+                        self.in_word = true;
+                        self.word.push(c);
+                        code.push(c);
+                    }
+                }
+            }
+            i += 1;
+        }
+        if !self.ctx.is_empty() {
+            self.word.push('\n');
+        } else {
+            self.end_word(idx);
+        }
+        {
+            let s = self.stmt();
+            s.code.push_str(&code);
+            s.code.push('\n');
+            s.end = idx;
+        }
+        if self.ctx.is_empty() && !self.continues {
+            // A newline ends the command: the next word (after any heredoc bodies) is a command.
+            self.cmd_pos = true;
+            if self.cur.as_ref().is_some_and(|s| !s.first.is_empty()) {
+                self.collecting_first = false;
+            }
+            if !self.pending_heredocs.is_empty() {
+                self.heredoc = Some(self.pending_heredocs.remove(0));
+            } else {
+                self.maybe_end(idx);
+            }
+        }
+        Ok(true)
+    }
+
+    fn maybe_end(&mut self, idx: usize) {
+        if self.comp.is_empty() && self.ctx.is_empty() && !self.continues && self.awaiting_body.is_none() && self.heredoc.is_none() {
+            if let Some(mut s) = self.cur.take() {
+                s.end = idx;
+                self.stmts.push(s);
+            }
+            self.cmd_pos = true;
+            self.collecting_first = true;
+            self.last_word = None;
+        }
+    }
+
+    fn finish(self, nlines: usize) -> Result<Vec<Stmt>, EmitterError> {
+        if let Some(s) = &self.cur {
+            let what = if self.heredoc.is_some() {
+                "a heredoc that starts here never ends"
+            } else if !self.ctx.is_empty() {
+                "a quote or command substitution that starts here is never closed"
+            } else {
+                "a compound command (if/case/loop/group/function) that starts here never ends"
+            };
+            let _ = nlines;
+            return Err(unsafe_at(s.start + 1, what));
+        }
+        Ok(self.stmts)
+    }
+}
+
+/// Scans `lines` (those with `skip[i]` excluded): statements and a kind per line.
+fn scan(lines: &[Line<'_>], skip: &[bool]) -> Result<(Vec<Stmt>, Vec<Kind>), EmitterError> {
+    let mut sc = Scanner::new();
+    let mut kinds = vec![Kind::Blank; lines.len()];
+    for (i, l) in lines.iter().enumerate() {
+        if skip[i] {
+            if sc.cur.is_some() {
+                return Err(unsafe_at(i + 1, "codex-fleet's managed block sits inside another command"));
+            }
+            kinds[i] = Kind::Skipped;
+            continue;
+        }
+        let next_stmt = sc.stmts.len();
+        let in_stmt = sc.feed(i, l.text)?;
+        kinds[i] = if in_stmt {
+            Kind::Stmt(next_stmt)
+        } else if l.text.trim().is_empty() {
+            Kind::Blank
+        } else {
+            Kind::Comment
+        };
+    }
+    let stmts = sc.finish(lines.len())?;
+    Ok((stmts, kinds))
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a statement does with the sandbox keys.
+
+static EMIT_KEY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(sandbox_mode|approval_policy)[ \t]*=[ \t]*\\?["'{]"#).unwrap()
+});
+static EMIT_SWR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?m)((^|[^\\])\[[ \t]*sandbox_workspace_write[ \t]*\\?\]|network_access[ \t]*=[ \t]*(true|false)|sandbox_workspace_write\.network_access)"#).unwrap()
+});
+static EMIT_VALUE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(sandbox_mode|approval_policy)[ \t]*=[ \t]*\\?["']([A-Za-z-]*)"#).unwrap()
+});
+static STRIP_KEY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"\^[ \t]*(sandbox_mode|approval_policy)"#).unwrap());
+static STRIP_SWR: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"\^\\\[[ \t]*sandbox_workspace_write"#).unwrap());
+
+const K_MODE: &str = "sandbox_mode";
+const K_APPROVAL: &str = "approval_policy";
+const K_SWR: &str = "[sandbox_workspace_write]";
+
+/// The sandbox keys a piece of shell code writes into a TOML file.
+fn emitted_keys(code: &str) -> BTreeSet<&'static str> {
+    let mut keys = BTreeSet::new();
+    for c in EMIT_KEY.captures_iter(code) {
+        keys.insert(if &c[1] == K_MODE { K_MODE } else { K_APPROVAL });
+    }
+    if EMIT_SWR.is_match(code) {
+        keys.insert(K_SWR);
+    }
+    keys
+}
+
+/// The keys a piece of shell code strips from config.toml (awk/sed/grep patterns).
+fn stripped_keys(code: &str) -> BTreeSet<&'static str> {
+    let mut keys = BTreeSet::new();
+    for c in STRIP_KEY.captures_iter(code) {
+        keys.insert(if &c[1] == K_MODE { K_MODE } else { K_APPROVAL });
+    }
+    if STRIP_SWR.is_match(code) {
+        keys.insert(K_SWR);
+    }
+    keys
+}
+
+/// A short description of what a hotpatch emits, for the notes.
+fn describe_emission(code: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in EMIT_VALUE.captures_iter(code) {
+        let p = format!("{} = \"{}\"", &c[1], &c[2]);
+        if !parts.contains(&p) {
+            parts.push(p);
+        }
+    }
+    if EMIT_SWR.is_match(code) {
+        parts.push("[sandbox_workspace_write] network_access = true".into());
+    }
+    parts.join(" + ")
+}
+
+/// Commands a hotpatch consists of. Anything else in a block that emits sandbox keys means
+/// the block does more than the hotpatch, and removing it would lose that: refuse.
+const HOTPATCH_COMMANDS: &[&str] = &[
+    "printf", "echo", "cat", "mv", "cp", "rm", "chown", "chmod", "mktemp", "mkdir", "touch", "sed",
+    "grep", "test", "[", "true", "false", ":", "export", "tee", "head", "tail", "stat", "id",
+    "install", "sync", "command",
+];
+
+fn is_terminal(s: &Stmt) -> bool {
+    if s.func.is_some() {
+        return false;
+    }
+    match s.first.first().map(String::as_str) {
+        Some("exit") | Some("return") => true,
+        // `exec >>log 2>&1` only redirects; `exec prog` replaces the shell.
+        Some("exec") => s.first.len() > 1,
+        _ => false,
+    }
+}
+
+fn remove_blanks_before(removed: &mut [bool], kinds: &[Kind], from: usize) {
+    let mut k = from;
+    while k > 0 && kinds[k - 1] == Kind::Blank && !removed[k - 1] {
+        k -= 1;
+        removed[k] = true;
+    }
+}
+
+fn mentions_var(code: &str, name: &str) -> bool {
+    code.contains(&format!("${name}")) || code.contains(&format!("${{{name}"))
+}
+
+#[derive(Debug, Default)]
+struct Info {
+    hotpatches: usize,
+    managed: usize,
+}
+
+struct Managed {
+    start: usize,
+    end: usize,
+    version: String,
+    current: bool,
+}
+
+fn find_managed(lines: &[Line<'_>]) -> Result<Vec<Managed>, EmitterError> {
+    let block_lines: Vec<&str> = BLOCK.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let t = lines[i].text;
+        if t.starts_with(END_PREFIX) {
+            return Err(unsafe_at(i + 1, "end of a codex-fleet managed block without its beginning"));
+        }
+        if let Some(rest) = t.strip_prefix(BEGIN_PREFIX) {
+            let version: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+            let mut j = i + 1;
+            loop {
+                if j >= lines.len() {
+                    return Err(unsafe_at(i + 1, "a codex-fleet managed block begins here but never ends"));
+                }
+                if lines[j].text.starts_with(BEGIN_PREFIX) {
+                    return Err(unsafe_at(j + 1, "a codex-fleet managed block begins inside another one"));
+                }
+                if lines[j].text.starts_with(END_PREFIX) {
+                    break;
+                }
+                j += 1;
+            }
+            let current = j + 1 - i == block_lines.len()
+                && lines[i..=j].iter().zip(&block_lines).all(|(l, b)| l.text == *b);
+            out.push(Managed { start: i, end: j, version, current });
+            i = j + 1;
+            continue;
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+fn span(a: usize, b: usize) -> String {
+    if a == b {
+        format!("line {}", a + 1)
+    } else {
+        format!("lines {}-{}", a + 1, b + 1)
+    }
+}
+
+fn fix_inner(script: &str) -> Result<(EmitterFix, Info), EmitterError> {
+    let lines = split_lines(script);
+    let n = lines.len();
+    let mut info = Info::default();
+    let mut notes = Vec::new();
+    let mut removed = vec![false; n];
+
+    // 1. Managed blocks (any version) are replaced as a whole, with the blank lines before them.
+    let managed = find_managed(&lines)?;
+    for m in &managed {
+        info.managed += 1;
+        for r in removed.iter_mut().take(m.end + 1).skip(m.start) {
+            *r = true;
+        }
+        let mut k = m.start;
+        while k > 0 && lines[k - 1].text.trim().is_empty() && !removed[k - 1] {
+            k -= 1;
+            removed[k] = true;
+        }
+        notes.push(format!(
+            "{}: codex-fleet managed block v{}{}",
+            span(m.start, m.end),
+            m.version,
+            if m.current { " (current; re-placed)" } else { " (older or edited)" }
+        ));
+    }
+    let (stmts, kinds) = scan(&lines, &removed)?;
+
+    // 2. Paragraphs: runs of lines not separated by blank lines; managed blocks separate too.
+    let mut paras: Vec<Vec<usize>> = Vec::new();
+    let mut cur: Vec<usize> = Vec::new();
+    for (i, k) in kinds.iter().enumerate() {
+        match k {
+            Kind::Blank | Kind::Skipped => {
+                if !cur.is_empty() {
+                    paras.push(std::mem::take(&mut cur));
+                }
+            }
+            _ => cur.push(i),
+        }
+    }
+    if !cur.is_empty() {
+        paras.push(cur);
+    }
+    let para_stmts = |p: &[usize]| -> Vec<usize> {
+        let mut v: Vec<usize> = p
+            .iter()
+            .filter_map(|&l| if let Kind::Stmt(s) = kinds[l] { Some(s) } else { None })
+            .collect();
+        v.dedup();
+        v
+    };
+
+    // 3. Walk back from the end: hotpatches are appended, so they form the script's tail
+    //    (possibly around a final `exit`). Stop at the first paragraph that does something else.
+    let mut hot_code = String::new();
+    let mut last_removed = false;
+    for p in paras.iter().rev() {
+        let ss = para_stmts(p);
+        let work: Vec<usize> = ss.iter().copied().filter(|&s| !is_terminal(&stmts[s])).collect();
+        if work.is_empty() {
+            if ss.is_empty() && last_removed {
+                let text: String = p.iter().map(|&l| lines[l].text.to_ascii_lowercase()).collect();
+                if ["hotpatch", "hot-patch", "hot patch", "2128", "sandbox", "bwrap"].iter().any(|w| text.contains(w)) {
+                    for &l in p {
+                        removed[l] = true;
+                    }
+                    remove_blanks_before(&mut removed, &kinds, p[0]);
+                    notes.push(format!("{}: the hotpatch's comment", span(p[0], *p.last().unwrap())));
+                    continue;
+                }
+            }
+            last_removed = false;
+            continue;
+        }
+        // The hotpatch part of the paragraph: from its first statement that emits sandbox keys
+        // to the end, plus the assignments just above that feed it.
+        let first_emit = work.iter().position(|&s| !emitted_keys(&stmts[s].code).is_empty());
+        let mut take: Vec<usize> = match first_emit {
+            Some(e) => work[e..].to_vec(),
+            None => Vec::new(),
+        };
+        let mut feeds_from = first_emit.unwrap_or(work.len());
+        let mut code: String = take.iter().map(|&s| stmts[s].code.as_str()).collect();
+        code.push_str(&hot_code);
+        while feeds_from > 0 {
+            let st = &stmts[work[feeds_from - 1]];
+            let feeds = st.cmds.is_empty()
+                && st.func.is_none()
+                && !st.assigns.is_empty()
+                && st.assigns.iter().all(|a| mentions_var(&code, a));
+            if !feeds {
+                break;
+            }
+            feeds_from -= 1;
+        }
+        if first_emit.is_none() && !(last_removed && feeds_from == 0) {
+            break;
+        }
+        let partial = feeds_from > 0;
+        take.splice(0..0, work[feeds_from..first_emit.unwrap_or(work.len())].iter().copied());
+        let emits = first_emit.is_some();
+        if emits {
+            for &s in &take {
+                let st = &stmts[s];
+                if st.func.is_some() {
+                    return Err(unsafe_at(st.start + 1, "sandbox keys are emitted by a function definition at the end of the script; cannot tell how to replace it"));
+                }
+                if let Some((w, _)) = st.cmds.iter().find(|(w, _)| !HOTPATCH_COMMANDS.contains(&w.as_str())) {
+                    return Err(unsafe_at(
+                        st.start + 1,
+                        format!("this block writes sandbox keys to config.toml but also runs `{w}`; cannot tell which part to replace: edit it by hand"),
+                    ));
+                }
+            }
+            info.hotpatches += 1;
+        }
+        // Remove the taken statements, the comments among them and directly above them (not
+        // those directly above a kept `exit`), and the blank lines before them.
+        let first_line = stmts[take[0]].start;
+        let mut from = first_line;
+        while from > 0 && kinds[from - 1] == Kind::Comment && !removed[from - 1] && p.contains(&(from - 1)) {
+            from -= 1;
+        }
+        let keep: BTreeSet<usize> = ss
+            .iter()
+            .filter(|s| !take.contains(s))
+            .flat_map(|&s| stmts[s].start..=stmts[s].end)
+            .collect();
+        let mut lines_in_p: Vec<usize> = p.iter().copied().filter(|&l| l >= from).collect();
+        lines_in_p.sort_unstable();
+        let mut last_line = from;
+        for (pos, &l) in lines_in_p.iter().enumerate() {
+            if keep.contains(&l) {
+                continue;
+            }
+            if kinds[l] == Kind::Comment {
+                let next_code = lines_in_p[pos..].iter().find(|&&x| kinds[x] != Kind::Comment);
+                if next_code.is_some_and(|x| keep.contains(x)) {
+                    continue;
+                }
+            }
+            removed[l] = true;
+            last_line = l;
+        }
+        remove_blanks_before(&mut removed, &kinds, from);
+        let taken_code: String = take.iter().map(|&s| stmts[s].code.as_str()).collect();
+        let what = if emits {
+            format!("hotpatch that prepends {} to config.toml on every start (duplicate keys)", describe_emission(&taken_code))
+        } else {
+            "the hotpatch's variables".to_string()
+        };
+        hot_code.push_str(&taken_code);
+        notes.push(format!("{}: {}", span(from, last_line), what));
+        last_removed = true;
+        if partial {
+            break;
+        }
+    }
+
+    // 4. What stays. A top-level unconditional exit ends the script: the block goes before the
+    //    first one, and nothing may follow it.
+    let kept: Vec<usize> = (0..stmts.len()).filter(|&s| !removed[stmts[s].start]).collect();
+    let mut insert_before: Option<usize> = None;
+    for (pos, &s) in kept.iter().enumerate() {
+        if is_terminal(&stmts[s]) {
+            if let Some(&after) = kept[pos + 1..].iter().find(|&&x| !is_terminal(&stmts[x])) {
+                return Err(unsafe_at(
+                    stmts[after].start + 1,
+                    format!("this follows the unconditional `{}` at line {}: cannot tell where the script really ends", stmts[s].first[0], stmts[s].start + 1),
+                ));
+            }
+            let mut at = stmts[s].start;
+            while at > 0 && kinds[at - 1] == Kind::Comment && !removed[at - 1] {
+                at -= 1;
+            }
+            insert_before = Some(at);
+            break;
+        }
+    }
+    if insert_before.is_none() {
+        if let Some(&last) = kept.last() {
+            let st = &stmts[last];
+            if let Some(cmd) = st.first.first() {
+                if let Some(f) = kept.iter().map(|&s| &stmts[s]).find(|f| f.func.as_deref() == Some(cmd.as_str())) {
+                    if f.cmds.iter().any(|(w, _)| w == "exit" || w == "exec") {
+                        return Err(unsafe_at(
+                            st.start + 1,
+                            format!("the script ends by calling `{cmd}`, which can exit: a block after it might never run; place it by hand"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    // 5. Sandbox keys emitted elsewhere must be the template's own strip-then-emit code.
+    let mut stripped: BTreeSet<&'static str> = BTreeSet::new();
+    let mut template_emits = false;
+    let mut values: BTreeSet<String> = BTreeSet::new();
+    let mut emits_swr = false;
+    for &s in &kept {
+        let st = &stmts[s];
+        let keys = emitted_keys(&st.code);
+        if !keys.is_empty() {
+            if let Some(k) = keys.iter().find(|k| !stripped.contains(*k)) {
+                return Err(unsafe_at(
+                    st.start + 1,
+                    format!("`{k}` is written to config.toml here on every start without removing the previous copy, and not at the end of the script where hotpatches go: cannot tell how to replace it; fix by hand"),
+                ));
+            }
+            template_emits = true;
+            emits_swr |= keys.contains(K_SWR);
+            for c in EMIT_VALUE.captures_iter(&st.code) {
+                values.insert(format!("{}={}", &c[1], &c[2]));
+            }
+        }
+        stripped.extend(stripped_keys(&st.code));
+    }
+    let upstream_fixed = template_emits
+        && !emits_swr
+        && values == BTreeSet::from(["approval_policy=never".to_string(), "sandbox_mode=danger-full-access".to_string()]);
+
+    // 6. Assemble.
+    let eol = if lines.first().is_some_and(|l| l.term == "\r\n") { "\r\n" } else { "\n" };
+    let mut out_lines: Vec<(String, String)> = Vec::new(); // (text, term)
+    let insert_at = if upstream_fixed { None } else { Some(insert_before.unwrap_or(n)) };
+    let push_block = |out: &mut Vec<(String, String)>| {
+        while out.last().is_some_and(|(t, _)| t.trim().is_empty()) {
+            out.pop();
+        }
+        if let Some(last) = out.last_mut() {
+            if last.1.is_empty() {
+                last.1 = eol.to_string();
+            }
+            out.push((String::new(), eol.to_string()));
+        }
+        for b in BLOCK.lines() {
+            out.push((b.to_string(), eol.to_string()));
+        }
+    };
+    let mut skip_blank_after = false;
+    for (i, l) in lines.iter().enumerate() {
+        if insert_at == Some(i) {
+            push_block(&mut out_lines);
+            skip_blank_after = true;
+        }
+        if removed[i] {
+            continue;
+        }
+        if skip_blank_after {
+            if l.text.trim().is_empty() {
+                continue;
+            }
+            out_lines.push((String::new(), eol.to_string()));
+            skip_blank_after = false;
+        }
+        out_lines.push((l.text.to_string(), l.term.to_string()));
+    }
+    if insert_at == Some(n) {
+        push_block(&mut out_lines);
+    }
+    let mut text = String::with_capacity(script.len() + BLOCK.len());
+    for (t, term) in &out_lines {
+        text.push_str(t);
+        text.push_str(term);
+    }
+    let changed = text != script;
+    // Notes in script order ("line 7" / "lines 104-117" sort by their first line).
+    notes.sort_by_key(|n| {
+        n.trim_start_matches("lines ").trim_start_matches("line ").split(|c: char| !c.is_ascii_digit()).next().and_then(|d| d.parse::<usize>().ok()).unwrap_or(usize::MAX)
+    });
+    if !changed {
+        notes.clear();
+    } else if insert_at.is_some() && managed.iter().all(|m| !m.current) {
+        let where_ = match insert_before {
+            Some(at) => format!("before the final `{}` (line {})", lines[at..].iter().find(|l| !l.text.trim_start().starts_with('#')).map(|l| l.text.trim()).unwrap_or("exit"), at + 1),
+            None => "at the end".to_string(),
+        };
+        notes.push(format!("added codex-fleet managed block v1 {where_}"));
+    }
+    Ok((EmitterFix { text, changed, replaced: notes }, info))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORIGINAL: &str = "#!/bin/sh\nset -eu\nCONFIG_TOML=\"$HOME/.codex/config.toml\"\ncat >> \"$CONFIG_TOML\" <<EOF\n[mcp_servers.molecule]\ncommand = \"x\"\nEOF\necho done\n";
+
+    #[test]
+    fn appends_block_and_is_idempotent() {
+        let f = fix_emitter(ORIGINAL).unwrap();
+        assert!(f.changed);
+        assert!(f.text.starts_with(ORIGINAL));
+        assert!(f.text.ends_with(managed_block()));
+        assert_eq!(classify(ORIGINAL), EmitterState::NoSandboxEmission);
+        let g = fix_emitter(&f.text).unwrap();
+        assert!(!g.changed);
+        assert_eq!(g.text, f.text);
+        assert_eq!(classify(&f.text), EmitterState::Fixed);
+    }
+
+    #[test]
+    fn replaces_prepend_hotpatch() {
+        let s = format!("{ORIGINAL}\n# HOTPATCH core#2128\nCFG=\"$HOME/.codex/config.toml\"\n{{ printf 'sandbox_mode = \"workspace-write\"\\n\\n[sandbox_workspace_write]\\nnetwork_access = true\\n'; cat \"$CFG\"; }} > \"$CFG.new\" && mv \"$CFG.new\" \"$CFG\"\n");
+        assert_eq!(classify(&s), EmitterState::HotpatchNotIdempotent);
+        let f = fix_emitter(&s).unwrap();
+        assert_eq!(f.text, fix_emitter(ORIGINAL).unwrap().text);
+        assert!(f.replaced.iter().any(|r| r.contains("hotpatch that prepends sandbox_mode = \"workspace-write\"")), "{:?}", f.replaced);
+    }
+
+    #[test]
+    fn block_goes_before_final_exit() {
+        let s = "#!/bin/sh\necho hi\n\nexit 0\n";
+        let f = fix_emitter(s).unwrap();
+        assert_eq!(f.text, format!("#!/bin/sh\necho hi\n\n{}\nexit 0\n", managed_block()));
+        assert!(!fix_emitter(&f.text).unwrap().changed);
+    }
+
+    #[test]
+    fn refuses_code_after_exit() {
+        let e = fix_emitter("#!/bin/sh\nexit 0\necho later\n").unwrap_err();
+        assert!(e.to_string().contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn refuses_unterminated_heredoc() {
+        let e = fix_emitter("#!/bin/sh\ncat <<EOF\nx\n").unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn exec_and_case_shapes() {
+        // `exec` with only redirections does not end the script; `exec prog` does.
+        let s = "#!/bin/sh\nexec >>/tmp/log 2>&1\ncase \"${1:-}\" in\n  a) echo a ;;\n  *) : ;;\nesac\necho \"$(date)\" # (done)\nexec gosu agent molecule-runtime\n";
+        let f = fix_emitter(s).unwrap();
+        let want = format!("#!/bin/sh\nexec >>/tmp/log 2>&1\ncase \"${{1:-}}\" in\n  a) echo a ;;\n  *) : ;;\nesac\necho \"$(date)\" # (done)\n\n{}\nexec gosu agent molecule-runtime\n", managed_block());
+        assert_eq!(f.text, want);
+        assert!(!fix_emitter(&f.text).unwrap().changed);
+    }
+
+    #[test]
+    fn crlf_kept() {
+        let s = ORIGINAL.replace('\n', "\r\n");
+        let f = fix_emitter(&s).unwrap();
+        assert!(f.text.starts_with(&s));
+        assert!(!f.text.replace("\r\n", "").contains('\n'));
+        assert!(!fix_emitter(&f.text).unwrap().changed);
+    }
 }
