@@ -7,5 +7,8 @@
 pub mod cli;
 pub mod codex;
 pub mod diagnose;
+pub mod fleet;
 pub mod fsutil;
+pub mod plan;
 pub mod probe;
+pub mod scan;

@@ -1,0 +1,194 @@
+//! The fix for each agent, as a value: per file, the sha256 it was made from, the redacted
+//! content it will have, and the unified diff the operator previews. Pure: made from a scan.
+//!
+//! Where the container has the boot emitter, the emitter is what gets written (a restart
+//! regenerates config.toml from it); the config.toml it will produce is shown as a preview
+//! and verified by meaning after the restart. Without an emitter, config.toml is written.
+//! What a config change cannot cure is not planned: it is listed as needing attention.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codex::diff::unified_diff;
+use crate::codex::emitter::{fix_emitter, EMITTER_PATH};
+use crate::codex::fix::{fix, FixOptions};
+use crate::diagnose::{Code, Verdict};
+use crate::fleet::AgentRef;
+use crate::scan::{AgentState, FleetReport};
+
+pub const PLAN_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilePlan {
+    pub path: String,
+    /// sha256 of the real bytes the plan was made from; `None`: the file does not exist.
+    pub before_sha256: Option<String>,
+    pub before_redacted: String,
+    pub after_redacted: String,
+    /// Unified diff, secrets redacted.
+    pub diff: String,
+    /// false: a preview of what the emitter will regenerate at restart, not written directly.
+    pub write: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentPlan {
+    pub agent: AgentRef,
+    /// The container as it was when planned: a re-created container is skipped, not improvised.
+    pub image_id: String,
+    pub started_at: String,
+    pub files: Vec<FilePlan>,
+    pub restart: bool,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attention {
+    pub agent: AgentRef,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format: u32,
+    pub created: String,
+    /// The fleet source it was made against (`Fleet::describe`).
+    pub source: String,
+    pub agents: Vec<AgentPlan>,
+    pub attention: Vec<Attention>,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        !self.agents.is_empty()
+    }
+
+    /// The contract's `plan --json` document.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "agents": self.agents.iter().map(|a| serde_json::json!({
+                "id": a.agent.id(),
+                "name": a.agent.name,
+                "host": a.agent.host,
+                "files": a.files.iter().map(|f| serde_json::json!({
+                    "path": f.path,
+                    "before_sha256": f.before_sha256,
+                    "diff": f.diff,
+                    "write": f.write,
+                })).collect::<Vec<_>>(),
+                "restart": a.restart,
+                "notes": a.notes,
+            })).collect::<Vec<_>>(),
+            "attention": self.attention.iter().map(|a| serde_json::json!({
+                "id": a.agent.id(),
+                "name": a.agent.name,
+                "reason": a.reason,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Why a config change cannot cure this agent, if so.
+fn attention_reason(a: &AgentState) -> Option<String> {
+    let d = &a.diagnosis;
+    for (code, why) in [
+        (Code::HostUnreachable, "host unreachable"),
+        (Code::ProbeFailed, "the probe failed"),
+        (Code::CliOverride, "codex's command line overrides config.toml; change how the container starts codex"),
+        (Code::GiteaUnreachable, "Gitea is unreachable from the container: a network fault, not a config one"),
+    ] {
+        if let Some(e) = d.evidence(code) {
+            return Some(format!("{why} ({code}: {e})"));
+        }
+    }
+    None
+}
+
+/// The plan for one agent: `Ok(None)` when nothing would change.
+pub fn plan_agent(a: &AgentState) -> Result<Option<AgentPlan>, String> {
+    let p = a.read.probe.as_ref().map_err(|e| format!("no probe report: {e}"))?;
+    let cli_profile = a.diagnosis.cli.profile.clone();
+    let config_before = p.config.redacted.clone().unwrap_or_default();
+    let config_path = if p.config.path.is_empty() { "~/.codex/config.toml".to_string() } else { p.config.path.clone() };
+    let config_fix = fix(&config_before, &FixOptions { cli_profile }).map_err(|e| {
+        format!("config.toml cannot be fixed safely ({e}); fix it by hand, then plan again")
+    })?;
+    let mut files = Vec::new();
+    let mut notes = Vec::new();
+
+    if let (Some(sha), Some(text)) = (&p.emitter.sha256, &p.emitter.redacted) {
+        let ef = fix_emitter(text).map_err(|e| format!("the boot emitter cannot be fixed safely: {e}"))?;
+        notes.extend(ef.replaced.iter().cloned());
+        if ef.changed {
+            files.push(FilePlan {
+                path: if p.emitter.path.is_empty() { EMITTER_PATH.into() } else { p.emitter.path.clone() },
+                before_sha256: Some(sha.clone()),
+                diff: unified_diff(EMITTER_PATH, text, &ef.text),
+                before_redacted: text.clone(),
+                after_redacted: ef.text,
+                write: true,
+            });
+        }
+        if config_fix.changed {
+            files.push(FilePlan {
+                path: config_path.clone(),
+                before_sha256: p.config.sha256.clone(),
+                diff: unified_diff(&config_path, &config_before, &config_fix.text),
+                before_redacted: config_before,
+                after_redacted: config_fix.text,
+                write: false,
+            });
+            notes.push("config.toml is regenerated by the emitter at restart; verified by meaning".into());
+        }
+    } else if config_fix.changed {
+        files.push(FilePlan {
+            path: config_path.clone(),
+            before_sha256: p.config.sha256.clone(),
+            diff: unified_diff(&config_path, &config_before, &config_fix.text),
+            before_redacted: config_before,
+            after_redacted: config_fix.text,
+            write: true,
+        });
+    }
+    // A fixed config whose codex process started before the fix still runs sandboxed.
+    let effective_stale = a.diagnosis.effective.as_ref().is_some_and(|e| !e.is_fixed())
+        || a.diagnosis.has(Code::ConfigInvalid);
+    if files.is_empty() && !effective_stale {
+        return Ok(None);
+    }
+    if files.is_empty() {
+        notes.push("files already fixed; a restart makes codex read them".into());
+    }
+    Ok(Some(AgentPlan {
+        agent: a.read.agent.clone(),
+        image_id: a.read.image_id.clone(),
+        started_at: a.read.started_at.clone(),
+        files,
+        restart: true,
+        notes,
+    }))
+}
+
+/// The plan for the fleet: agents that need a change (or those named in `select`).
+pub fn plan(report: &FleetReport, select: &[String], source: &str, created: &str) -> Plan {
+    let mut agents = Vec::new();
+    let mut attention = Vec::new();
+    for a in report.agents() {
+        let named = select.iter().any(|s| a.read.agent.matches(s));
+        if !select.is_empty() && !named {
+            continue;
+        }
+        if let Some(reason) = attention_reason(a) {
+            // Named explicitly, an attention agent is still planned when a change is possible.
+            if !named || a.diagnosis.verdict == Verdict::Unknown {
+                attention.push(Attention { agent: a.read.agent.clone(), reason });
+                continue;
+            }
+        }
+        match plan_agent(a) {
+            Ok(Some(p)) => agents.push(p),
+            Ok(None) => {}
+            Err(reason) => attention.push(Attention { agent: a.read.agent.clone(), reason }),
+        }
+    }
+    Plan { format: PLAN_FORMAT, created: created.into(), source: source.into(), agents, attention }
+}

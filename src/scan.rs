@@ -1,0 +1,238 @@
+//! A scan: discover hosts, read their agents, diagnose each one. The result is a value
+//! (`FleetReport`) that every view renders: the CLI table, `scan --json`, the console, reports.
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::diagnose::{diagnose, AgentEvidence, Code, Diagnosis, ProbeSummary, Verdict};
+use crate::fleet::{AgentRead, Fleet, FleetError, Host, HostRead};
+
+/// One agent as the console knows it: what was read and what it means.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentState {
+    pub read: AgentRead,
+    pub diagnosis: Diagnosis,
+}
+
+impl AgentState {
+    pub fn from_read(read: AgentRead) -> AgentState {
+        let diagnosis = diagnose_read(&read);
+        AgentState { read, diagnosis }
+    }
+
+    pub fn id(&self) -> String {
+        self.read.agent.id()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostState {
+    pub host: Host,
+    pub agents: Vec<AgentState>,
+}
+
+impl HostState {
+    pub fn from_read(r: HostRead) -> HostState {
+        let mut host = r.host;
+        let agents = match r.agents {
+            Ok(a) => a.into_iter().map(AgentState::from_read).collect(),
+            Err(e) => {
+                host.reachable = false;
+                host.unreachable_reason.get_or_insert(e);
+                Vec::new()
+            }
+        };
+        HostState { host, agents }
+    }
+
+    /// Host-level findings: `host-unreachable` with its evidence.
+    pub fn findings(&self) -> Vec<(Code, String)> {
+        if self.host.reachable {
+            Vec::new()
+        } else {
+            let why = self.host.unreachable_reason.clone().unwrap_or_else(|| "not reachable".into());
+            vec![(Code::HostUnreachable, why)]
+        }
+    }
+}
+
+/// Counts of the contract's `summary` block.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub hosts: usize,
+    pub unreachable_hosts: usize,
+    pub agents: usize,
+    pub healthy: usize,
+    pub stalled: usize,
+    pub at_risk: usize,
+    pub unknown: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FleetReport {
+    pub hosts: Vec<HostState>,
+}
+
+impl FleetReport {
+    pub fn agents(&self) -> impl Iterator<Item = &AgentState> {
+        self.hosts.iter().flat_map(|h| h.agents.iter())
+    }
+
+    pub fn find(&self, sel: &str) -> Option<&AgentState> {
+        self.agents().find(|a| a.read.agent.matches(sel))
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary { hosts: self.hosts.len(), ..Default::default() };
+        for h in &self.hosts {
+            if !h.host.reachable {
+                s.unreachable_hosts += 1;
+            }
+            for a in &h.agents {
+                s.agents += 1;
+                match a.diagnosis.verdict {
+                    Verdict::Healthy => s.healthy += 1,
+                    Verdict::Stalled => s.stalled += 1,
+                    Verdict::AtRisk => s.at_risk += 1,
+                    Verdict::Unknown => s.unknown += 1,
+                }
+            }
+        }
+        s
+    }
+
+    /// `scan` exits 1 when anything needs attention.
+    pub fn all_healthy(&self) -> bool {
+        let s = self.summary();
+        s.unreachable_hosts == 0 && s.agents == s.healthy
+    }
+
+    /// The contract's `scan --json` document.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "hosts": self.hosts.iter().map(host_json).collect::<Vec<_>>(),
+            "summary": self.summary(),
+        })
+    }
+}
+
+fn host_json(h: &HostState) -> Value {
+    json!({
+        "id": h.host.id,
+        "name": h.host.name,
+        "location": h.host.location,
+        "reachable": h.host.reachable,
+        "findings": h.findings().iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
+        "evidence": h.findings().iter().map(|(c, e)| (c.as_str().to_string(), Value::String(e.clone()))).collect::<Map<_, _>>(),
+        "agents": h.agents.iter().map(agent_json).collect::<Vec<_>>(),
+    })
+}
+
+/// One agent in the contract's shape (plus a few extra fields operators find useful).
+pub fn agent_json(a: &AgentState) -> Value {
+    let d = &a.diagnosis;
+    let effective = d.effective.as_ref().map(|e| {
+        json!({
+            "sandbox_mode": e.sandbox_mode.value,
+            "sandbox_mode_source": e.sandbox_mode.source.as_str(),
+            "approval_policy": e.approval_policy.value,
+            "approval_policy_source": e.approval_policy.source.as_str(),
+            "network_access": e.network_access,
+        })
+    });
+    let probes = a.read.probe.as_ref().ok().map(|p| {
+        let s = ProbeSummary::of(p);
+        json!({
+            "uid_map": s.uid_map,
+            "userns": s.userns.as_str(),
+            "uid_map_write": s.uid_map_write.as_str(),
+            "netns_loopback": s.netns_loopback.as_str(),
+            "gitea_http": s.gitea_http,
+            "bwrap": p.bwrap.outcome.as_str(),
+            "codex_version": p.codex_version,
+        })
+    });
+    json!({
+        "id": a.id(),
+        "name": a.read.agent.name,
+        "host": a.read.agent.host,
+        "container_id": a.read.agent.container_id,
+        "image": a.read.image,
+        "state": a.read.state,
+        "verdict": d.verdict.as_str(),
+        "findings": d.findings.iter().map(|f| f.code.as_str()).collect::<Vec<_>>(),
+        "evidence": d.findings.iter().map(|f| (f.code.as_str().to_string(), Value::String(f.evidence.clone()))).collect::<Map<_, _>>(),
+        "effective": effective,
+        "probes": probes,
+    })
+}
+
+/// Build the diagnosis input from what a backend read.
+pub fn diagnose_read(r: &AgentRead) -> Diagnosis {
+    let probe = match &r.probe {
+        Ok(p) => p,
+        Err(e) => return diagnose(&AgentEvidence { probe_error: Some(e), ..Default::default() }),
+    };
+    // A file the probe saw but whose content did not arrive cannot be judged.
+    for (what, f) in [("config.toml", &probe.config), ("the boot emitter", &probe.emitter)] {
+        if f.sha256.is_some() && f.redacted.is_none() {
+            let e = format!("{what} exists ({}) but its content was not read", f.path);
+            return diagnose(&AgentEvidence { probe_error: Some(&e), ..Default::default() });
+        }
+    }
+    diagnose(&AgentEvidence {
+        config_text: probe.config.redacted.as_deref(),
+        probe: Some(probe),
+        probe_error: None,
+        start_command: &r.start_command,
+        emitter_text: probe.emitter.redacted.as_deref(),
+        image_emitter_text: None,
+        layer_changes: &r.layer_changes,
+        config_path: Some(probe.config.path.as_str()).filter(|p| !p.is_empty()),
+        boot_warn: r.boot_warn.as_deref(),
+    })
+}
+
+/// Discover and read the whole fleet; `on_host` sees each host as it answers (the console
+/// streams them in).
+pub async fn scan(fleet: &dyn Fleet, mut on_host: impl FnMut(&HostState)) -> Result<FleetReport, FleetError> {
+    let hosts = fleet.discover().await?;
+    let order: Vec<String> = hosts.iter().map(|h| h.id.clone()).collect();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let reachable: Vec<Host> = hosts.iter().filter(|h| h.reachable).cloned().collect();
+    let mut states: Vec<HostState> = hosts
+        .iter()
+        .filter(|h| !h.reachable)
+        .map(|h| HostState { host: h.clone(), agents: Vec::new() })
+        .collect();
+    for s in &states {
+        on_host(s);
+    }
+    let run = fleet.scan(&reachable, tx);
+    let collect = async {
+        let mut got = Vec::new();
+        while let Some(r) = rx.recv().await {
+            let s = HostState::from_read(r);
+            on_host(&s);
+            got.push(s);
+        }
+        got
+    };
+    let (res, got) = tokio::join!(run, collect);
+    res?;
+    states.extend(got);
+    // Hosts that never answered are unreachable, not silently missing.
+    for h in &reachable {
+        if !states.iter().any(|s| s.host.id == h.id) {
+            let mut host = h.clone();
+            host.reachable = false;
+            host.unreachable_reason = Some("no answer from the host".into());
+            states.push(HostState { host, agents: Vec::new() });
+        }
+    }
+    states.sort_by_key(|s| order.iter().position(|id| *id == s.host.id).unwrap_or(usize::MAX));
+    for s in &mut states {
+        s.agents.sort_by(|a, b| a.read.agent.name.cmp(&b.read.agent.name));
+    }
+    Ok(FleetReport { hosts: states })
+}
