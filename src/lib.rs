@@ -11,4 +11,5 @@ pub mod fleet;
 pub mod fsutil;
 pub mod plan;
 pub mod probe;
+pub mod rollout;
 pub mod scan;

@@ -1,0 +1,134 @@
+//! A run as the journal tells it: replaying the records gives each agent's progress, the
+//! backups to roll back from, and the run's state. Pure over the records.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::journal::{Outcome, Phase, Record, RunOptions, RunState, Step};
+use crate::plan::Plan;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AgentProgress {
+    /// Steps completed, in order.
+    pub done: Vec<Step>,
+    /// A step begun and not finished (the process died or was stopped there).
+    pub in_flight: Option<Step>,
+    /// path -> where the original was kept.
+    pub backups: BTreeMap<String, String>,
+    /// path -> sha256 right after the run wrote it.
+    pub written: BTreeMap<String, String>,
+    /// path -> sha256 after the run's restart (what rollback expects to find).
+    pub after_restart: BTreeMap<String, String>,
+    pub outcome: Option<Outcome>,
+}
+
+impl AgentProgress {
+    pub fn has_done(&self, s: Step) -> bool {
+        self.done.contains(&s)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunView {
+    pub run_id: String,
+    pub started: String,
+    pub operator: String,
+    pub options: RunOptions,
+    pub plan: Plan,
+    /// Agent id -> progress.
+    pub agents: BTreeMap<String, AgentProgress>,
+    pub waves: Vec<Vec<String>>,
+    /// The last state recorded; `None` while running or after a crash.
+    pub recorded_state: Option<RunState>,
+    pub last_detail: String,
+}
+
+impl RunView {
+    pub fn from_records(records: &[Record]) -> Option<RunView> {
+        let Some(Record::Start { run_id, time, operator, options, plan }) = records.first() else {
+            return None;
+        };
+        let mut v = RunView {
+            run_id: run_id.clone(),
+            started: time.clone(),
+            operator: operator.clone(),
+            options: options.clone(),
+            plan: plan.clone(),
+            agents: BTreeMap::new(),
+            waves: Vec::new(),
+            recorded_state: None,
+            last_detail: String::new(),
+        };
+        for r in &records[1..] {
+            match r {
+                Record::Start { .. } => {}
+                Record::Wave { index, agents, .. } => {
+                    if v.waves.len() <= *index {
+                        v.waves.resize(index + 1, Vec::new());
+                    }
+                    v.waves[*index] = agents.clone();
+                }
+                Record::Step { agent, step, phase, path, backup, sha256, .. } => {
+                    let a = v.agents.entry(agent.clone()).or_default();
+                    match phase {
+                        Phase::Begin => a.in_flight = Some(*step),
+                        Phase::Failed => a.in_flight = None,
+                        Phase::Done => {
+                            a.in_flight = None;
+                            if !a.done.contains(step) || matches!(step, Step::Backup | Step::Write | Step::Wait) {
+                                a.done.push(*step);
+                            }
+                            if let (Some(p), Some(b)) = (path, backup) {
+                                a.backups.entry(p.clone()).or_insert_with(|| b.clone());
+                            }
+                            if let (Some(p), Some(s)) = (path, sha256) {
+                                match step {
+                                    Step::Write => {
+                                        a.written.insert(p.clone(), s.clone());
+                                    }
+                                    Step::Wait => {
+                                        a.after_restart.insert(p.clone(), s.clone());
+                                    }
+                                    _ => {}
+                                }
+                            }
+                        }
+                    }
+                }
+                Record::Agent { agent, outcome, .. } => {
+                    v.agents.entry(agent.clone()).or_default().outcome = Some(outcome.clone());
+                }
+                Record::State { state, detail, .. } => {
+                    v.recorded_state = Some(*state);
+                    v.last_detail = detail.clone();
+                }
+            }
+        }
+        Some(v)
+    }
+
+    /// The state to show: what was recorded, else running (a live process holds the run) or
+    /// interrupted (nobody does: the console died or was stopped mid-run).
+    pub fn state(&self, live: bool) -> RunState {
+        match self.recorded_state {
+            Some(RunState::Running) | None if live => RunState::Running,
+            Some(RunState::Running) | None => RunState::Interrupted,
+            Some(s) => s,
+        }
+    }
+
+    pub fn count(&self, word: &str) -> usize {
+        self.agents.values().filter(|a| a.outcome.as_ref().is_some_and(|o| o.word() == word)).count()
+    }
+
+    /// Planned agents with no outcome yet.
+    pub fn untouched_or_unfinished(&self) -> Vec<String> {
+        self.plan
+            .agents
+            .iter()
+            .map(|a| a.agent.id())
+            .filter(|id| self.agents.get(id).is_none_or(|p| p.outcome.is_none()))
+            .collect()
+    }
+}
