@@ -6,6 +6,8 @@
 //! scan, plan and rollout code above it is the same for every source, so the demo, Docker and
 //! AWS runs exercise one code path.
 
+pub mod filter;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
