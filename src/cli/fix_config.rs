@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 
-use super::{GlobalArgs, EXIT_ATTENTION, EXIT_FAILURE, EXIT_OK};
+use super::{fail, GlobalArgs, EXIT_ATTENTION, EXIT_OK};
 use crate::codex::diff::unified_diff;
 use crate::codex::fix::{fix, FixOptions};
 use crate::fsutil::{replace_with_backup, utc_stamp};
@@ -28,11 +28,6 @@ pub struct FixConfigArgs {
     /// The legacy profile codex is started with (`codex --profile NAME`): its keys are fixed too.
     #[arg(long, value_name = "NAME")]
     pub codex_profile: Option<String>,
-}
-
-fn fail(msg: impl std::fmt::Display) -> u8 {
-    eprintln!("codex-fleet: {msg}");
-    EXIT_FAILURE
 }
 
 pub fn run(g: &GlobalArgs, a: &FixConfigArgs) -> u8 {

@@ -1,9 +1,13 @@
 //! The command line: parsing (clap) and one file per command. Every command returns its exit
-//! status; 2 always means "could not do the job" (usage, refusal, unsafe input).
+//! status; 2 always means "could not do the job" (usage, refusal, unsafe input, failed scan).
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod fleet_cmds;
 pub mod fix_config;
+pub mod output;
+pub mod rollout_cmds;
+pub mod source;
 
 /// Exit statuses of the contract.
 pub const EXIT_OK: u8 = 0;
@@ -18,7 +22,7 @@ pub const EXIT_FAILURE: u8 = 2;
     long_about = "Find codex agents whose sandbox cannot start, explain why, and roll out the durable fix \
 (sandbox_mode = \"danger-full-access\", approval_policy = \"never\": the container is the isolation boundary).",
     arg_required_else_help = true,
-    after_help = "Exit status: 0 ok; 1 attention needed (e.g. --check found a change to make); 2 could not do the job."
+    after_help = "Exit status: 0 ok; 1 attention needed (stalled agents, changes planned, failures); 2 could not do the job."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -36,10 +40,36 @@ pub struct GlobalArgs {
     /// Make every mutation impossible: no file written, no restart, no rollback.
     #[arg(long, global = true)]
     pub read_only: bool,
+    #[command(flatten)]
+    pub source: source::SourceArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Discover, probe and diagnose every agent; exit 1 when any needs attention.
+    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
+    Scan,
+    /// One agent in full: evidence, config (redacted), findings, plan.
+    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
+    Show(fleet_cmds::ShowArgs),
+    /// The fix for each agent that needs one, as per-file diffs (secrets redacted).
+    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
+    Plan(fleet_cmds::PlanArgs),
+    /// Apply a plan: canary, waves, stop on errors, restart, verify.
+    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
+    Apply(rollout_cmds::ApplyArgs),
+    /// The runs in the journal, newest first.
+    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
+    Runs,
+    /// The boot assertion on each agent.
+    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
+    Verify(fleet_cmds::VerifyArgs),
+    /// Restore every file a run changed, byte for byte, then restart.
+    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
+    Rollback(rollout_cmds::RollbackArgs),
+    /// The audit report: fleet state and run history.
+    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
+    Report(fleet_cmds::ReportArgs),
     /// Fix one local config.toml: print the unified diff (secrets redacted), or write it.
     FixConfig(fix_config::FixConfigArgs),
 }
@@ -53,7 +83,40 @@ pub fn main() -> u8 {
             return if e.use_stderr() { EXIT_FAILURE } else { EXIT_OK };
         }
     };
-    match cli.command {
-        Command::FixConfig(args) => fix_config::run(&cli.global, &args),
+    let g = &cli.global;
+    if let Err(e) = g.source.validate() {
+        eprintln!("codex-fleet: {e}");
+        return EXIT_FAILURE;
     }
+    match &cli.command {
+        Command::FixConfig(args) => fix_config::run(g, args),
+        Command::Runs => rollout_cmds::runs(g),
+        other => {
+            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("codex-fleet: cannot start the async runtime: {e}");
+                    return EXIT_FAILURE;
+                }
+            };
+            rt.block_on(async {
+                match other {
+                    Command::Scan => fleet_cmds::scan(g).await,
+                    Command::Show(a) => fleet_cmds::show(g, a).await,
+                    Command::Plan(a) => fleet_cmds::plan(g, a).await,
+                    Command::Verify(a) => fleet_cmds::verify(g, a).await,
+                    Command::Report(a) => fleet_cmds::report(g, a).await,
+                    Command::Apply(a) => rollout_cmds::apply(g, a).await,
+                    Command::Rollback(a) => rollout_cmds::rollback(g, a).await,
+                    Command::FixConfig(_) | Command::Runs => unreachable!(),
+                }
+            })
+        }
+    }
+}
+
+/// Print an error the contract's way and return exit 2.
+pub fn fail(msg: impl std::fmt::Display) -> u8 {
+    eprintln!("codex-fleet: {msg}");
+    EXIT_FAILURE
 }

@@ -1,0 +1,492 @@
+//! `scan`, `show`, `plan`, `verify`, `report`: read-only commands over a fleet.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use serde_json::json;
+
+use super::output::{table, verdict_label};
+use super::{fail, source, GlobalArgs, EXIT_ATTENTION, EXIT_FAILURE, EXIT_OK};
+use crate::diagnose::{Code, ProbeSummary, Verdict};
+use crate::fleet::Fleet;
+use crate::plan::{plan as make_plan, Plan};
+use crate::rollout::journal::{list_runs, now, read as read_journal};
+use crate::rollout::view::RunView;
+use crate::scan::{agent_json, scan as run_scan, AgentState, FleetReport};
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Agent id (as printed by `scan --json`) or container name.
+    pub agent: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Plan only these agents (id or container name; repeatable). Names attention agents too.
+    #[arg(long = "agent")]
+    pub agents: Vec<String>,
+    /// Save the plan (to execute exactly with `apply --plan FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Verify only these agents (repeatable).
+    #[arg(long = "agent")]
+    pub agents: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Md,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: Format,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Open the source and scan it, with progress on stderr when it is a terminal.
+pub async fn open_and_scan(g: &GlobalArgs) -> Result<(Box<dyn Fleet>, FleetReport), String> {
+    let fleet = source::open(&g.source).await?;
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut n = 0usize;
+    let report = run_scan(fleet.as_ref(), |h| {
+        n += 1;
+        if tty {
+            eprint!("\rscanning {}: {n} host(s) answered ", fleet.describe());
+        }
+        let _ = h;
+    })
+    .await
+    .map_err(|e| format!("scan failed: {e}"))?;
+    if tty {
+        eprintln!();
+    }
+    Ok((fleet, report))
+}
+
+fn outcome_cell(o: crate::probe::Outcome) -> String {
+    o.as_str().to_string()
+}
+
+/// The agents table.
+pub fn agents_table(r: &FleetReport) -> String {
+    let mut rows = Vec::new();
+    for h in &r.hosts {
+        if !h.host.reachable {
+            rows.push(vec![
+                h.host.name.clone(),
+                "-".into(),
+                verdict_label(Verdict::Unknown),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                format!("host-unreachable: {}", h.host.unreachable_reason.clone().unwrap_or_default()),
+            ]);
+        }
+        for a in &h.agents {
+            let d = &a.diagnosis;
+            let mode = d
+                .effective
+                .as_ref()
+                .map(|e| format!("{} ({})", e.sandbox_mode.value, e.sandbox_mode.source.as_str()))
+                .unwrap_or_else(|| "?".into());
+            let (userns, uidmap, netns, gitea) = match &a.read.probe {
+                Ok(p) => {
+                    let s = ProbeSummary::of(p);
+                    (
+                        outcome_cell(s.userns),
+                        outcome_cell(s.uid_map_write),
+                        outcome_cell(s.netns_loopback),
+                        s.gitea_http.map(|c| c.to_string()).unwrap_or_else(|| "none".into()),
+                    )
+                }
+                Err(_) => ("?".into(), "?".into(), "?".into(), "?".into()),
+            };
+            rows.push(vec![
+                h.host.name.clone(),
+                a.read.agent.name.clone(),
+                verdict_label(d.verdict),
+                mode,
+                userns,
+                uidmap,
+                netns,
+                gitea,
+                d.findings.iter().map(|f| f.code.as_str()).collect::<Vec<_>>().join(","),
+            ]);
+        }
+    }
+    table(&["HOST", "AGENT", "VERDICT", "SANDBOX (SOURCE)", "USERNS", "UIDMAP", "NETNS", "GITEA", "FINDINGS"], &rows)
+}
+
+/// "Why is the pipeline stalled": stalled agents counted by root cause.
+pub fn why_stalled(r: &FleetReport) -> String {
+    let mut causes: BTreeMap<&str, usize> = BTreeMap::new();
+    for a in r.agents().filter(|a| a.diagnosis.verdict == Verdict::Stalled) {
+        let d = &a.diagnosis;
+        let cause = [
+            (Code::ConfigInvalid, "config.toml invalid (codex exits at start)"),
+            (Code::NetnsLoopbackDenied, "sandbox cannot configure loopback (RTM_NEWADDR)"),
+            (Code::UidmapWriteDenied, "sandbox cannot write its uid map"),
+            (Code::UsernsBlocked, "sandbox cannot create a user namespace"),
+            (Code::BwrapMissing, "no bubblewrap"),
+            (Code::GiteaUnreachable, "Gitea unreachable"),
+        ]
+        .into_iter()
+        .find(|(c, _)| d.has(*c) && (*c == Code::ConfigInvalid || *c == Code::GiteaUnreachable || d.has(Code::SandboxWillFail)))
+        .map(|(_, w)| w)
+        .unwrap_or("sandbox will fail");
+        *causes.entry(cause).or_default() += 1;
+    }
+    if causes.is_empty() {
+        return "nothing is stalled".into();
+    }
+    let mut v: Vec<_> = causes.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1));
+    format!("stalled: {}", v.iter().map(|(w, n)| format!("{n} {w}")).collect::<Vec<_>>().join("; "))
+}
+
+pub fn summary_line(r: &FleetReport) -> String {
+    let s = r.summary();
+    format!(
+        "{} host(s) ({} unreachable), {} agent(s): {} stalled, {} at-risk, {} unknown, {} healthy",
+        s.hosts, s.unreachable_hosts, s.agents, s.stalled, s.at_risk, s.unknown, s.healthy
+    )
+}
+
+pub async fn scan(g: &GlobalArgs) -> u8 {
+    let (_fleet, report) = match open_and_scan(g).await {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    if g.json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json()).unwrap_or_default());
+    } else {
+        print!("{}", agents_table(&report));
+        println!("\n{}\n{}", summary_line(&report), why_stalled(&report));
+    }
+    if report.all_healthy() {
+        EXIT_OK
+    } else {
+        EXIT_ATTENTION
+    }
+}
+
+fn show_text(a: &AgentState, plan: &Plan) -> String {
+    let r = &a.read;
+    let d = &a.diagnosis;
+    let mut s = String::new();
+    s.push_str(&format!("agent     {}\ncontainer {} ({})\nimage     {}\nstate     {} (restarts {}, started {})\nuser      {}\nverdict   {}\n",
+        r.agent.id(), r.agent.name, r.agent.container_id, r.image, r.state, r.restart_count, r.started_at, r.user, verdict_label(d.verdict)));
+    if let Some(e) = &d.effective {
+        s.push_str(&format!(
+            "effective sandbox_mode = {} ({}), approval_policy = {} ({}), network_access = {}\n",
+            e.sandbox_mode.value,
+            e.sandbox_mode.source.as_str(),
+            e.approval_policy.value,
+            e.approval_policy.source.as_str(),
+            e.network_access
+        ));
+    }
+    if !r.start_command.is_empty() {
+        s.push_str(&format!("command   {}\n", r.start_command.join(" ")));
+    }
+    s.push_str("\nfindings\n");
+    if d.findings.is_empty() {
+        s.push_str("  (none)\n");
+    }
+    for f in &d.findings {
+        s.push_str(&format!("  {:<22} {}\n", f.code.as_str(), f.evidence));
+    }
+    match &r.probe {
+        Ok(p) => {
+            s.push_str("\nevidence\n");
+            let line = |k: &str, v: String| format!("  {k:<22} {v}\n");
+            s.push_str(&line("uid/gid", format!("{:?}/{:?} {}", p.uid, p.gid, p.user.clone().unwrap_or_default())));
+            s.push_str(&line("CapEff", p.cap_eff.clone().unwrap_or_else(|| "?".into())));
+            s.push_str(&line("uid_map", p.uid_map.clone().unwrap_or_else(|| "?".into())));
+            for (k, st) in [("unshare --user", &p.userns), ("unshare --map-root-user", &p.userns_map_root), ("bwrap probe", &p.bwrap), ("codex prompt-input", &p.prompt_input)] {
+                let err = st.stderr.lines().next().unwrap_or("").to_string();
+                s.push_str(&line(k, format!("{} rc={:?} {err}", st.outcome.as_str(), st.rc)));
+            }
+            s.push_str(&line("codex", format!("{} {}", p.codex_version.clone().unwrap_or_else(|| "absent".into()), p.codex_path.clone().unwrap_or_default())));
+            s.push_str(&line("gitea (plain)", format!("{:?} {}", p.gitea_plain.status, p.gitea_plain.stderr.lines().next().unwrap_or(""))));
+            s.push_str(&line("gitea (via codex)", format!("{:?} {}", p.gitea_codex.status, p.gitea_codex.stderr.lines().next().unwrap_or(""))));
+            if let Some(c) = &p.config.redacted {
+                s.push_str(&format!("\nconfig.toml ({}, sha256 {}), secrets redacted\n", p.config.path, p.config.sha256.clone().unwrap_or_default()));
+                for (i, l) in c.lines().enumerate() {
+                    s.push_str(&format!("  {:>4} | {l}\n", i + 1));
+                }
+            }
+            if p.emitter.sha256.is_some() {
+                s.push_str(&format!("\nemitter {} sha256 {}\n", p.emitter.path, p.emitter.sha256.clone().unwrap_or_default()));
+            }
+        }
+        Err(e) => s.push_str(&format!("\nprobe failed: {e}\n")),
+    }
+    if !r.layer_changes.is_empty() {
+        s.push_str(&format!("\nwritable layer\n  {}\n", r.layer_changes.join("\n  ")));
+    }
+    s.push_str("\nplan\n");
+    if let Some(p) = plan.agents.first() {
+        for f in &p.files {
+            s.push_str(&format!("  {} ({})\n", f.path, if f.write { "written" } else { "regenerated at restart" }));
+            s.push_str(&f.diff);
+        }
+        s.push_str(&format!("  restart: {}\n", p.restart));
+    } else if let Some(att) = plan.attention.first() {
+        s.push_str(&format!("  needs attention: {}\n", att.reason));
+    } else {
+        s.push_str("  nothing to change\n");
+    }
+    s
+}
+
+pub async fn show(g: &GlobalArgs, a: &ShowArgs) -> u8 {
+    let (fleet, report) = match open_and_scan(g).await {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let Some(agent) = report.find(&a.agent) else {
+        return fail(format_args!("no agent `{}` (use an id from `scan --json` or a container name)", a.agent));
+    };
+    let one = FleetReport {
+        hosts: vec![crate::scan::HostState {
+            host: report.hosts.iter().find(|h| h.host.id == agent.read.agent.host).map(|h| h.host.clone()).unwrap(),
+            agents: vec![agent.clone()],
+        }],
+    };
+    let plan = make_plan(&one, &[agent.id()], &fleet.describe(), &now());
+    if g.json {
+        let mut v = agent_json(agent);
+        v["plan"] = plan.to_json();
+        v["config_redacted"] = json!(agent.read.probe.as_ref().ok().and_then(|p| p.config.redacted.clone()));
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        print!("{}", show_text(agent, &plan));
+    }
+    EXIT_OK
+}
+
+pub fn plan_text(p: &Plan) -> String {
+    let mut s = String::new();
+    for a in &p.agents {
+        s.push_str(&format!("== {} (restart: {})\n", a.agent.id(), if a.restart { "yes" } else { "no" }));
+        for n in &a.notes {
+            s.push_str(&format!("   note: {n}\n"));
+        }
+        for f in &a.files {
+            if !f.write {
+                s.push_str(&format!("   {} is regenerated by the emitter at restart; expected result:\n", f.path));
+            }
+            s.push_str(&f.diff);
+        }
+    }
+    if !p.attention.is_empty() {
+        s.push_str("\nneeds attention (not planned):\n");
+        for a in &p.attention {
+            s.push_str(&format!("  {}: {}\n", a.agent.id(), a.reason));
+        }
+    }
+    s.push_str(&format!(
+        "\n{} agent(s) to change, {} needing attention\n",
+        p.agents.len(),
+        p.attention.len()
+    ));
+    s
+}
+
+pub async fn plan(g: &GlobalArgs, a: &PlanArgs) -> u8 {
+    let (fleet, report) = match open_and_scan(g).await {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    for sel in &a.agents {
+        if report.find(sel).is_none() {
+            return fail(format_args!("no agent `{sel}`"));
+        }
+    }
+    let p = make_plan(&report, &a.agents, &fleet.describe(), &now());
+    if let Some(out) = &a.out {
+        let text = serde_json::to_string_pretty(&p).unwrap_or_default();
+        if let Err(e) = std::fs::write(out, text) {
+            return fail(format_args!("{}: cannot write: {e}", out.display()));
+        }
+        eprintln!("plan saved to {} (apply it exactly with `apply --plan {}`)", out.display(), out.display());
+    }
+    if g.json {
+        println!("{}", serde_json::to_string_pretty(&p.to_json()).unwrap_or_default());
+    } else {
+        print!("{}", plan_text(&p));
+    }
+    if p.has_changes() {
+        EXIT_ATTENTION
+    } else {
+        EXIT_OK
+    }
+}
+
+pub async fn verify(g: &GlobalArgs, a: &VerifyArgs) -> u8 {
+    let (fleet, report) = match open_and_scan(g).await {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let mut rows = Vec::new();
+    let mut out = Vec::new();
+    let mut all = true;
+    for agent in report.agents() {
+        if !a.agents.is_empty() && !a.agents.iter().any(|s| agent.read.agent.matches(s)) {
+            continue;
+        }
+        let r = fleet.verify(&agent.read.agent).await;
+        let (passed, detail) = match &r {
+            Ok(v) => (v.passed, v.checks.iter().map(|c| format!("{}: {} {}", c.0, if c.1 { "ok" } else { "FAIL" }, c.2)).collect::<Vec<_>>().join("; ")),
+            Err(e) => (false, e.to_string()),
+        };
+        all &= passed;
+        rows.push(vec![agent.id(), if passed { "✓ pass".into() } else { "✗ fail".into() }, detail.clone()]);
+        out.push(json!({ "id": agent.id(), "passed": passed, "detail": detail }));
+    }
+    let unreachable = report.hosts.iter().filter(|h| !h.host.reachable).count();
+    all &= unreachable == 0;
+    if g.json {
+        println!("{}", serde_json::to_string_pretty(&json!({ "agents": out, "unreachable_hosts": unreachable })).unwrap_or_default());
+    } else {
+        print!("{}", table(&["AGENT", "RESULT", "DETAIL"], &rows));
+        if unreachable > 0 {
+            println!("{unreachable} host(s) unreachable: their agents were not verified");
+        }
+    }
+    if all {
+        EXIT_OK
+    } else {
+        EXIT_ATTENTION
+    }
+}
+
+/// Audit of what a re-provision would lose, grouped by image.
+pub fn audit_by_image(r: &FleetReport) -> BTreeMap<String, Vec<(String, Vec<Code>)>> {
+    let mut m: BTreeMap<String, Vec<(String, Vec<Code>)>> = BTreeMap::new();
+    for a in r.agents() {
+        let codes: Vec<Code> = a
+            .diagnosis
+            .codes()
+            .into_iter()
+            .filter(|c| matches!(c, Code::FixNotInImage | Code::EmitterNotIdempotent))
+            .collect();
+        if !codes.is_empty() {
+            m.entry(a.read.image.clone()).or_default().push((a.id(), codes));
+        }
+    }
+    m
+}
+
+fn runs_json() -> Vec<serde_json::Value> {
+    list_runs()
+        .iter()
+        .filter_map(|id| read_journal(id).ok().and_then(|r| RunView::from_records(&r)))
+        .map(|v| {
+            json!({
+                "run_id": v.run_id, "state": v.state(crate::rollout::is_live(&v.run_id)).as_str(),
+                "started": v.started, "operator": v.operator, "agents": v.plan.agents.len(),
+                "verified": v.count("verified"), "failed": v.count("failed"), "skipped": v.count("skipped"),
+            })
+        })
+        .collect()
+}
+
+pub async fn report(g: &GlobalArgs, a: &ReportArgs) -> u8 {
+    let (_fleet, report) = match open_and_scan(g).await {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let audit = audit_by_image(&report);
+    let runs = runs_json();
+    let text = match a.format {
+        Format::Json => serde_json::to_string_pretty(&json!({
+            "generated": now(),
+            "fleet": report.to_json(),
+            "audit": audit.iter().map(|(img, v)| json!({ "image": img, "agents": v.iter().map(|(id, c)| json!({"id": id, "findings": c})).collect::<Vec<_>>() })).collect::<Vec<_>>(),
+            "runs": runs,
+        }))
+        .unwrap_or_default(),
+        Format::Csv => {
+            let mut s = String::from("host,agent,verdict,sandbox_mode,sandbox_mode_source,approval_policy,findings\n");
+            for ag in report.agents() {
+                let e = ag.diagnosis.effective.as_ref();
+                s.push_str(&format!(
+                    "{},{},{},{},{},{},{}\n",
+                    csv(&ag.read.agent.host),
+                    csv(&ag.read.agent.name),
+                    ag.diagnosis.verdict.as_str(),
+                    e.map(|e| e.sandbox_mode.value.as_str()).unwrap_or(""),
+                    e.map(|e| e.sandbox_mode.source.as_str()).unwrap_or(""),
+                    e.map(|e| e.approval_policy.value.as_str()).unwrap_or(""),
+                    csv(&ag.diagnosis.codes().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" ")),
+                ));
+            }
+            s
+        }
+        Format::Md => {
+            let mut s = format!("# codex-fleet report\n\nGenerated {}.\n\n{}\n\n{}\n\n## Agents\n\n", now(), summary_line(&report), why_stalled(&report));
+            s.push_str("| host | agent | verdict | sandbox (source) | findings |\n|---|---|---|---|---|\n");
+            for ag in report.agents() {
+                let mode = ag.diagnosis.effective.as_ref().map(|e| format!("{} ({})", e.sandbox_mode.value, e.sandbox_mode.source.as_str())).unwrap_or_else(|| "?".into());
+                s.push_str(&format!(
+                    "| {} | {} | {} | {} | {} |\n",
+                    md(&ag.read.agent.host),
+                    md(&ag.read.agent.name),
+                    verdict_label(ag.diagnosis.verdict),
+                    mode,
+                    ag.diagnosis.codes().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            s.push_str("\n## Lost on re-provision\n\n");
+            if audit.is_empty() {
+                s.push_str("Nothing: every fix is in its image.\n");
+            }
+            for (img, v) in &audit {
+                s.push_str(&format!("- image `{}`: {} agent(s) ({})\n", md(img), v.len(), v.iter().map(|(id, _)| md(id)).collect::<Vec<_>>().join(", ")));
+            }
+            s.push_str("\n## Runs\n\n");
+            for r in &runs {
+                s.push_str(&format!("- {} {} started {} by {}: {} agent(s), {} verified, {} failed\n", r["run_id"], r["state"], r["started"], r["operator"], r["agents"], r["verified"], r["failed"]));
+            }
+            s
+        }
+    };
+    match &a.out {
+        Some(p) => {
+            if let Err(e) = std::fs::write(p, &text) {
+                return fail(format_args!("{}: cannot write: {e}", p.display()));
+            }
+            eprintln!("report written to {}", p.display());
+        }
+        None => print!("{text}"),
+    }
+    let _ = EXIT_FAILURE;
+    EXIT_OK
+}
+
+fn csv(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn md(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
