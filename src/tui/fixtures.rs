@@ -317,3 +317,91 @@ pub fn large_fleet(hosts: usize, per_host: usize) -> FleetReport {
     }
     FleetReport { hosts: out }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Driving the console without a terminal (tests, benchmarks)
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+use super::app::{plan_subset, App, AppOptions, Effect, Msg};
+
+/// The plan's `created` stamp in tests.
+pub const CREATED: &str = "2026-11-03T03:00:00Z";
+
+/// A console of `w`x`h` showing the incident fleet.
+pub fn app(w: u16, h: u16) -> App {
+    App::with_report(
+        AppOptions { read_only: false, source: "fixture: 4 hosts, us-east-2".into(), no_color: false, size: (w, h) },
+        incident_fleet(),
+    )
+}
+
+pub fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+/// Type keys: characters as themselves, `<esc>`, `<enter>`, `<space>`, `<tab>`, `<down>`, `<up>`,
+/// `<bs>`, `<pgdn>`, `<pgup>` as named. Returns every effect produced.
+pub fn keys(app: &mut App, s: &str) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        let (code, n) = if c == '<' {
+            match rest.find('>') {
+                Some(end) => {
+                    let name = &rest[1..end];
+                    let code = match name {
+                        "esc" => KeyCode::Esc,
+                        "enter" => KeyCode::Enter,
+                        "space" => KeyCode::Char(' '),
+                        "tab" => KeyCode::Tab,
+                        "down" => KeyCode::Down,
+                        "up" => KeyCode::Up,
+                        "bs" => KeyCode::Backspace,
+                        "pgdn" => KeyCode::PageDown,
+                        "pgup" => KeyCode::PageUp,
+                        _ => KeyCode::Char('<'),
+                    };
+                    if code == KeyCode::Char('<') {
+                        (code, 1)
+                    } else {
+                        (code, end + 1)
+                    }
+                }
+                None => (KeyCode::Char('<'), 1),
+            }
+        } else {
+            (KeyCode::Char(c), c.len_utf8())
+        };
+        fx.extend(app.handle_key(key(code)));
+        rest = &rest[n..];
+    }
+    fx
+}
+
+/// Carry out the pure effects (plans) synchronously, as the runtime would on a task; return
+/// the others.
+pub fn settle(app: &mut App, fx: Vec<Effect>) -> Vec<Effect> {
+    let mut out = Vec::new();
+    for e in fx {
+        match e {
+            Effect::Plan { ids, purpose } => {
+                let plan = plan_subset(&app.report, &ids, &app.source, CREATED);
+                let more = app.on_msg(Msg::Planned { plan, ids, purpose });
+                app.sync();
+                out.extend(settle(app, more));
+            }
+            e => out.push(e),
+        }
+    }
+    out
+}
+
+/// Draw the console on a test backend of its own size.
+pub fn render(app: &App) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(app.size.0, app.size.1)).expect("test terminal");
+    t.draw(|f| super::ui::draw(f, app)).expect("draw");
+    t
+}

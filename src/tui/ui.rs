@@ -608,6 +608,44 @@ pub fn detail_lines(app: &App, h: &HostState, a: &AgentState) -> Vec<Line<'stati
             Err(e) => out.push(Line::from(vec![Span::styled("  ✗ fail ", t.error()), Span::raw(e.clone())])),
         }
     }
+    let width = app.size.0.saturating_sub(2) as usize;
+    out.into_iter().flat_map(|l| wrap_line(l, width)).collect()
+}
+
+/// Wrap a styled line to `width` columns; continuation lines are indented under the value
+/// (the width of the first span when the line is a key/value pair). Evidence stays verbatim.
+fn wrap_line(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
+    let total: usize = line.spans.iter().map(|s| s.content.chars().count()).sum();
+    if width < 20 || total <= width {
+        return vec![line];
+    }
+    let first = line.spans.first().map(|s| s.content.chars().count()).unwrap_or(0);
+    let indent = if line.spans.len() > 1 && first <= 30 && first < width / 2 { first } else { 2 };
+    let mut out: Vec<Line<'static>> = Vec::new();
+    let mut cur: Vec<Span<'static>> = Vec::new();
+    let mut col = 0usize;
+    for span in line.spans {
+        let style = span.style;
+        let mut buf = String::new();
+        for ch in span.content.chars() {
+            if col == width {
+                if !buf.is_empty() {
+                    cur.push(Span::styled(std::mem::take(&mut buf), style));
+                }
+                out.push(Line::from(std::mem::take(&mut cur)));
+                cur.push(Span::raw(" ".repeat(indent)));
+                col = indent;
+            }
+            buf.push(ch);
+            col += 1;
+        }
+        if !buf.is_empty() {
+            cur.push(Span::styled(buf, style));
+        }
+    }
+    if !cur.is_empty() {
+        out.push(Line::from(cur));
+    }
     out
 }
 
@@ -993,32 +1031,42 @@ fn draw_confirm(f: &mut Frame, area: Rect, app: &App, p: &Pending) {
     match p {
         Pending::Apply { plan, opts } => {
             title = " Apply the durable fix ";
+            let attention = plan.attention.len().min(2) + usize::from(!plan.attention.is_empty()) + usize::from(plan.attention.len() > 2);
+            // Everything but the agent list must always fit: the prompt above all.
+            let fixed = 1 + attention + 5;
+            let room = (area.height as usize).saturating_sub(4 + fixed).max(1);
+            let shown = if plan.agents.len() > room { room.saturating_sub(1).max(1) } else { plan.agents.len() };
             lines.push(Line::styled(format!("{} agent(s) will change:", plan.agents.len()), t.bold()));
-            let room = (area.height as usize).saturating_sub(14).max(3);
-            for ap in plan.agents.iter().take(room) {
+            for ap in plan.agents.iter().take(shown) {
                 let mut what: Vec<String> = ap
                     .files
                     .iter()
-                    .map(|fp| if fp.write { format!("write {}", fp.path) } else { format!("{} regenerated", fp.path) })
+                    .map(|fp| {
+                        let name = fp.path.rsplit('/').next().unwrap_or(&fp.path);
+                        if fp.write {
+                            format!("write {name}")
+                        } else {
+                            format!("{name} regenerated")
+                        }
+                    })
                     .collect();
                 if ap.restart {
                     what.push("restart".into());
                 }
                 lines.push(Line::raw(format!("  {}: {}", ap.agent.id(), what.join(", "))));
             }
-            if plan.agents.len() > room {
-                lines.push(Line::raw(format!("  … and {} more (p shows every diff)", plan.agents.len() - room)));
+            if plan.agents.len() > shown {
+                lines.push(Line::raw(format!("  … and {} more (p shows every diff)", plan.agents.len() - shown)));
             }
             if !plan.attention.is_empty() {
-                lines.push(Line::styled(format!("{} not planned (need attention; see the preview):", plan.attention.len()), t.warn()));
-                for a in plan.attention.iter().take(3) {
+                lines.push(Line::styled(format!("{} not planned (need attention; p shows why):", plan.attention.len()), t.warn()));
+                for a in plan.attention.iter().take(2) {
                     lines.push(Line::raw(format!("  {}", a.agent.id())));
                 }
-                if plan.attention.len() > 3 {
-                    lines.push(Line::raw(format!("  … and {} more", plan.attention.len() - 3)));
+                if plan.attention.len() > 2 {
+                    lines.push(Line::raw(format!("  … and {} more", plan.attention.len() - 2)));
                 }
             }
-            lines.push(Line::raw(""));
             lines.push(Line::from(vec![
                 Span::raw("canary "),
                 Span::styled(opts.canary.to_string(), t.bold()),
@@ -1026,29 +1074,25 @@ fn draw_confirm(f: &mut Frame, area: Rect, app: &App, p: &Pending) {
                 Span::styled(opts.wave.clone(), t.bold()),
                 Span::raw(" · max errors "),
                 Span::styled(opts.max_errors.clone(), t.bold()),
-                Span::styled("   (c / w / e change them)", t.dim()),
+                Span::styled("  (c/w/e change)", t.dim()),
             ]));
-            lines.push(Line::styled("Each write is conditional on the file being as previewed; backups are kept.", t.dim()));
+            lines.push(Line::styled("Writes are conditional on the previewed content; backups are kept.", t.dim()));
             lines.push(Line::raw(""));
             lines.push(Line::from(vec![Span::styled("Apply to these agents? ", t.bold()), Span::styled("[y/N]", t.error())]));
         }
         Pending::Rollback { run_id, agents } => {
             title = " Roll back a run ";
             lines.push(Line::styled(format!("Roll back run {run_id}"), t.bold()));
-            lines.push(Line::raw(format!(
-                "Every file the run changed (on up to {agents} agent(s)) is restored byte for byte, where it still holds what the run left; then each agent restarts."
-            )));
+            lines.push(Line::raw(format!("Every file the run changed, on up to {agents} agent(s), is restored byte")));
+            lines.push(Line::raw("for byte where it still holds what the run left; then each agent restarts."));
             lines.push(Line::raw(""));
             lines.push(Line::from(vec![Span::styled("Roll back? ", t.bold()), Span::styled("[y/N]", t.error())]));
         }
     }
     let h = lines.len() as u16 + 2;
-    let r = centered(area, area.width.saturating_sub(4).min(100), h + 2);
+    let r = centered(area, area.width.saturating_sub(2).min(100), h);
     f.render_widget(Clear, r);
-    f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::bordered().title(title).title_style(t.error())),
-        r,
-    );
+    f.render_widget(Paragraph::new(lines).block(Block::bordered().title(title).title_style(t.error())), r);
 }
 
 fn draw_quit(f: &mut Frame, area: Rect, app: &App) {
