@@ -37,12 +37,21 @@ use log::tlog;
 /// Run the console until the operator quits; returns the exit status (0; 2 when it cannot
 /// start: no terminal, or the fleet source cannot be opened).
 pub fn run(g: &GlobalArgs) -> u8 {
+    let src = g.source.clone();
+    run_with(g.read_only, Box::pin(async move { source::open(&src).await }))
+}
+
+/// A fleet source being opened.
+pub type Opener = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Box<dyn Fleet>, String>> + Send>>;
+
+/// The console over the fleet `open` yields (`run` passes `source::open`).
+pub fn run_with(read_only: bool, open: Opener) -> u8 {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         eprintln!("codex-fleet: the console needs a terminal; use a command instead (scan, plan, apply --yes, report)");
         return EXIT_FAILURE;
     }
     let log_path = log::init();
-    tlog!("console start (read-only: {}, log {:?})", g.read_only, log_path);
+    tlog!("console start (read-only: {read_only}, log {log_path:?})");
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -50,7 +59,7 @@ pub fn run(g: &GlobalArgs) -> u8 {
             return EXIT_FAILURE;
         }
     };
-    let code = rt.block_on(console(g));
+    let code = rt.block_on(console(read_only, open));
     // Tasks still running (a detached run) end with the process; the journal keeps the run
     // resumable.
     rt.shutdown_background();
@@ -99,11 +108,11 @@ fn enter_terminal() -> std::io::Result<TermGuard> {
     Ok(guard)
 }
 
-async fn console(g: &GlobalArgs) -> u8 {
+async fn console(read_only: bool, open: Opener) -> u8 {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let size = terminal::size().unwrap_or((80, 24));
     let app = Arc::new(Mutex::new(App::new(AppOptions {
-        read_only: g.read_only,
+        read_only,
         source: "opening the fleet source…".into(),
         no_color,
         size,
@@ -137,11 +146,10 @@ async fn console(g: &GlobalArgs) -> u8 {
 
     // The fleet source opens off the UI loop; effects wait for it.
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<Msg>();
-    let mut exec = Exec { fleet: None, queued: Vec::new(), tx: msg_tx, stop: None, app: app.clone(), read_only: g.read_only };
+    let mut exec = Exec { fleet: None, queued: Vec::new(), tx: msg_tx, stop: None, app: app.clone(), read_only };
     let (open_tx, mut open_rx) = tokio::sync::oneshot::channel();
-    let src = g.source.clone();
     tokio::spawn(async move {
-        let _ = open_tx.send(source::open(&src).await);
+        let _ = open_tx.send(open.await);
     });
     {
         let mut a = app.lock().unwrap();

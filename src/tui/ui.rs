@@ -1101,14 +1101,12 @@ fn draw_quit(f: &mut Frame, area: Rect, app: &App) {
     let lines = vec![
         Line::styled("A run is in progress.", t.bold()),
         Line::raw(""),
-        Line::from(vec![
-            Span::styled(" d ", t.bold()),
-            Span::raw(format!("detach: quit now; the run stays resumable (apply --resume {id})")),
-        ]),
-        Line::from(vec![Span::styled(" a ", t.bold()), Span::raw("abort after the current step, then quit")]),
+        Line::from(vec![Span::styled(" d   ", t.bold()), Span::raw("detach: quit now; the run stays resumable:")]),
+        Line::styled(format!("     codex-fleet apply --resume {id}"), t.dim()),
+        Line::from(vec![Span::styled(" a   ", t.bold()), Span::raw("abort after the current step, then quit")]),
         Line::from(vec![Span::styled(" Esc ", t.bold()), Span::raw("stay")]),
     ];
-    let r = centered(area, 76, lines.len() as u16 + 2);
+    let r = centered(area, 72, lines.len() as u16 + 2);
     f.render_widget(Clear, r);
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::bordered().title(" Quit? ")), r);
+    f.render_widget(Paragraph::new(lines).block(Block::bordered().title(" Quit? ")), r);
 }
