@@ -1,0 +1,116 @@
+//! The pure parts of the rollout: wave sizing, error budgets, journal replay.
+
+use codex_fleet::fleet::AgentRef;
+use codex_fleet::plan::{AgentPlan, Plan};
+use codex_fleet::rollout::engine::{waves, Size};
+use codex_fleet::rollout::journal::{Outcome, Phase, Record, RunOptions, RunState, Step};
+use codex_fleet::rollout::view::RunView;
+
+fn ids(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("h/a{i}")).collect()
+}
+
+#[test]
+fn canary_then_waves() {
+    let w = waves(&ids(10), 1, Size::Percent(25));
+    assert_eq!(w.iter().map(|w| w.len()).collect::<Vec<_>>(), [1, 3, 3, 3]);
+    let w = waves(&ids(10), 0, Size::Count(4));
+    assert_eq!(w.iter().map(|w| w.len()).collect::<Vec<_>>(), [4, 4, 2]);
+    let w = waves(&ids(2), 5, Size::Percent(25));
+    assert_eq!(w, vec![ids(2)], "a canary larger than the plan is the whole plan");
+    assert!(waves(&[], 1, Size::Count(3)).is_empty());
+    // Every agent exactly once, in plan order.
+    let flat: Vec<String> = waves(&ids(37), 2, Size::Percent(10)).concat();
+    assert_eq!(flat, ids(37));
+}
+
+#[test]
+fn sizes() {
+    assert_eq!(Size::parse("25%").unwrap(), Size::Percent(25));
+    assert_eq!(Size::parse("3").unwrap(), Size::Count(3));
+    assert!(Size::parse("101%").is_err());
+    assert!(Size::parse("x").is_err());
+    assert_eq!(Size::Percent(10).of(9), 0, "error budgets round down");
+    assert_eq!(Size::Percent(10).of_at_least_one(9), 1, "waves are never empty");
+    assert_eq!(Size::Percent(50).of(9), 4);
+}
+
+fn agent(i: usize) -> AgentRef {
+    AgentRef { host: "h".into(), container_id: format!("c{i}"), name: format!("a{i}") }
+}
+
+fn step(a: usize, step: Step, phase: Phase, path: Option<&str>, backup: Option<&str>, sha: Option<&str>) -> Record {
+    Record::Step {
+        time: "t".into(),
+        agent: agent(a).id(),
+        step,
+        phase,
+        path: path.map(Into::into),
+        backup: backup.map(Into::into),
+        sha256: sha.map(Into::into),
+        detail: None,
+    }
+}
+
+#[test]
+fn replay_tells_progress_backups_and_state() {
+    let plan = Plan {
+        format: 1,
+        created: "t".into(),
+        source: "test".into(),
+        agents: (0..3)
+            .map(|i| AgentPlan { agent: agent(i), image_id: String::new(), started_at: String::new(), files: vec![], restart: true, notes: vec![] })
+            .collect(),
+        attention: vec![],
+    };
+    let mut recs = vec![Record::Start {
+        run_id: "r1".into(),
+        time: "t0".into(),
+        operator: "op".into(),
+        options: RunOptions { canary: 1, wave: "50%".into(), max_errors: "0".into() },
+        plan,
+    }];
+    recs.push(Record::Wave { time: "t".into(), index: 0, agents: vec![agent(0).id()] });
+    recs.push(step(0, Step::Lock, Phase::Begin, None, None, None));
+    recs.push(step(0, Step::Lock, Phase::Done, None, None, None));
+    recs.push(step(0, Step::Backup, Phase::Done, Some("/c.toml"), Some("/b/c.toml"), Some("aa")));
+    recs.push(step(0, Step::Write, Phase::Begin, Some("/e.sh"), None, Some("bb")));
+    recs.push(step(0, Step::Write, Phase::Done, Some("/e.sh"), Some("/b/e.sh"), Some("cc")));
+    recs.push(step(0, Step::Restart, Phase::Begin, None, None, None));
+    let v = RunView::from_records(&recs).unwrap();
+    let p = &v.agents[&agent(0).id()];
+    assert_eq!(p.in_flight, Some(Step::Restart), "a restart begun and never finished");
+    assert!(p.has_done(Step::Write) && !p.has_done(Step::Restart));
+    assert_eq!(p.backups.get("/c.toml").map(String::as_str), Some("/b/c.toml"));
+    assert_eq!(p.written.get("/e.sh").map(String::as_str), Some("cc"));
+    assert_eq!(v.state(false), RunState::Interrupted, "no end record and nobody running it");
+    assert_eq!(v.state(true), RunState::Running);
+    assert_eq!(v.untouched_or_unfinished().len(), 3);
+
+    recs.push(step(0, Step::Restart, Phase::Done, None, None, None));
+    recs.push(step(0, Step::Wait, Phase::Done, Some("/c.toml"), None, Some("dd")));
+    recs.push(Record::Agent { time: "t".into(), agent: agent(0).id(), outcome: Outcome::Verified });
+    recs.push(Record::Agent { time: "t".into(), agent: agent(1).id(), outcome: Outcome::Failed("restart: boom".into()) });
+    recs.push(Record::State { time: "t".into(), state: RunState::Halted, detail: "1 failed".into() });
+    let v = RunView::from_records(&recs).unwrap();
+    assert_eq!(v.agents[&agent(0).id()].after_restart.get("/c.toml").map(String::as_str), Some("dd"));
+    assert_eq!((v.count("verified"), v.count("failed")), (1, 1));
+    assert_eq!(v.state(false), RunState::Halted);
+    assert_eq!(v.untouched_or_unfinished(), vec![agent(2).id()]);
+}
+
+#[test]
+fn torn_last_line_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("CODEX_FLEET_STATE_DIR", dir.path());
+    let plan = Plan { format: 1, created: "t".into(), source: "s".into(), agents: vec![], attention: vec![] };
+    let opts = RunOptions { canary: 1, wave: "25%".into(), max_errors: "0".into() };
+    let j = codex_fleet::rollout::engine::start(&plan, &opts, "r-torn").unwrap();
+    let path = j.path().to_path_buf();
+    drop(j);
+    use std::io::Write;
+    std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"type\":\"wave\",\"ti").unwrap();
+    let recs = codex_fleet::rollout::journal::read("r-torn").unwrap();
+    assert_eq!(recs.len(), 1);
+    assert!(codex_fleet::rollout::journal::list_runs().contains(&"r-torn".to_string()));
+}
