@@ -432,7 +432,12 @@ pub struct App {
     pub opts: RunOptions,
     pub quit_after_run: bool,
     pub quitting: bool,
+    /// Agents in the report (all, unfiltered); kept by [`App::sync`].
+    pub total: usize,
+    /// The rows need rebuilding (filter, sort or data changed).
     dirty: bool,
+    /// The data changed: the summary lines need recomputing too.
+    data_dirty: bool,
 }
 
 const CANARY_CHOICES: [usize; 4] = [1, 2, 5, 0];
@@ -517,7 +522,9 @@ impl App {
             opts: RunOptions { canary: 1, wave: "25%".into(), max_errors: "0".into() },
             quit_after_run: false,
             quitting: false,
+            total: 0,
             dirty: true,
+            data_dirty: true,
         };
         app.sync();
         app
@@ -528,6 +535,7 @@ impl App {
         let mut app = App::new(o);
         app.report = report;
         app.dirty = true;
+        app.data_dirty = true;
         app.sync();
         app
     }
@@ -542,11 +550,14 @@ impl App {
             return;
         }
         self.dirty = false;
-        self.summary = summary_line(&self.report);
-        self.why = why_stalled(&self.report);
+        if std::mem::take(&mut self.data_dirty) {
+            self.summary = summary_line(&self.report);
+            self.why = why_stalled(&self.report);
+            self.total = self.report.hosts.iter().map(|h| h.agents.len()).sum();
+        }
         let keep = self.selected_agent().map(|a| a.id());
         let terms: Vec<String> = self.filter.split_whitespace().map(str::to_lowercase).collect();
-        let mut rows: Vec<AgentIx> = Vec::with_capacity(self.report.agents().count());
+        let mut rows: Vec<AgentIx> = Vec::with_capacity(self.total);
         for (hi, h) in self.report.hosts.iter().enumerate() {
             for (ai, a) in h.agents.iter().enumerate() {
                 if terms.iter().all(|t| matches_term(h, a, t)) {
@@ -1210,6 +1221,7 @@ impl App {
                     *n += 1;
                 }
                 self.dirty = true;
+                self.data_dirty = true;
             }
             Msg::ScanDone(r) => {
                 self.scanning = None;
@@ -1234,6 +1246,7 @@ impl App {
                     }
                 }
                 self.dirty = true;
+                self.data_dirty = true;
             }
             Msg::Planned { plan, ids, purpose } => {
                 self.planning = None;
@@ -1428,9 +1441,16 @@ fn follow(offset: &mut usize, sel: usize, h: usize) {
     }
 }
 
+/// Does `hay` contain `needle` (already lower-case), ignoring ASCII case? No allocation: this
+/// runs for every agent on every keystroke of the filter.
+fn contains_ci(hay: &str, needle: &str) -> bool {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
 /// Does one filter term match this agent (name, host, verdict, finding codes)?
 fn matches_term(h: &HostState, a: &AgentState, t: &str) -> bool {
-    let has = |s: &str| s.to_lowercase().contains(t);
+    let has = |s: &str| contains_ci(s, t);
     has(&a.read.agent.name)
         || has(&h.host.name)
         || has(&h.host.id)

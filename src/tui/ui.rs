@@ -309,7 +309,7 @@ fn probe_glyph(o: ProbeOutcome) -> &'static str {
 
 fn draw_agents(f: &mut Frame, area: Rect, app: &App) {
     let t = theme(app);
-    let total = app.report.agents().count();
+    let total = app.total;
     let mut title = format!(" Agents {}/{} · sort {}{} ", app.rows.len(), total, app.sort.as_str(), if app.sort_rev { " ↑" } else { "" });
     if !app.filter.is_empty() {
         title.push_str(&format!("· filter “{}” ", app.filter));
