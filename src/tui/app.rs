@@ -555,7 +555,7 @@ impl App {
             self.why = why_stalled(&self.report);
             self.total = self.report.hosts.iter().map(|h| h.agents.len()).sum();
         }
-        let keep = self.selected_agent().map(|a| a.id());
+        let keep = self.selected_agent().map(|a| (a.read.agent.host.clone(), a.read.agent.name.clone()));
         let terms: Vec<String> = self.filter.split_whitespace().map(str::to_lowercase).collect();
         let mut rows: Vec<AgentIx> = Vec::with_capacity(self.total);
         for (hi, h) in self.report.hosts.iter().enumerate() {
@@ -588,8 +588,9 @@ impl App {
             rows.reverse();
         }
         self.rows = rows;
-        if let Some(id) = keep {
-            if let Some(i) = self.rows.iter().position(|ix| self.agent_at(*ix).is_some_and(|a| a.id() == id)) {
+        if let Some((host, name)) = keep {
+            let same = |a: &AgentState| a.read.agent.name == name && a.read.agent.host == host;
+            if let Some(i) = self.rows.iter().position(|ix| self.agent_at(*ix).is_some_and(same)) {
                 self.sel = i;
             }
         }
