@@ -85,16 +85,12 @@ for base in "${HOME:-}" /var/tmp /dev/shm /tmp; do
 	fi
 	[ -n "$T" ] && break
 done
-UIDN=$(id -u 2>/dev/null)
-# codex also leaves these in /tmp whatever TMPDIR says; remove them only if this run made them
-SYNTH="/tmp/codex-bwrap-synthetic-mount-targets-${UIDN:-x}"
-DAEMON="/tmp/codex-daemon-${UIDN:-x}"
-SYNTH_PRE=0; [ -e "$SYNTH" ] && SYNTH_PRE=1
-DAEMON_PRE=0; [ -e "$DAEMON" ] && DAEMON_PRE=1
+# codex also creates /tmp/codex-daemon-<uid> and /tmp/codex-bwrap-synthetic-mount-targets-<uid>
+# whatever TMPDIR says. They are left alone on purpose: they are codex's per-user runtime dirs,
+# shared with any codex of the agent running at the same time, and removing them under it breaks
+# its sandbox (`bwrap: Can't mkdir /tmp/codex-daemon-1000: Read-only file system`, seen in tests).
 cleanup() {
 	if [ -n "$T" ] && [ -d "$T" ]; then chmod -R u+rwx "$T" 2>/dev/null; rm -rf "$T"; fi
-	[ "$SYNTH_PRE" = 0 ] && [ -d "$SYNTH" ] && rm -rf "$SYNTH" 2>/dev/null
-	[ "$DAEMON_PRE" = 0 ] && [ -d "$DAEMON" ] && rmdir "$DAEMON" 2>/dev/null
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP

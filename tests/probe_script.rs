@@ -497,12 +497,6 @@ fn codex_run(version: &str) {
     }
     let _ = proc_.kill();
     let _ = proc_.wait();
-    assert!(!Path::new(&format!("/tmp/codex-daemon-{AGENT_UID}")).exists() || daemon_dir_preexisted());
-}
-
-fn daemon_dir_preexisted() -> bool {
-    // Another process of uid 1000 may own it on a shared machine; only flag what we could cause.
-    std::env::var_os("CI").is_none()
 }
 
 #[test]
