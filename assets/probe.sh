@@ -325,7 +325,7 @@ elif [ "$pi" != "${pi#e}" ] && [ -z "$SM" ]; then
 else
 	minor=$(echo "$ver" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+/) { split($i, v, "."); print (v[1] > 0 ? 9999 : v[2] + 0); exit } }')
 	if [ -n "$minor" ]; then if [ "$minor" -lt 147 ]; then sub=linux; else sub=; fi
-	elif (HOME=$T/home CODEX_HOME=$T/home TMPDIR=$T/tmp; export HOME CODEX_HOME TMPDIR; tmo "$TC" "$CX" sandbox --help 2>/dev/null) | grep -q '^  linux '; then sub=linux
+	elif (HOME=$T/home CODEX_HOME=$T/home TMPDIR=$T/tmp; export HOME CODEX_HOME TMPDIR; tmo "$TC" "$CX" sandbox --help 2>/dev/null </dev/null) | grep -q '^  linux '; then sub=linux
 	else sub=; fi
 	mode=${SM:-read-only}
 	(cd "$wd" 2>/dev/null || cd "$T"; HOME=$T/home CODEX_HOME=$T/home TMPDIR=$T/tmp; export HOME CODEX_HOME TMPDIR

@@ -5,7 +5,9 @@
 mod common;
 
 use codex_fleet::codex::redact::redact;
-use codex_fleet::probe::{self, parse, render_detail, render_summary, Mode, Outcome, ParseError, ProbeReport};
+use codex_fleet::probe::{
+    self, parse, render_detail, render_summary, Mode, Outcome, ParseError, ProbeReport,
+};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -13,12 +15,15 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 
 const AGENT_UID: u32 = 1000;
 
 fn have(tool: &str) -> Option<PathBuf> {
-    std::env::var("PATH").ok()?.split(':').map(|d| Path::new(d).join(tool)).find(|p| p.is_file())
+    std::env::var("PATH")
+        .ok()?
+        .split(':')
+        .map(|d| Path::new(d).join(tool))
+        .find(|p| p.is_file())
 }
 
 fn require(tool: &str) -> Option<PathBuf> {
@@ -30,7 +35,10 @@ fn require(tool: &str) -> Option<PathBuf> {
 struct Scratch(tempfile::TempDir);
 impl Scratch {
     fn new() -> Scratch {
-        let d = tempfile::Builder::new().prefix("cfp-test-").tempdir_in("/var/tmp").unwrap();
+        let d = tempfile::Builder::new()
+            .prefix("cfp-test-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
         std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         Scratch(d)
     }
@@ -40,7 +48,12 @@ impl Scratch {
 }
 
 fn chown_r(p: &Path, uid: u32) {
-    let st = Command::new("chown").arg("-R").arg(format!("{uid}:{uid}")).arg(p).status().unwrap();
+    let st = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{uid}:{uid}"))
+        .arg(p)
+        .status()
+        .unwrap();
     assert!(st.success());
 }
 
@@ -56,7 +69,12 @@ fn codex_tree(version: &str, dir: &Path) -> Option<PathBuf> {
         }
     };
     link(&bin, &root.join("bin/codex"));
-    let bwrap = bin.parent().unwrap().parent().unwrap().join("codex-resources/bwrap");
+    let bwrap = bin
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("codex-resources/bwrap");
     if bwrap.is_file() {
         std::fs::create_dir_all(root.join("codex-resources")).unwrap();
         link(&bwrap, &root.join("codex-resources/bwrap"));
@@ -78,8 +96,26 @@ fn bin_dir(dir: &Path, tools: &[&str]) -> PathBuf {
 
 /// Tools the probe needs at the least; everything else is optional.
 const BASE_TOOLS: &[&str] = &[
-    "sh", "awk", "cat", "tr", "sed", "grep", "id", "readlink", "mktemp", "rm", "rmdir", "chmod", "mkdir", "wc",
-    "tail", "sha256sum", "timeout", "true", "ls", "od",
+    "sh",
+    "awk",
+    "cat",
+    "tr",
+    "sed",
+    "grep",
+    "id",
+    "readlink",
+    "mktemp",
+    "rm",
+    "rmdir",
+    "chmod",
+    "mkdir",
+    "wc",
+    "tail",
+    "sha256sum",
+    "timeout",
+    "true",
+    "ls",
+    "od",
 ];
 
 struct Gitea {
@@ -112,11 +148,20 @@ s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
 print(s.server_port, flush=True)
 s.serve_forever()
 "#;
-    let mut child = Command::new(py).args(["-c", code]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(py)
+        .args(["-c", code])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let port: u16 = line.trim().parse().expect("server port");
-    Some(Gitea { child, url: format!("http://127.0.0.1:{port}") })
+    Some(Gitea {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    })
 }
 
 /// A URL on a port where nothing listens.
@@ -127,20 +172,14 @@ fn closed_url() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-/// The assembled script, written once per test process into a directory every uid can read
-/// (the scratch directories of the tests come and go; this one is removed by the OS's /tmp
-/// cleaning, and holds nothing secret).
-fn script_file() -> &'static Path {
-    static P: OnceLock<PathBuf> = OnceLock::new();
-    P.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("cfp-script-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let p = dir.join("probe.sh");
+/// The assembled script, written into a test's scratch directory (readable by every uid).
+fn script_file(dir: &Path) -> PathBuf {
+    let p = dir.join("probe.sh");
+    if !p.exists() {
         std::fs::write(&p, probe::script()).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
-        p
-    })
+    }
+    p
 }
 
 struct Run<'a> {
@@ -156,7 +195,16 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     fn new(home: &'a Path, path: String, gitea: &'a str) -> Run<'a> {
-        Run { uid: 0, home, path, mode: Mode::Summary, gitea, extra: vec![], codex_home_env: None, cwd: None }
+        Run {
+            uid: 0,
+            home,
+            path,
+            mode: Mode::Summary,
+            gitea,
+            extra: vec![],
+            codex_home_env: None,
+            cwd: None,
+        }
     }
 
     /// Run the probe in /bin/sh with a clean environment (HOME, PATH and maybe CODEX_HOME).
@@ -165,17 +213,33 @@ impl<'a> Run<'a> {
             Command::new("/bin/sh")
         } else {
             let mut c = Command::new(require("setpriv").unwrap());
-            c.args([&format!("--reuid={}", self.uid), &format!("--regid={}", self.uid), "--clear-groups", "/bin/sh"]);
+            c.args([
+                &format!("--reuid={}", self.uid),
+                &format!("--regid={}", self.uid),
+                "--clear-groups",
+                "/bin/sh",
+            ]);
             c
         };
-        cmd.arg(script_file()).arg(self.mode.arg()).arg(self.gitea).args(&self.extra);
-        cmd.env_clear().env("HOME", self.home).env("PATH", &self.path);
+        // next to the agent's home, inside the test's scratch directory
+        cmd.arg(script_file(self.home.parent().unwrap()))
+            .arg(self.mode.arg())
+            .arg(self.gitea)
+            .args(&self.extra);
+        cmd.env_clear()
+            .env("HOME", self.home)
+            .env("PATH", &self.path);
         if let Some(ch) = self.codex_home_env {
             cmd.env("CODEX_HOME", ch);
         }
         cmd.current_dir(self.cwd.unwrap_or(Path::new("/")));
         let out = cmd.output().unwrap();
-        assert!(out.status.success(), "probe exited {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "probe exited {:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).expect("probe output is ASCII")
     }
 
@@ -185,7 +249,11 @@ impl<'a> Run<'a> {
         assert!(text.is_ascii(), "{text}");
         assert_eq!(r.detail, self.mode != Mode::Summary);
         // the renderer (demo fleet) writes exactly what the script wrote
-        let again = if r.detail { render_detail(&r) } else { render_summary(&r) };
+        let again = if r.detail {
+            render_detail(&r)
+        } else {
+            render_summary(&r)
+        };
         assert_eq!(again, text, "render(parse(output)) differs from the output");
         (text, r)
     }
@@ -217,7 +285,10 @@ fn snapshot(p: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
                 m.insert(e.path(), (vec![], md.mode()));
                 walk(&e.path(), m);
             } else {
-                m.insert(e.path(), (std::fs::read(e.path()).unwrap_or_default(), md.mode()));
+                m.insert(
+                    e.path(),
+                    (std::fs::read(e.path()).unwrap_or_default(), md.mode()),
+                );
             }
         }
     }
@@ -243,17 +314,31 @@ fn leftovers(dirs: &[&Path]) -> Vec<PathBuf> {
 fn script_is_assembled_and_parses_in_dash() {
     let s = probe::script();
     assert!(s.contains("function scanline(") && !s.contains("#@@REDACT_AWK@@"));
-    let st = Command::new("/bin/sh").arg("-n").arg(script_file()).status().unwrap();
+    let dir = Scratch::new();
+    let f = script_file(dir.path());
+    let st = Command::new("/bin/sh").arg("-n").arg(&f).status().unwrap();
     assert!(st.success(), "sh -n rejects the script");
     // busybox ash, when present, must accept it too
     if let Some(bb) = have("busybox") {
-        assert!(Command::new(bb).args(["sh", "-n"]).arg(script_file()).status().unwrap().success());
+        assert!(Command::new(bb)
+            .args(["sh", "-n"])
+            .arg(&f)
+            .status()
+            .unwrap()
+            .success());
     }
     // mawk-safe: no regex intervals in the awk programs
     for (i, l) in s.lines().enumerate() {
-        let regexish = l.contains('/') && (l.contains("~ /") || l.contains("match(") || l.starts_with('\t') && l.contains("/ {"));
+        let regexish = l.contains('/')
+            && (l.contains("~ /")
+                || l.contains("match(")
+                || l.starts_with('\t') && l.contains("/ {"));
         if regexish {
-            assert!(!l.contains("]{") || l.contains("]{ "), "line {}: regex interval? {l}", i + 1);
+            assert!(
+                !l.contains("]{") || l.contains("]{ "),
+                "line {}: regex interval? {l}",
+                i + 1
+            );
         }
     }
 }
@@ -266,28 +351,59 @@ fn root_with_system_tools_and_gitea() {
     let before = snapshot(&home);
     let mut run = Run::new(&home, sys_path(), &g.url);
     let (text, r) = run.report();
-    assert!(text.len() <= 280, "summary too big ({}): {text}", text.len());
+    assert!(
+        text.len() <= 280,
+        "summary too big ({}): {text}",
+        text.len()
+    );
     assert_eq!((r.uid, r.gid), (Some(0), Some(0)));
     assert_eq!(r.user.as_deref(), Some("root"));
     assert_eq!(r.cap_eff.as_deref().map(|c| c.len()), Some(16));
-    assert!(r.uid_map.as_deref().unwrap().starts_with('0'), "{:?}", r.uid_map);
+    assert!(
+        r.uid_map.as_deref().unwrap().starts_with('0'),
+        "{:?}",
+        r.uid_map
+    );
     // absent on this kernel (Debian/Ubuntu patches): reported as absent, not as a failure
-    assert_eq!(r.sysctl_unprivileged_userns_clone, std::fs::read_to_string("/proc/sys/kernel/unprivileged_userns_clone").ok().map(|s| s.trim().to_string()));
-    assert_eq!(r.sysctl_apparmor_restrict_unprivileged_userns, std::fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").ok().map(|s| s.trim().to_string()));
-    assert_eq!(r.sysctl_max_user_namespaces, std::fs::read_to_string("/proc/sys/user/max_user_namespaces").ok().map(|s| s.trim().to_string()));
+    assert_eq!(
+        r.sysctl_unprivileged_userns_clone,
+        std::fs::read_to_string("/proc/sys/kernel/unprivileged_userns_clone")
+            .ok()
+            .map(|s| s.trim().to_string())
+    );
+    assert_eq!(
+        r.sysctl_apparmor_restrict_unprivileged_userns,
+        std::fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+            .ok()
+            .map(|s| s.trim().to_string())
+    );
+    assert_eq!(
+        r.sysctl_max_user_namespaces,
+        std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+            .ok()
+            .map(|s| s.trim().to_string())
+    );
     assert_eq!(r.codex_path, None);
     assert_eq!(r.prompt_input.outcome, Outcome::Absent);
     assert_eq!(r.gitea_plain.status, Some(200));
     assert_eq!(r.gitea_plain.outcome, Outcome::Ok);
     assert_eq!(r.gitea_codex.outcome, Outcome::Absent);
-    assert_eq!(r.config.path, format!("{}/.codex/config.toml", home.display()));
+    assert_eq!(
+        r.config.path,
+        format!("{}/.codex/config.toml", home.display())
+    );
     assert_eq!(r.config.size, Some(27));
-    assert!(r.config.sha256_matches(&hex::encode(Sha256::digest(b"sandbox_mode = \"read-only\"\n"))));
+    assert!(r.config.sha256_matches(&hex::encode(Sha256::digest(
+        b"sandbox_mode = \"read-only\"\n"
+    ))));
     assert_eq!(r.emitter.outcome, Outcome::Absent);
 
     run.mode = Mode::Detail;
     let (_, d) = run.report();
-    assert_eq!(d.config.sha256.as_deref(), Some(hex::encode(Sha256::digest(b"sandbox_mode = \"read-only\"\n")).as_str()));
+    assert_eq!(
+        d.config.sha256.as_deref(),
+        Some(hex::encode(Sha256::digest(b"sandbox_mode = \"read-only\"\n")).as_str())
+    );
     let m = r.with_detail(&d);
     assert_eq!(m.config.sha256, d.config.sha256);
 
@@ -299,16 +415,45 @@ fn root_with_system_tools_and_gitea() {
     let mut dr = Run::new(&home, sys_path(), &closed);
     dr.mode = Mode::Detail;
     let (_, ud) = dr.report();
-    assert!(ud.gitea_plain.stderr.contains("curl: (7)"), "{:?}", ud.gitea_plain.stderr);
+    assert!(
+        ud.gitea_plain.stderr.contains("curl: (7)"),
+        "{:?}",
+        ud.gitea_plain.stderr
+    );
 
-    assert_eq!(snapshot(&home), before, "the probe changed the agent's home");
+    // piped in as `sh -s -- ARGS` (how docker exec and SSM feed it): same answer, and no step
+    // swallows the rest of the script from stdin
+    let mut sh = Command::new("/bin/sh")
+        .args(["-s", "--", "summary", &g.url])
+        .env_clear()
+        .env("HOME", &home)
+        .env("PATH", sys_path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut sh.stdin.take().unwrap(), probe::script().as_bytes()).unwrap();
+    let out = sh.wait_with_output().unwrap();
+    let piped = parse(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    assert_eq!(piped.gitea_plain.status, Some(200));
+    assert_eq!(piped.config, r.config);
+
+    assert_eq!(
+        snapshot(&home),
+        before,
+        "the probe changed the agent's home"
+    );
     assert!(leftovers(&[&home, Path::new("/var/tmp")]).is_empty());
 }
 
 /// The namespace steps say what running the same commands directly says, for root and uid 1000.
 #[test]
 fn namespace_steps_match_direct_runs() {
-    let (Some(unshare), Some(bwrap), Some(setpriv)) = (require("unshare"), require("bwrap"), require("setpriv")) else { return };
+    let (Some(unshare), Some(bwrap), Some(setpriv)) =
+        (require("unshare"), require("bwrap"), require("setpriv"))
+    else {
+        return;
+    };
     for uid in [0, AGENT_UID] {
         let dir = Scratch::new();
         let home = agent_home(dir.path(), uid, None);
@@ -319,15 +464,37 @@ fn namespace_steps_match_direct_runs() {
         assert_eq!(r.uid, Some(uid));
         let direct = |args: &[&str]| {
             let mut c = Command::new(&setpriv);
-            c.args([&format!("--reuid={uid}"), &format!("--regid={uid}"), "--clear-groups"]).args(args);
+            c.args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={uid}"),
+                "--clear-groups",
+            ])
+            .args(args);
             let o = c.output().unwrap();
-            (o.status.code(), String::from_utf8_lossy(&o.stderr).trim_end().to_string())
+            (
+                o.status.code(),
+                String::from_utf8_lossy(&o.stderr).trim_end().to_string(),
+            )
         };
         let u = unshare.to_str().unwrap();
         for (step, args) in [
             (&r.userns, vec![u, "--user", "/bin/true"]),
-            (&r.userns_map_root, vec![u, "--user", "--map-root-user", "/bin/true"]),
-            (&r.bwrap, vec![bwrap.to_str().unwrap(), "--unshare-user", "--unshare-net", "--ro-bind", "/", "/", "/bin/true"]),
+            (
+                &r.userns_map_root,
+                vec![u, "--user", "--map-root-user", "/bin/true"],
+            ),
+            (
+                &r.bwrap,
+                vec![
+                    bwrap.to_str().unwrap(),
+                    "--unshare-user",
+                    "--unshare-net",
+                    "--ro-bind",
+                    "/",
+                    "/",
+                    "/bin/true",
+                ],
+            ),
         ] {
             let (rc, err) = direct(&args);
             assert_eq!(step.rc, rc, "uid {uid} {args:?}");
@@ -346,8 +513,11 @@ fn missing_tools_are_absent_not_failures() {
     let dir = Scratch::new();
     let home = agent_home(dir.path(), AGENT_UID, Some("model = \"x\"\n"));
     // no unshare, bwrap, codex, curl, python3, wget, timeout, sha256sum, mktemp
-    let minimal: Vec<&str> =
-        BASE_TOOLS.iter().copied().filter(|t| !["timeout", "sha256sum", "mktemp"].contains(t)).collect();
+    let minimal: Vec<&str> = BASE_TOOLS
+        .iter()
+        .copied()
+        .filter(|t| !["timeout", "sha256sum", "mktemp"].contains(t))
+        .collect();
     let bin = bin_dir(dir.path(), &minimal);
     for uid in [0, AGENT_UID] {
         let mut run = Run::new(&home, bin.display().to_string(), &g.url);
@@ -375,7 +545,10 @@ fn missing_tools_are_absent_not_failures() {
     assert!(leftovers(&[&home]).is_empty());
 
     // with the tools back: present and run
-    let full = bin_dir(&dir.path().join("full"), &[BASE_TOOLS, &["unshare", "bwrap", "curl"]].concat());
+    let full = bin_dir(
+        &dir.path().join("full"),
+        &[BASE_TOOLS, &["unshare", "bwrap", "curl"]].concat(),
+    );
     let (_, r) = Run::new(&home, full.display().to_string(), &g.url).report();
     assert_ne!(r.userns.outcome, Outcome::Absent);
     assert_ne!(r.bwrap.outcome, Outcome::Absent);
@@ -399,7 +572,9 @@ fn fake_codex(uid: u32, cwd: &Path) -> Child {
 fn codex_run(version: &str) {
     let Some(g) = gitea() else { return };
     let dir = Scratch::new();
-    let Some(codex) = codex_tree(version, dir.path()) else { return };
+    let Some(codex) = codex_tree(version, dir.path()) else {
+        return;
+    };
     let path = format!("{}:{}", codex.parent().unwrap().display(), sys_path());
     // the agent's own codex process, with a cwd that is readable to the agent
     let work = dir.path().join("work");
@@ -417,7 +592,11 @@ fn codex_run(version: &str) {
         let home = agent_home(&sub, AGENT_UID, Some(cfg));
         // an emitter given by path, hashed but never run or written
         let emitter = sub.join("codex_mcp_config.sh");
-        std::fs::write(&emitter, "#!/bin/sh\nexport OPENAI_API_KEY=\"sk-abcdefghijklmnopqrstuvwxyz\"\n").unwrap();
+        std::fs::write(
+            &emitter,
+            "#!/bin/sh\nexport OPENAI_API_KEY=\"sk-abcdefghijklmnopqrstuvwxyz\"\n",
+        )
+        .unwrap();
         let before = snapshot(&home);
         let emitter_before = std::fs::read(&emitter).unwrap();
         let codex_home = home.join(".codex");
@@ -430,16 +609,43 @@ fn codex_run(version: &str) {
             run.cwd = Some(&work);
             let (text, r) = run.report();
             let ctx = format!("codex {version} {name} {m:?}:\n{text}");
-            assert_eq!(r.codex_path.as_deref(), Some(codex.to_str().unwrap()), "{ctx}");
-            assert_eq!(r.codex_version.as_deref(), Some(format!("codex-cli {version}").as_str()), "{ctx}");
-            assert_eq!(r.bwrap_path.as_deref(), have("bwrap").as_deref().and_then(Path::to_str), "{ctx}");
+            assert_eq!(
+                r.codex_path.as_deref(),
+                Some(codex.to_str().unwrap()),
+                "{ctx}"
+            );
+            assert_eq!(
+                r.codex_version.as_deref(),
+                Some(format!("codex-cli {version}").as_str()),
+                "{ctx}"
+            );
+            assert_eq!(
+                r.bwrap_path.as_deref(),
+                have("bwrap").as_deref().and_then(Path::to_str),
+                "{ctx}"
+            );
             assert_eq!(r.emitter.path, emitter.display().to_string());
-            assert!(r.emitter.sha256_matches(&hex::encode(Sha256::digest(&emitter_before))), "{ctx}");
+            assert!(
+                r.emitter
+                    .sha256_matches(&hex::encode(Sha256::digest(&emitter_before))),
+                "{ctx}"
+            );
             // the fake agent process, attributed by cgroup, argv redacted on the host
-            let p = r.codex_processes.iter().find(|p| p.pid == proc_.id()).unwrap_or_else(|| panic!("process not found: {ctx}"));
+            let p = r
+                .codex_processes
+                .iter()
+                .find(|p| p.pid == proc_.id())
+                .unwrap_or_else(|| panic!("process not found: {ctx}"));
             assert!(!text.contains("sekrit"), "{ctx}");
             if !r.codex_processes_elided {
-                assert_eq!(p.argv[0], if m == Mode::Summary { "codex" } else { "/usr/local/bin/codex" });
+                assert_eq!(
+                    p.argv[0],
+                    if m == Mode::Summary {
+                        "codex"
+                    } else {
+                        "/usr/local/bin/codex"
+                    }
+                );
                 assert_eq!(p.argv[4..], ["--api-key", "<redacted:1>"], "{ctx}");
             }
             if m != Mode::Summary {
@@ -447,13 +653,20 @@ fn codex_run(version: &str) {
             }
             if name == "invalid" {
                 assert_eq!(r.prompt_input.outcome, Outcome::Error, "{ctx}");
-                assert_eq!(r.prompt_input.signature, Some(probe::Signature::ConfigError), "{ctx}");
+                assert_eq!(
+                    r.prompt_input.signature,
+                    Some(probe::Signature::ConfigError),
+                    "{ctx}"
+                );
                 assert_eq!(r.effective, None);
                 assert_eq!(r.gitea_codex.outcome, Outcome::Error);
                 if m != Mode::Summary {
                     assert!(r.prompt_input.stderr.contains("duplicate key"), "{ctx}");
                     // the evidence names the agent's real config, not the probe's copy
-                    assert!(r.prompt_input.stderr.contains(codex_home.to_str().unwrap()), "{ctx}");
+                    assert!(
+                        r.prompt_input.stderr.contains(codex_home.to_str().unwrap()),
+                        "{ctx}"
+                    );
                 }
             } else {
                 assert_eq!(r.prompt_input.outcome, Outcome::Ok, "{ctx}");
@@ -466,17 +679,31 @@ fn codex_run(version: &str) {
                 if (name == "danger" || r.bwrap.outcome == Outcome::Ok)
                     && (r.gitea_codex.status != Some(200) || r.gitea_codex.outcome != Outcome::Ok)
                 {
-                    let mut again = Run { mode: Mode::Detail, ..run };
+                    let mut again = Run {
+                        mode: Mode::Detail,
+                        ..run
+                    };
                     again.extra = vec![String::new(), emitter.display().to_string()];
-                    panic!("gitea through codex failed: {ctx}\nrerun in detail:\n{}", again.go());
+                    panic!(
+                        "gitea through codex failed: {ctx}\nrerun in detail:\n{}",
+                        again.go()
+                    );
                 }
             }
             assert_eq!(r.gitea_plain.status, Some(200), "{ctx}");
             if m == Mode::Files {
                 let red = r.config.redacted.as_deref().unwrap();
                 assert_eq!(red, redact(cfg).text, "on-host redaction = Rust redaction");
-                assert!(!text.contains("tok-secret-123") && !text.contains("sk-abcdefghij"), "{ctx}");
-                assert!(r.emitter.redacted.as_deref().unwrap().contains("OPENAI_API_KEY=\"<redacted:1>\""));
+                assert!(
+                    !text.contains("tok-secret-123") && !text.contains("sk-abcdefghij"),
+                    "{ctx}"
+                );
+                assert!(r
+                    .emitter
+                    .redacted
+                    .as_deref()
+                    .unwrap()
+                    .contains("OPENAI_API_KEY=\"<redacted:1>\""));
             }
             if m == Mode::Summary {
                 // small, once this test's long scratch paths are a real agent's (the process
@@ -491,7 +718,11 @@ fn codex_run(version: &str) {
                 assert!(real.len() <= 280, "{} bytes: {real}", real.len());
             }
         }
-        assert_eq!(snapshot(&home), before, "codex {version} {name}: the agent's CODEX_HOME changed");
+        assert_eq!(
+            snapshot(&home),
+            before,
+            "codex {version} {name}: the agent's CODEX_HOME changed"
+        );
         assert_eq!(std::fs::read(&emitter).unwrap(), emitter_before);
         assert!(leftovers(&[&home, &work, Path::new("/var/tmp")]).is_empty());
     }
@@ -513,7 +744,9 @@ fn real_codex_0_163_0() {
 #[test]
 fn bundled_bwrap_is_found_next_to_codex() {
     let dir = Scratch::new();
-    let Some(codex) = codex_tree("0.163.0", dir.path()) else { return };
+    let Some(codex) = codex_tree("0.163.0", dir.path()) else {
+        return;
+    };
     // codex reached through a symlink, as npm installs it
     let bin = bin_dir(dir.path(), &[BASE_TOOLS, &["unshare", "curl"]].concat());
     std::os::unix::fs::symlink(&codex, bin.join("codex")).unwrap();
@@ -528,8 +761,14 @@ fn bundled_bwrap_is_found_next_to_codex() {
     let (_, d) = run.report();
     assert!(d.bwrap_bundled);
     let p = d.bwrap_path.unwrap();
-    assert!(p.ends_with("/codex-resources/bwrap") && p.starts_with(dir.path().to_str().unwrap()), "{p}");
-    assert_eq!(d.effective.unwrap().sandbox_mode.as_deref(), Some("read-only"));
+    assert!(
+        p.ends_with("/codex-resources/bwrap") && p.starts_with(dir.path().to_str().unwrap()),
+        "{p}"
+    );
+    assert_eq!(
+        d.effective.unwrap().sandbox_mode.as_deref(),
+        Some("read-only")
+    );
 }
 
 #[test]
@@ -541,16 +780,30 @@ fn truncated_or_damaged_output_is_an_error_that_says_where() {
     let text = run.go();
     let lines: Vec<&str> = text.lines().collect();
     let cut = lines[..lines.len() - 1].join("\n");
-    assert!(matches!(parse(&cut), Err(ParseError::Truncated { header_line: 1, .. })), "{:?}", parse(&cut));
+    assert!(
+        matches!(
+            parse(&cut),
+            Err(ParseError::Truncated { header_line: 1, .. })
+        ),
+        "{:?}",
+        parse(&cut)
+    );
     let mut missing = lines.clone();
     missing.remove(3);
     let e = parse(&missing.join("\n")).unwrap_err();
     assert!(matches!(e, ParseError::CountMismatch { .. }), "{e}");
     assert!(e.to_string().contains("line"), "{e}");
     assert_eq!(parse("no probe here"), Err(ParseError::NoHeader));
-    assert!(matches!(parse("#cfp 2 s\nx=1\n#cfp 2 end 1\n"), Err(ParseError::UnsupportedVersion { .. })));
+    assert!(matches!(
+        parse("#cfp 2 s\nx=1\n#cfp 2 end 1\n"),
+        Err(ParseError::UnsupportedVersion { .. })
+    ));
     let bad = text.replace("\nsu=", "\nsu=zz");
-    assert!(matches!(parse(&bad), Err(ParseError::BadValue { .. })), "{:?}", parse(&bad));
+    assert!(
+        matches!(parse(&bad), Err(ParseError::BadValue { .. })),
+        "{:?}",
+        parse(&bad)
+    );
     // framing around the output (a backend's per-agent header) is ignored
     let framed = format!("=== ws-abc ===\n{text}=== end ===\n");
     assert_eq!(parse(&framed).unwrap(), parse(&text).unwrap());
@@ -581,11 +834,18 @@ fn eight_agent_summaries_fit_ssm_output() {
     assert!(all.len() <= 2500, "{} bytes", all.len());
     // too many processes: the summary keeps their pids only, and says so
     r.codex_processes = (0..6)
-        .map(|i| probe::CodexProcess { pid: 100 + i, argv: vec!["codex".into(), "exec".into(), "--full-auto".into()], cwd: None })
+        .map(|i| probe::CodexProcess {
+            pid: 100 + i,
+            argv: vec!["codex".into(), "exec".into(), "--full-auto".into()],
+            cwd: None,
+        })
         .collect();
     let s = render_summary(&r);
     let back = parse(&s).unwrap();
-    assert!(back.codex_processes_elided && back.codex_processes.len() == 6 && s.len() <= 280, "{s}");
+    assert!(
+        back.codex_processes_elided && back.codex_processes.len() == 6 && s.len() <= 280,
+        "{s}"
+    );
 }
 
 /// Demo reports rendered and parsed back are the same report (and the summary is its lossy view).

@@ -14,7 +14,12 @@ const AWK: &str = include_str!("../assets/redact.awk");
 /// and original-awk when present, since containers may only have those).
 fn awks() -> Vec<Vec<String>> {
     let mut v = Vec::new();
-    for (bin, pre) in [("mawk", vec![]), ("awk", vec![]), ("busybox", vec!["awk"]), ("original-awk", vec![])] {
+    for (bin, pre) in [
+        ("mawk", vec![]),
+        ("awk", vec![]),
+        ("busybox", vec!["awk"]),
+        ("original-awk", vec![]),
+    ] {
         let ok = Command::new("sh")
             .args(["-c", &format!("command -v {bin} >/dev/null")])
             .status()
@@ -36,20 +41,31 @@ fn run_awk(awk: &[String], input: &[u8], vars: &[(&str, &str)]) -> String {
     for (k, v) in vars {
         cmd.arg("-v").arg(format!("{k}={v}"));
     }
-    cmd.arg(AWK).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.arg(AWK)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let data = input.to_vec();
     let w = std::thread::spawn(move || stdin.write_all(&data));
     let out = child.wait_with_output().unwrap();
     w.join().unwrap().unwrap();
-    assert!(out.status.success(), "{awk:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{awk:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("awk output is UTF-8")
 }
 
 /// How the probe calls the awk on a file: `nonl=1` when the last byte is not a newline.
 fn awk_text(awk: &[String], text: &str) -> String {
-    let nonl = if !text.is_empty() && !text.ends_with('\n') { "1" } else { "0" };
+    let nonl = if !text.is_empty() && !text.ends_with('\n') {
+        "1"
+    } else {
+        "0"
+    };
     run_awk(awk, text.as_bytes(), &[("nonl", nonl)])
 }
 
@@ -61,7 +77,11 @@ fn awk_argv(awk: &[String], argv: &[String]) -> Vec<String> {
         input.push('\n');
     }
     let out = run_awk(awk, input.as_bytes(), &[("argvmode", "1")]);
-    out.strip_suffix('\n').unwrap_or(&out).split('\n').map(String::from).collect()
+    out.strip_suffix('\n')
+        .unwrap_or(&out)
+        .split('\n')
+        .map(String::from)
+        .collect()
 }
 
 fn fixtures() -> Vec<PathBuf> {
@@ -82,17 +102,28 @@ fn corpus_parity_golden_and_restore() {
         let text = std::fs::read_to_string(&f).unwrap();
         let r = redact(&text);
         for awk in &awks {
-            assert_eq!(awk_text(awk, &text), r.text, "awk {awk:?} vs Rust on {}", f.display());
+            assert_eq!(
+                awk_text(awk, &text),
+                r.text,
+                "awk {awk:?} vs Rust on {}",
+                f.display()
+            );
         }
         // Text that already holds a placeholder cannot be restored unambiguously.
         if !text.contains("<redacted:") {
-            assert_eq!(restore(&r.text, &r.secrets).unwrap(), text, "restore of {}", f.display());
+            assert_eq!(
+                restore(&r.text, &r.secrets).unwrap(),
+                text,
+                "restore of {}",
+                f.display()
+            );
         }
         let golden = f.with_file_name(format!("{}.out", f.file_name().unwrap().to_string_lossy()));
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::write(&golden, &r.text).unwrap();
         }
-        let want = std::fs::read_to_string(&golden).unwrap_or_else(|_| panic!("missing {}", golden.display()));
+        let want = std::fs::read_to_string(&golden)
+            .unwrap_or_else(|_| panic!("missing {}", golden.display()));
         assert_eq!(r.text, want, "golden {}", golden.display());
     }
 }
@@ -134,7 +165,18 @@ fn corpus_leaks_no_known_secret() {
     for s in secrets {
         assert!(!all.contains(s), "secret {s:?} leaked:\n{all}");
     }
-    for keep in ["MINIMAX_API_KEY", "MOLECULE_API_TOKEN", "\"file\"", "\"chatgpt\"", "200000", "8192", "${OPENAI_API_KEY:-}", "sk-short", "task-abcdefghijklmnopqrstuvwxyz", "Bearer authentication"] {
+    for keep in [
+        "MINIMAX_API_KEY",
+        "MOLECULE_API_TOKEN",
+        "\"file\"",
+        "\"chatgpt\"",
+        "200000",
+        "8192",
+        "${OPENAI_API_KEY:-}",
+        "sk-short",
+        "task-abcdefghijklmnopqrstuvwxyz",
+        "Bearer authentication",
+    ] {
         assert!(all.contains(keep), "{keep:?} should not be redacted");
     }
 }
@@ -143,23 +185,59 @@ fn corpus_leaks_no_known_secret() {
 fn redacted_toml_stays_valid() {
     let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/redact/codex-config.toml");
     let text = std::fs::read_to_string(f).unwrap();
-    text.parse::<toml_edit::DocumentMut>().expect("fixture is valid TOML");
-    redact(&text).text.parse::<toml_edit::DocumentMut>().expect("redacted TOML stays valid");
+    text.parse::<toml_edit::DocumentMut>()
+        .expect("fixture is valid TOML");
+    redact(&text)
+        .text
+        .parse::<toml_edit::DocumentMut>()
+        .expect("redacted TOML stays valid");
 }
 
 #[test]
 fn argv_parity() {
     let cases: Vec<Vec<&str>> = vec![
-        vec!["codex", "--api-key", "k-1", "-c", "model_providers.x.api_key=\"v\"", "app-server"],
-        vec!["node", "/usr/local/bin/codex", "--token=abc", "-H", "Authorization: Bearer abc123def456", ""],
-        vec!["codex", "-c", "sandbox_mode=\"workspace-write\"", "--password", "-x", "--secret", "s e c"],
-        vec!["codex", "exec", "sk-abcdefghijklmnopqrstuvwxyz", "--auth", "sk-abcdefghijklmnopqrstuvwxyz"],
+        vec![
+            "codex",
+            "--api-key",
+            "k-1",
+            "-c",
+            "model_providers.x.api_key=\"v\"",
+            "app-server",
+        ],
+        vec![
+            "node",
+            "/usr/local/bin/codex",
+            "--token=abc",
+            "-H",
+            "Authorization: Bearer abc123def456",
+            "",
+        ],
+        vec![
+            "codex",
+            "-c",
+            "sandbox_mode=\"workspace-write\"",
+            "--password",
+            "-x",
+            "--secret",
+            "s e c",
+        ],
+        vec![
+            "codex",
+            "exec",
+            "sk-abcdefghijklmnopqrstuvwxyz",
+            "--auth",
+            "sk-abcdefghijklmnopqrstuvwxyz",
+        ],
         vec!["codex", "-c", "k.secret='''x"],
     ];
     for awk in awks() {
         for c in &cases {
             let argv: Vec<String> = c.iter().map(|s| s.to_string()).collect();
-            assert_eq!(awk_argv(&awk, &argv), redact_argv(&argv), "{awk:?} on {argv:?}");
+            assert_eq!(
+                awk_argv(&awk, &argv),
+                redact_argv(&argv),
+                "{awk:?} on {argv:?}"
+            );
         }
     }
 }

@@ -40,7 +40,11 @@ pub struct Redacted {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RestoreError {
     #[error("placeholder <redacted:{n}> at byte {offset} has no value (only {known} known)")]
-    UnknownPlaceholder { n: String, offset: usize, known: usize },
+    UnknownPlaceholder {
+        n: String,
+        offset: usize,
+        known: usize,
+    },
 }
 
 /// Replace secret values in `text` (see the module doc for the rule).
@@ -112,7 +116,16 @@ pub fn is_secret_key(name: &str) -> bool {
     {
         return false;
     }
-    const WORDS: [&str; 8] = ["key", "token", "secret", "passw", "credential", "auth", "cookie", "bearer"];
+    const WORDS: [&str; 8] = [
+        "key",
+        "token",
+        "secret",
+        "passw",
+        "credential",
+        "auth",
+        "cookie",
+        "bearer",
+    ];
     WORDS.iter().any(|w| n.contains(w))
 }
 
@@ -169,7 +182,10 @@ fn find(b: &[u8], from: usize, p: &[u8]) -> Option<usize> {
     if from > b.len() {
         return None;
     }
-    b[from..].windows(p.len()).position(|w| w == p).map(|x| x + from)
+    b[from..]
+        .windows(p.len())
+        .position(|w| w == p)
+        .map(|x| x + from)
 }
 fn is_b64url(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
@@ -199,12 +215,16 @@ fn token_at(l: &[u8], i: usize) -> Option<(usize, usize)> {
             }
             None
         }
-        b'x' if starts(l, i, b"xox") && l.len() > i + 4 && b"abposr".contains(&l[i + 3]) && l[i + 4] == b'-' => {
+        b'x' if starts(l, i, b"xox")
+            && l.len() > i + 4
+            && b"abposr".contains(&l[i + 3])
+            && l[i + 4] == b'-' =>
+        {
             with(i + 5, 10, &|c: u8| c.is_ascii_alphanumeric() || c == b'-')
         }
-        b'A' if starts(l, i, b"AKIA") || starts(l, i, b"ASIA") => {
-            with(i + 4, 16, &|c: u8| c.is_ascii_uppercase() || c.is_ascii_digit())
-        }
+        b'A' if starts(l, i, b"AKIA") || starts(l, i, b"ASIA") => with(i + 4, 16, &|c: u8| {
+            c.is_ascii_uppercase() || c.is_ascii_digit()
+        }),
         b'A' if starts(l, i, b"AIza") => with(i + 4, 30, &is_b64url),
         b'e' if starts(l, i, b"eyJ") => {
             let e1 = run(l, i, is_b64url);
@@ -220,7 +240,9 @@ fn token_at(l: &[u8], i: usize) -> Option<(usize, usize)> {
         }
         b'b' | b'B' if starts_ci(l, i, b"bearer") && l.len() > i + 6 && is_blank(l[i + 6]) => {
             let s = run(l, i + 6, is_blank);
-            let e = run(l, s, |c| c.is_ascii_alphanumeric() || b"._~+/=-".contains(&c));
+            let e = run(l, s, |c| {
+                c.is_ascii_alphanumeric() || b"._~+/=-".contains(&c)
+            });
             (e - s >= 8 && l[s..e].iter().any(|c| c.is_ascii_digit())).then_some((s, e))
         }
         _ => None,
@@ -252,9 +274,14 @@ fn is_placeholder(v: &[u8]) -> bool {
 /// `$NAME` or `${...}`: a reference to a variable, not a value.
 fn is_shell_ref(v: &[u8]) -> bool {
     if v.len() >= 2 && v[0] == b'$' && (v[1].is_ascii_alphabetic() || v[1] == b'_') {
-        return v[1..].iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_');
+        return v[1..]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'_');
     }
-    v.len() >= 3 && starts(v, 0, b"${") && v[v.len() - 1] == b'}' && !v[2..v.len() - 1].contains(&b'}')
+    v.len() >= 3
+        && starts(v, 0, b"${")
+        && v[v.len() - 1] == b'}'
+        && !v[2..v.len() - 1].contains(&b'}')
 }
 
 #[derive(Default)]
@@ -279,12 +306,19 @@ impl Redactor {
     }
 
     fn finish(self, text: String) -> Redacted {
-        Redacted { text, secrets: self.secrets }
+        Redacted {
+            text,
+            secrets: self.secrets,
+        }
     }
 
     /// A scalar value of a secret key: the replacement text.
     fn scalar(&mut self, v: &[u8], bare: bool) -> Vec<u8> {
-        if v.is_empty() || is_placeholder(v) || is_shell_ref(v) || (bare && (v == b"true" || v == b"false")) {
+        if v.is_empty()
+            || is_placeholder(v)
+            || is_shell_ref(v)
+            || (bare && (v == b"true" || v == b"false"))
+        {
             return v.to_vec();
         }
         let s = scheme_len(v);
@@ -430,7 +464,11 @@ impl Redactor {
         if c == b'{' || c == b'[' {
             return None;
         }
-        let term: &[u8] = if sep == b'=' { b" \t,;}]#\"'" } else { b"\",'}" };
+        let term: &[u8] = if sep == b'=' {
+            b" \t,;}]#\"'"
+        } else {
+            b"\",'}"
+        };
         let mut e = run(l, v, |b| !term.contains(&b));
         if sep == b'=' {
             // `Authorization=Bearer xyz`: the credential after a scheme word is the value.
@@ -463,36 +501,69 @@ mod tests {
         assert_eq!(r("api_key = \"abc\"\n"), "api_key = \"<redacted:1>\"\n");
         assert_eq!(r("api_key = 'abc'"), "api_key = '<redacted:1>'");
         assert_eq!(r("token = abc123 # c"), "token = <redacted:1> # c");
-        assert_eq!(r("env_key = \"OPENAI_API_KEY\""), "env_key = \"OPENAI_API_KEY\"");
-        assert_eq!(r("bearer_token_env_var = \"X\""), "bearer_token_env_var = \"X\"");
-        assert_eq!(r("cli_auth_credentials_store = \"file\""), "cli_auth_credentials_store = \"file\"");
-        assert_eq!(r("forced_login_method=\"chatgpt\""), "forced_login_method=\"chatgpt\"");
-        assert_eq!(r("requires_openai_auth = true"), "requires_openai_auth = true");
-        assert_eq!(r("model_auto_compact_token_limit = 200000"), "model_auto_compact_token_limit = 200000");
+        assert_eq!(
+            r("env_key = \"OPENAI_API_KEY\""),
+            "env_key = \"OPENAI_API_KEY\""
+        );
+        assert_eq!(
+            r("bearer_token_env_var = \"X\""),
+            "bearer_token_env_var = \"X\""
+        );
+        assert_eq!(
+            r("cli_auth_credentials_store = \"file\""),
+            "cli_auth_credentials_store = \"file\""
+        );
+        assert_eq!(
+            r("forced_login_method=\"chatgpt\""),
+            "forced_login_method=\"chatgpt\""
+        );
+        assert_eq!(
+            r("requires_openai_auth = true"),
+            "requires_openai_auth = true"
+        );
+        assert_eq!(
+            r("model_auto_compact_token_limit = 200000"),
+            "model_auto_compact_token_limit = 200000"
+        );
         assert_eq!(
             r("http_headers = { Authorization = \"Bearer x1\", \"X-Token\" = \"y\", a = \"b\" }"),
             "http_headers = { Authorization = \"Bearer <redacted:1>\", \"X-Token\" = \"<redacted:2>\", a = \"b\" }"
         );
-        assert_eq!(r("[mcp_servers.x.env]\nAPI_KEY = \"s\"\nB_KEY = \"s\""), "[mcp_servers.x.env]\nAPI_KEY = \"<redacted:1>\"\nB_KEY = \"<redacted:1>\"");
+        assert_eq!(
+            r("[mcp_servers.x.env]\nAPI_KEY = \"s\"\nB_KEY = \"s\""),
+            "[mcp_servers.x.env]\nAPI_KEY = \"<redacted:1>\"\nB_KEY = \"<redacted:1>\""
+        );
     }
 
     #[test]
     fn multiline() {
         let t = "a = 1\nsecret = \"\"\"\nline1\nline2\"\"\" # x\nb = 2";
         let x = redact(t);
-        assert_eq!(x.text, "a = 1\nsecret = \"\"\"<redacted:1>\"\"\" # x\nb = 2");
+        assert_eq!(
+            x.text,
+            "a = 1\nsecret = \"\"\"<redacted:1>\"\"\" # x\nb = 2"
+        );
         assert_eq!(x.secrets, vec!["\nline1\nline2".to_string()]);
         assert_eq!(r("password = '''open\nrest"), "password = '''<redacted:1>");
     }
 
     #[test]
     fn shell_json_yaml_headers() {
-        assert_eq!(r("export OPENAI_API_KEY=\"v1\""), "export OPENAI_API_KEY=\"<redacted:1>\"");
+        assert_eq!(
+            r("export OPENAI_API_KEY=\"v1\""),
+            "export OPENAI_API_KEY=\"<redacted:1>\""
+        );
         assert_eq!(r("GITHUB_TOKEN=v2 cmd"), "GITHUB_TOKEN=<redacted:1> cmd");
         assert_eq!(r("X_TOKEN=\"${X_TOKEN:-}\""), "X_TOKEN=\"${X_TOKEN:-}\"");
-        assert_eq!(r("{\"auth\": \"v\", \"n\": 1}"), "{\"auth\": \"<redacted:1>\", \"n\": 1}");
+        assert_eq!(
+            r("{\"auth\": \"v\", \"n\": 1}"),
+            "{\"auth\": \"<redacted:1>\", \"n\": 1}"
+        );
         assert_eq!(r("password: my pass  "), "password: <redacted:1>  ");
-        assert_eq!(r("Authorization: Basic dXNlcjpwYXNz"), "Authorization: Basic <redacted:1>");
+        assert_eq!(
+            r("Authorization: Basic dXNlcjpwYXNz"),
+            "Authorization: Basic <redacted:1>"
+        );
         assert_eq!(r("url: https://x/y"), "url: https://x/y");
     }
 
@@ -500,11 +571,20 @@ mod tests {
     fn token_shapes() {
         let k = "sk-proj-abcdefghijklmnopqrstuvwx";
         assert_eq!(r(&format!("x {k} y {k}")), "x <redacted:1> y <redacted:1>");
-        assert_eq!(r("task-abcdefghijklmnopqrstuvwxyz"), "task-abcdefghijklmnopqrstuvwxyz");
+        assert_eq!(
+            r("task-abcdefghijklmnopqrstuvwxyz"),
+            "task-abcdefghijklmnopqrstuvwxyz"
+        );
         assert_eq!(r("id AKIAIOSFODNN7EXAMPLE."), "id <redacted:1>.");
-        assert_eq!(r("curl -H 'x: Bearer abc123def'"), "curl -H 'x: Bearer <redacted:1>'");
+        assert_eq!(
+            r("curl -H 'x: Bearer abc123def'"),
+            "curl -H 'x: Bearer <redacted:1>'"
+        );
         assert_eq!(r("Bearer authentication"), "Bearer authentication");
-        assert_eq!(r("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_abcd"), "<redacted:1>");
+        assert_eq!(
+            r("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_abcd"),
+            "<redacted:1>"
+        );
     }
 
     #[test]
@@ -518,13 +598,29 @@ mod tests {
 
     #[test]
     fn argv() {
-        let a: Vec<String> = ["codex", "--api-key", "v", "-c", "x.token=\"t\"", "--token=v", "app-server"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let a: Vec<String> = [
+            "codex",
+            "--api-key",
+            "v",
+            "-c",
+            "x.token=\"t\"",
+            "--token=v",
+            "app-server",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         assert_eq!(
             redact_argv(&a),
-            vec!["codex", "--api-key", "<redacted:1>", "-c", "x.token=\"<redacted:2>\"", "--token=<redacted:1>", "app-server"]
+            vec![
+                "codex",
+                "--api-key",
+                "<redacted:1>",
+                "-c",
+                "x.token=\"<redacted:2>\"",
+                "--token=<redacted:1>",
+                "app-server"
+            ]
         );
     }
 }

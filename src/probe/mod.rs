@@ -11,7 +11,9 @@ pub mod parse;
 pub mod render;
 
 pub use model::*;
-pub use parse::{merge, parse, pct_decode, pct_encode, ParseError, BUNDLED_BWRAP, DEFAULT_EMITTER, FORMAT};
+pub use parse::{
+    merge, parse, pct_decode, pct_encode, ParseError, BUNDLED_BWRAP, DEFAULT_EMITTER, FORMAT,
+};
 pub use render::{render_detail, render_summary, summary_line, summary_view};
 
 const PROBE_SH: &str = include_str!("../../assets/probe.sh");

@@ -120,7 +120,9 @@ impl FileInfo {
     /// Whether the file's hash is `sha256` (full hex), also when only a summary's prefix is known.
     pub fn sha256_matches(&self, sha256: &str) -> bool {
         match &self.sha256 {
-            Some(h) if h.len() >= 12 => sha256.len() >= h.len() && sha256[..h.len()].eq_ignore_ascii_case(h),
+            Some(h) if h.len() >= 12 => {
+                sha256.len() >= h.len() && sha256[..h.len()].eq_ignore_ascii_case(h)
+            }
             _ => false,
         }
     }

@@ -48,16 +48,27 @@ pub const FORMAT: u32 = 1;
 pub enum ParseError {
     #[error("no probe header (`#cfp {FORMAT} s|d`) in the output")]
     NoHeader,
-    #[error("line {line}: probe output format {version} is not supported (this console reads {FORMAT})")]
+    #[error(
+        "line {line}: probe output format {version} is not supported (this console reads {FORMAT})"
+    )]
     UnsupportedVersion { line: usize, version: String },
     #[error("truncated: no trailer `#cfp {FORMAT} end N` after the header on line {header_line} ({items} items read)")]
     Truncated { header_line: usize, items: usize },
     #[error("line {line}: trailer says {declared} items, {found} were read (output damaged)")]
-    CountMismatch { line: usize, declared: usize, found: usize },
+    CountMismatch {
+        line: usize,
+        declared: usize,
+        found: usize,
+    },
     #[error("line {line}: item {item:?} is not key=value")]
     BadItem { line: usize, item: String },
     #[error("line {line}: bad value for {key}: {value:?} ({why})")]
-    BadValue { line: usize, key: String, value: String, why: &'static str },
+    BadValue {
+        line: usize,
+        key: String,
+        value: String,
+        why: &'static str,
+    },
 }
 
 const SAFE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~/:@+=-";
@@ -115,27 +126,54 @@ fn outcome_from(c: char) -> Option<Outcome> {
 /// `o0`, `d1u`, `et`, `a`: outcome, rc, signature.
 fn step_value(v: &str) -> Result<Step, &'static str> {
     let mut ch = v.chars();
-    let outcome = ch.next().and_then(outcome_from).ok_or("step must start with o/d/a/e")?;
+    let outcome = ch
+        .next()
+        .and_then(outcome_from)
+        .ok_or("step must start with o/d/a/e")?;
     let rest = ch.as_str();
     let digits = rest.bytes().take_while(|c| c.is_ascii_digit()).count();
-    let rc = if digits > 0 { Some(rest[..digits].parse().map_err(|_| "bad exit code")?) } else { None };
+    let rc = if digits > 0 {
+        Some(rest[..digits].parse().map_err(|_| "bad exit code")?)
+    } else {
+        None
+    };
     let sig = &rest[digits..];
     let signature = match sig.len() {
         0 => None,
-        1 => Some(Signature::from_code(sig.chars().next().unwrap()).ok_or("unknown signature letter")?),
+        1 => Some(
+            Signature::from_code(sig.chars().next().unwrap()).ok_or("unknown signature letter")?,
+        ),
         _ => return Err("trailing garbage after the step"),
     };
-    Ok(Step { outcome, rc, stderr: String::new(), signature })
+    Ok(Step {
+        outcome,
+        rc,
+        stderr: String::new(),
+        signature,
+    })
 }
 
 fn http_value(v: &str) -> Result<Http, &'static str> {
     if v == "a" {
-        return Ok(Http { outcome: Outcome::Absent, ..Http::default() });
+        return Ok(Http {
+            outcome: Outcome::Absent,
+            ..Http::default()
+        });
     }
     let (s, code) = v.split_once(':').ok_or("expected step:status")?;
     let st = step_value(s)?;
-    let status = if code.is_empty() { None } else { Some(code.parse().map_err(|_| "bad HTTP status")?) };
-    Ok(Http { status, outcome: st.outcome, rc: st.rc, signature: st.signature, stderr: String::new() })
+    let status = if code.is_empty() {
+        None
+    } else {
+        Some(code.parse().map_err(|_| "bad HTTP status")?)
+    };
+    Ok(Http {
+        status,
+        outcome: st.outcome,
+        rc: st.rc,
+        signature: st.signature,
+        stderr: String::new(),
+    })
 }
 
 fn opt(v: &str) -> Result<Option<String>, &'static str> {
@@ -190,7 +228,11 @@ fn ef_parts(v: &str) -> Result<Vec<String>, &'static str> {
 
 fn ef_value(v: &str) -> Result<CodexEffective, &'static str> {
     let p = ef_parts(v)?;
-    let text = |s: &str| s.strip_prefix('(').and_then(|s| s.strip_suffix(')')).map(String::from);
+    let text = |s: &str| {
+        s.strip_prefix('(')
+            .and_then(|s| s.strip_suffix(')'))
+            .map(String::from)
+    };
     let sandbox_mode = match p[0].as_str() {
         "D" => Some("danger-full-access".into()),
         "W" => Some("workspace-write".into()),
@@ -212,14 +254,23 @@ fn ef_value(v: &str) -> Result<CodexEffective, &'static str> {
         "-" => None,
         _ => return Err("network must be 1, 0 or -"),
     };
-    Ok(CodexEffective { sandbox_mode, approval_policy, network_access })
+    Ok(CodexEffective {
+        sandbox_mode,
+        approval_policy,
+        network_access,
+    })
 }
 
 fn proc_summary(v: &str) -> Result<(Vec<CodexProcess>, bool), &'static str> {
     if let Some(pids) = v.strip_suffix('*') {
         let ps = pids
             .split(';')
-            .map(|p| p.parse().map(|pid| CodexProcess { pid, ..Default::default() }))
+            .map(|p| {
+                p.parse().map(|pid| CodexProcess {
+                    pid,
+                    ..Default::default()
+                })
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| "bad pid")?;
         return Ok((ps, true));
@@ -227,8 +278,15 @@ fn proc_summary(v: &str) -> Result<(Vec<CodexProcess>, bool), &'static str> {
     let mut ps = Vec::new();
     for one in v.split(';') {
         let (pid, argv) = one.split_once('/').ok_or("expected pid/argv")?;
-        let argv = argv.split(',').map(pct_decode).collect::<Result<Vec<_>, _>>()?;
-        ps.push(CodexProcess { pid: pid.parse().map_err(|_| "bad pid")?, argv, cwd: None });
+        let argv = argv
+            .split(',')
+            .map(pct_decode)
+            .collect::<Result<Vec<_>, _>>()?;
+        ps.push(CodexProcess {
+            pid: pid.parse().map_err(|_| "bad pid")?,
+            argv,
+            cwd: None,
+        });
     }
     Ok((ps, false))
 }
@@ -244,14 +302,20 @@ fn proc_detail(v: &str) -> Result<CodexProcess, &'static str> {
 /// Parse one agent's probe output (a summary or a detail). Text before the header (a
 /// backend's framing, stray stderr) and after the trailer is ignored.
 pub fn parse(text: &str) -> Result<ProbeReport, ParseError> {
-    let lines: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
     let mut k = 0;
     let (header_line, detail) = loop {
         let l = lines.get(k).ok_or(ParseError::NoHeader)?;
         let t: Vec<&str> = l.split_whitespace().collect();
         if t.first() == Some(&"#cfp") && t.len() == 3 && t[2] != "end" {
             if t[1] != FORMAT.to_string() {
-                return Err(ParseError::UnsupportedVersion { line: k + 1, version: t[1].into() });
+                return Err(ParseError::UnsupportedVersion {
+                    line: k + 1,
+                    version: t[1].into(),
+                });
             }
             match t[2] {
                 "s" => break (k + 1, false),
@@ -267,7 +331,10 @@ pub fn parse(text: &str) -> Result<ProbeReport, ParseError> {
         let t: Vec<&str> = l.split_whitespace().collect();
         if t.first() == Some(&"#cfp") {
             if t.len() == 4 && t[1] == FORMAT.to_string() && t[2] == "end" {
-                let declared = t[3].parse().map_err(|_| ParseError::BadItem { line: n + 1, item: l.to_string() })?;
+                let declared = t[3].parse().map_err(|_| ParseError::BadItem {
+                    line: n + 1,
+                    item: l.to_string(),
+                })?;
                 trailer = Some((n + 1, declared));
                 break;
             }
@@ -275,48 +342,93 @@ pub fn parse(text: &str) -> Result<ProbeReport, ParseError> {
             break;
         }
         for it in t {
-            let (key, val) = it.split_once('=').ok_or(ParseError::BadItem { line: n + 1, item: it.into() })?;
+            let (key, val) = it.split_once('=').ok_or(ParseError::BadItem {
+                line: n + 1,
+                item: it.into(),
+            })?;
             items.push((n + 1, key, val));
         }
     }
-    let (tline, declared) = trailer.ok_or(ParseError::Truncated { header_line, items: items.len() })?;
+    let (tline, declared) = trailer.ok_or(ParseError::Truncated {
+        header_line,
+        items: items.len(),
+    })?;
     if declared != items.len() {
-        return Err(ParseError::CountMismatch { line: tline, declared, found: items.len() });
+        return Err(ParseError::CountMismatch {
+            line: tline,
+            declared,
+            found: items.len(),
+        });
     }
 
     let mut r = ProbeReport {
         format: FORMAT,
         detail,
         subuid: Outcome::Absent,
-        prompt_input: Step { outcome: Outcome::Absent, ..Step::default() },
-        gitea_plain: Http { outcome: Outcome::Absent, ..Http::default() },
-        gitea_codex: Http { outcome: Outcome::Absent, ..Http::default() },
+        prompt_input: Step {
+            outcome: Outcome::Absent,
+            ..Step::default()
+        },
+        gitea_plain: Http {
+            outcome: Outcome::Absent,
+            ..Http::default()
+        },
+        gitea_codex: Http {
+            outcome: Outcome::Absent,
+            ..Http::default()
+        },
         ..ProbeReport::default()
     };
     r.emitter.path = DEFAULT_EMITTER.into();
     r.emitter.outcome = Outcome::Absent;
     r.config.outcome = Outcome::Absent;
     for (line, key, val) in items {
-        let bad = |why: &'static str| ParseError::BadValue { line, key: key.into(), value: val.into(), why };
+        let bad = |why: &'static str| ParseError::BadValue {
+            line,
+            key: key.into(),
+            value: val.into(),
+            why,
+        };
         match key {
             "err" => r.probe_error = Some(pct_decode(val).map_err(bad)?),
             "id" => {
                 let mut p = val.splitn(3, ':');
-                let (u, g, n) = (p.next().unwrap_or(""), p.next().ok_or(bad("expected uid:gid:user"))?, p.next().ok_or(bad("expected uid:gid:user"))?);
-                r.uid = if u.is_empty() { None } else { Some(u.parse().map_err(|_| bad("bad uid"))?) };
-                r.gid = if g.is_empty() { None } else { Some(g.parse().map_err(|_| bad("bad gid"))?) };
+                let (u, g, n) = (
+                    p.next().unwrap_or(""),
+                    p.next().ok_or(bad("expected uid:gid:user"))?,
+                    p.next().ok_or(bad("expected uid:gid:user"))?,
+                );
+                r.uid = if u.is_empty() {
+                    None
+                } else {
+                    Some(u.parse().map_err(|_| bad("bad uid"))?)
+                };
+                r.gid = if g.is_empty() {
+                    None
+                } else {
+                    Some(g.parse().map_err(|_| bad("bad gid"))?)
+                };
                 let n = pct_decode(n).map_err(bad)?;
                 r.user = (!n.is_empty()).then_some(n);
             }
             "cap" => {
                 r.cap_eff = match val {
                     "-" => None,
-                    v if v.bytes().all(|c| c.is_ascii_hexdigit()) && !v.is_empty() => Some(format!("{v:0>16}")),
+                    v if v.bytes().all(|c| c.is_ascii_hexdigit()) && !v.is_empty() => {
+                        Some(format!("{v:0>16}"))
+                    }
                     _ => return Err(bad("CapEff must be hex")),
                 }
             }
             "um" => r.uid_map = opt(val).map_err(bad)?.map(|m| m.replace('_', " ")),
-            "su" => r.subuid = val.chars().next().filter(|_| val.len() == 1).and_then(outcome_from).ok_or(bad("o/a/e"))?,
+            "su" => {
+                r.subuid = val
+                    .chars()
+                    .next()
+                    .filter(|_| val.len() == 1)
+                    .and_then(outcome_from)
+                    .ok_or(bad("o/a/e"))?
+            }
             "sc" => {
                 let v: Vec<&str> = val.split(',').collect();
                 if v.len() != 3 {
@@ -367,7 +479,10 @@ pub fn parse(text: &str) -> Result<ProbeReport, ParseError> {
             }
             "pi" => {
                 let s = step_value(val).map_err(bad)?;
-                r.prompt_input = Step { stderr: std::mem::take(&mut r.prompt_input.stderr), ..s };
+                r.prompt_input = Step {
+                    stderr: std::mem::take(&mut r.prompt_input.stderr),
+                    ..s
+                };
             }
             "ef" => r.effective = Some(ef_value(val).map_err(bad)?),
             "ch" => r.codex_home = Some(pct_decode(val).map_err(bad)?),
@@ -376,8 +491,18 @@ pub fn parse(text: &str) -> Result<ProbeReport, ParseError> {
             "emp" => r.emitter.path = pct_decode(val).map_err(bad)?,
             "cfx" => r.config.redacted = Some(pct_decode(val).map_err(bad)?),
             "emx" => r.emitter.redacted = Some(pct_decode(val).map_err(bad)?),
-            "gp" => r.gitea_plain = Http { stderr: std::mem::take(&mut r.gitea_plain.stderr), ..http_value(val).map_err(bad)? },
-            "gc" => r.gitea_codex = Http { stderr: std::mem::take(&mut r.gitea_codex.stderr), ..http_value(val).map_err(bad)? },
+            "gp" => {
+                r.gitea_plain = Http {
+                    stderr: std::mem::take(&mut r.gitea_plain.stderr),
+                    ..http_value(val).map_err(bad)?
+                }
+            }
+            "gc" => {
+                r.gitea_codex = Http {
+                    stderr: std::mem::take(&mut r.gitea_codex.stderr),
+                    ..http_value(val).map_err(bad)?
+                }
+            }
             _ if key.starts_with("e.") => {
                 let e = pct_decode(val).map_err(bad)?;
                 match &key[2..] {

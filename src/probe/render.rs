@@ -20,8 +20,17 @@ fn http(h: &Http) -> String {
     if h.outcome == Outcome::Absent && h.rc.is_none() && h.status.is_none() {
         return "a".into();
     }
-    let s = Step { outcome: h.outcome, rc: h.rc, stderr: String::new(), signature: h.signature };
-    format!("{}:{}", step(&s), h.status.map(|c| c.to_string()).unwrap_or_default())
+    let s = Step {
+        outcome: h.outcome,
+        rc: h.rc,
+        stderr: String::new(),
+        signature: h.signature,
+    };
+    format!(
+        "{}:{}",
+        step(&s),
+        h.status.map(|c| c.to_string()).unwrap_or_default()
+    )
 }
 
 fn opt(v: &Option<String>) -> String {
@@ -32,7 +41,11 @@ fn file(f: &FileInfo, summary: bool) -> String {
     match (f.outcome, &f.sha256, f.size) {
         (Outcome::Absent, _, _) => "-".into(),
         (_, Some(h), Some(z)) => {
-            let h = if summary { &h[..h.len().min(12)] } else { h.as_str() };
+            let h = if summary {
+                &h[..h.len().min(12)]
+            } else {
+                h.as_str()
+            };
             format!("{h}:{z}")
         }
         (_, None, Some(z)) => format!("?:{z}"),
@@ -72,8 +85,17 @@ fn px(r: &ProbeReport) -> String {
     let base = |a: &str| a.rsplit('/').next().unwrap_or(a).to_string();
     let is_node = |p: &CodexProcess| p.argv.first().is_some_and(|a| base(a).starts_with("node"));
     let any_native = r.codex_processes.iter().any(|p| !is_node(p));
-    let kept: Vec<&CodexProcess> = r.codex_processes.iter().filter(|p| !(any_native && is_node(p))).collect();
-    let pids = kept.iter().map(|p| p.pid.to_string()).collect::<Vec<_>>().join(";") + "*";
+    let kept: Vec<&CodexProcess> = r
+        .codex_processes
+        .iter()
+        .filter(|p| !(any_native && is_node(p)))
+        .collect();
+    let pids = kept
+        .iter()
+        .map(|p| p.pid.to_string())
+        .collect::<Vec<_>>()
+        .join(";")
+        + "*";
     if r.codex_processes_elided {
         return pids;
     }
@@ -85,7 +107,13 @@ fn px(r: &ProbeReport) -> String {
                 .argv
                 .iter()
                 .enumerate()
-                .map(|(i, a)| pct_encode(&if i == 0 || (i == 1 && node) { base(a) } else { a.clone() }))
+                .map(|(i, a)| {
+                    pct_encode(&if i == 0 || (i == 1 && node) {
+                        base(a)
+                    } else {
+                        a.clone()
+                    })
+                })
                 .collect();
             format!("{}/{}", p.pid, argv.join(","))
         })
@@ -105,14 +133,26 @@ fn render(r: &ProbeReport, summary: bool) -> String {
         it("err", pct_encode(e));
     } else {
         let num = |v: Option<u32>| v.map(|x| x.to_string()).unwrap_or_default();
-        it("id", format!("{}:{}:{}", num(r.uid), num(r.gid), pct_encode(r.user.as_deref().unwrap_or(""))));
+        it(
+            "id",
+            format!(
+                "{}:{}:{}",
+                num(r.uid),
+                num(r.gid),
+                pct_encode(r.user.as_deref().unwrap_or(""))
+            ),
+        );
         it(
             "cap",
             match &r.cap_eff {
                 None => "-".into(),
                 Some(c) if summary => {
                     let t = c.trim_start_matches('0');
-                    if t.is_empty() { "0".into() } else { t.to_string() }
+                    if t.is_empty() {
+                        "0".into()
+                    } else {
+                        t.to_string()
+                    }
                 }
                 Some(c) => c.clone(),
             },
@@ -121,9 +161,13 @@ fn render(r: &ProbeReport, summary: bool) -> String {
         it("su", outcome_code(r.subuid).to_string());
         it(
             "sc",
-            [&r.sysctl_unprivileged_userns_clone, &r.sysctl_max_user_namespaces, &r.sysctl_apparmor_restrict_unprivileged_userns]
-                .map(opt)
-                .join(","),
+            [
+                &r.sysctl_unprivileged_userns_clone,
+                &r.sysctl_max_user_namespaces,
+                &r.sysctl_apparmor_restrict_unprivileged_userns,
+            ]
+            .map(opt)
+            .join(","),
         );
         if summary {
             if !r.codex_processes.is_empty() {
@@ -136,9 +180,21 @@ fn render(r: &ProbeReport, summary: bool) -> String {
                 it("p", v.join(","));
             }
         }
-        it("ns", format!("{},{},{}", step(&r.userns), step(&r.userns_map_root), step(&r.bwrap)));
+        it(
+            "ns",
+            format!(
+                "{},{},{}",
+                step(&r.userns),
+                step(&r.userns_map_root),
+                step(&r.bwrap)
+            ),
+        );
         if !summary {
-            for (k, s) in [("e.un", &r.userns), ("e.ur", &r.userns_map_root), ("e.bw", &r.bwrap)] {
+            for (k, s) in [
+                ("e.un", &r.userns),
+                ("e.ur", &r.userns_map_root),
+                ("e.bw", &r.bwrap),
+            ] {
                 if !s.stderr.is_empty() {
                     it(k, pct_encode(&s.stderr));
                 }
@@ -200,7 +256,10 @@ fn render(r: &ProbeReport, summary: bool) -> String {
     let n = items.len();
     let body: Vec<String> = items.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     let (mode, sep) = if summary { ("s", " ") } else { ("d", "\n") };
-    format!("#cfp {FORMAT} {mode}\n{}\n#cfp {FORMAT} end {n}\n", body.join(sep))
+    format!(
+        "#cfp {FORMAT} {mode}\n{}\n#cfp {FORMAT} end {n}\n",
+        body.join(sep)
+    )
 }
 
 /// The report as the probe's summary output (what the fleet scan fetches from every agent).
@@ -234,20 +293,38 @@ pub fn summary_line(r: &ProbeReport) -> String {
                 "{}/{}{}",
                 e.sandbox_mode.as_deref().unwrap_or("?"),
                 e.approval_policy.as_deref().unwrap_or("?"),
-                if e.network_access == Some(true) { "+net" } else { "" }
+                if e.network_access == Some(true) {
+                    "+net"
+                } else {
+                    ""
+                }
             )
         })
         .unwrap_or_else(|| "?".into());
-    let st = |h: &Http| h.status.map(|c| c.to_string()).unwrap_or_else(|| h.outcome.as_str().into());
+    let st = |h: &Http| {
+        h.status
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| h.outcome.as_str().into())
+    };
     format!(
         "uid {} | {} | effective {} | userns {} map-root {} bwrap {}{} | gitea {} via codex {}",
         r.uid.map(|u| u.to_string()).unwrap_or_else(|| "?".into()),
-        r.codex_version.as_deref().unwrap_or(if r.codex_path.is_some() { "codex ?" } else { "no codex" }),
+        r.codex_version
+            .as_deref()
+            .unwrap_or(if r.codex_path.is_some() {
+                "codex ?"
+            } else {
+                "no codex"
+            }),
         eff,
         o(&r.userns),
         o(&r.userns_map_root),
         o(&r.bwrap),
-        if r.bwrap_path.as_deref() == Some(BUNDLED_BWRAP) || r.bwrap_bundled { " (bundled)" } else { "" },
+        if r.bwrap_path.as_deref() == Some(BUNDLED_BWRAP) || r.bwrap_bundled {
+            " (bundled)"
+        } else {
+            ""
+        },
         st(&r.gitea_plain),
         st(&r.gitea_codex),
     )
