@@ -347,7 +347,7 @@ pub fn diagnose(ev: &AgentEvidence) -> Diagnosis {
     if g.outcome != Outcome::Absent && g.status != Some(200) {
         let e = match g.status {
             Some(s) => format!("GET /api/v1/version answered HTTP {s}"),
-            None => step_evidence("GET /api/v1/version", &Step { outcome: g.outcome, rc: None, stderr: g.stderr.clone() }),
+            None => step_evidence("GET /api/v1/version", &Step { outcome: g.outcome, rc: None, stderr: g.stderr.clone(), ..Default::default() }),
         };
         f.add(Code::GiteaUnreachable, e);
     } else if g.outcome == Outcome::Absent {
