@@ -87,7 +87,27 @@ mkdir -p "$ctx/molecule_runtime"
 printf '%s\n' '"""Stand-in for the runtime package the boot emitter looks for (codex-fleet tests)."""' \
   >"$ctx/molecule_runtime/__init__.py"
 printf '%s\n' 'def resolve():' '    return "/configs"' >"$ctx/molecule_runtime/configs_dir.py"
-printf '%s\n' 'import time' 'while True:' '    time.sleep(3600)' >"$ctx/molecule_runtime/a2a_mcp_server.py"
+# A minimal MCP stdio server: answers the handshake (codex waits up to startup_timeout_sec for it).
+cat >"$ctx/molecule_runtime/a2a_mcp_server.py" <<'PY'
+import json, sys
+for line in sys.stdin:
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        continue
+    if "id" not in msg:
+        continue
+    method = msg.get("method")
+    if method == "initialize":
+        result = {"protocolVersion": msg.get("params", {}).get("protocolVersion", "2025-06-18"),
+                  "capabilities": {"tools": {}}, "serverInfo": {"name": "molecule", "version": "0"}}
+    elif method == "tools/list":
+        result = {"tools": []}
+    else:
+        result = {}
+    sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}) + "\n")
+    sys.stdout.flush()
+PY
 
 cat >"$ctx/Dockerfile" <<EOF
 FROM $BASE
@@ -136,13 +156,15 @@ if ! have_image "$CX_H"; then
 fi
 
 # --- an image without a shell: sleep and the libraries it needs ------------------------------
-NS_H=$( { echo noshell 1; sha256sum /usr/bin/sleep; } | hash_of)
+NS_H=$( { echo noshell 2; sha256sum /usr/bin/sleep; } | hash_of)
 NS="codex-fleet-test/noshell-codex:$NS_H"
 if ! have_image "$NS_H"; then
   log "building $NS"
   st="$cctx/noshell"
-  mkdir -p "$st/bin"
+  mkdir -p "$st/bin" "$st/etc" "$st/home/agent/.codex"
   cp -L /usr/bin/sleep "$st/bin/sleep"
+  printf '%s\n' 'root:x:0:0:root:/root:/nonexistent' 'agent:x:1000:1000:agent:/home/agent:/nonexistent' >"$st/etc/passwd"
+  printf '%s\n' 'root:x:0:' 'agent:x:1000:' >"$st/etc/group"
   for lib in $(ldd /usr/bin/sleep | awk '$2 == "=>" { print $3 } $1 ~ /^\// { print $1 }'); do
     mkdir -p "$st$(dirname "$lib")"
     cp -L "$lib" "$st$lib"
@@ -150,6 +172,7 @@ if ! have_image "$NS_H"; then
   tar -C "$st" -cf "$cctx/noshell.tar" .
   docker import \
     --change "LABEL codex-fleet-test=1 codex-fleet-test.hash=$NS_H codex-fleet-test.role=noshell" \
+    --change 'ENV HOME=/home/agent CODEX_HOME=/home/agent/.codex' \
     --change 'CMD ["/bin/sleep", "infinity"]' \
     "$cctx/noshell.tar" "$NS" >/dev/null
 fi

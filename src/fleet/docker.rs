@@ -327,7 +327,9 @@ impl DockerFleet {
     /// A probe (or ops) run without a readable answer: say why in the operator's words.
     async fn why_no_report(&self, id: &str, user: &str, out: &ExecOutput, parse_error: &str) -> String {
         let stderr = first_line(&out.stderr);
-        if let Ok(i) = self.docker.inspect_container(id, None::<InspectContainerOptions>).await {
+        // A container whose PID 1 ends takes a moment to be reported as stopped.
+        for _ in 0..10 {
+            let Ok(i) = self.docker.inspect_container(id, None::<InspectContainerOptions>).await else { break };
             let st = i.state.unwrap_or_default();
             if st.running != Some(true) {
                 return format!(
@@ -336,13 +338,24 @@ impl DockerFleet {
                     st.exit_code.unwrap_or(-1)
                 );
             }
-        }
-        match out.exit_code {
-            Some(126) | Some(127) if out.stdout.trim().is_empty() => {
-                format!("no shell in the container (`sh` could not be run as {user}): {}", if stderr.is_empty() { "exit status 127" } else { stderr })
+            if out.stdout.contains("#cfp ") && !out.stdout.contains("#cfp 1 end") {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            } else {
+                break;
             }
-            Some(rc) if out.stdout.trim().is_empty() => {
-                format!("the probe printed nothing (exit status {rc}){}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })
+        }
+        let said = if stderr.is_empty() { first_line(&out.stdout) } else { stderr };
+        let no_header = !out.stdout.contains("#cfp ");
+        match out.exit_code {
+            Some(126) | Some(127) if no_header => {
+                if said.contains("executable file not found") || said.contains("no such file or directory") || said.is_empty() {
+                    format!("no shell in the container: `sh` could not be run as {user} ({})", if said.is_empty() { "exit status 127" } else { said })
+                } else {
+                    format!("the probe could not be started as {user}: {said}")
+                }
+            }
+            Some(rc) if no_header => {
+                format!("the probe printed no report (exit status {rc}){}", if said.is_empty() { String::new() } else { format!(": {said}") })
             }
             _ => format!("the probe's output could not be read: {parse_error}"),
         }
