@@ -255,3 +255,25 @@ fn verdict_order_first_match_wins() {
         assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
     }
 }
+
+#[test]
+fn summary_signatures_alone_are_enough_to_diagnose() {
+    use codex_fleet::probe::Signature;
+    let mut p = base();
+    p.bwrap = Step { outcome: Outcome::Denied, rc: Some(1), signature: Some(Signature::UidMap), ..Default::default() };
+    let cfg = "sandbox_mode = \"workspace-write\"\n[sandbox_workspace_write]\nnetwork_access = true\n";
+    let d = diagnose(&AgentEvidence { config_text: Some(cfg), probe: Some(&p), ..Default::default() });
+    assert_eq!(d.verdict, Verdict::Stalled);
+    assert!(d.has(Code::UidmapWriteDenied) && d.has(Code::SandboxWillFail), "{:?}", d.codes());
+    assert!(d.evidence(Code::UidmapWriteDenied).unwrap().contains("setting up uid map"));
+    p.bwrap.signature = Some(Signature::NetnsLoopback);
+    assert_eq!(ProbeSummary::of(&p).netns_loopback, Outcome::Denied);
+}
+
+#[test]
+fn the_probes_own_error_is_probe_failed() {
+    let mut p = base();
+    p.probe_error = Some("no writable scratch directory".into());
+    let d = diagnose(&AgentEvidence { config_text: Some(FIXED), probe: Some(&p), ..Default::default() });
+    assert_eq!((d.verdict, d.codes()), (Verdict::Unknown, vec![Code::ProbeFailed]));
+}
