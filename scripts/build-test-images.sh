@@ -177,6 +177,11 @@ if ! have_image "$NS_H"; then
     "$cctx/noshell.tar" "$NS" >/dev/null
 fi
 
+# Older builds of these images (other hashes) that no container uses: removed.
+for ref in $(docker image ls --filter label=codex-fleet-test=1 --format '{{.Repository}}:{{.Tag}}'); do
+  case $ref in "$BASE" | "$RT" | "$CX" | "$NS") ;; *) docker image rm "$ref" >/dev/null 2>&1 || true ;; esac
+done
+
 out="CF_IMAGE_BASE=$BASE
 CF_IMAGE_RUNTIME=$RT
 CF_IMAGE_RUNTIME_CODEX=$CX

@@ -254,6 +254,42 @@ async fn changed_between_plan_and_apply_is_skipped_and_locks_are_held() {
     }
     assert_eq!(f.read("x", EMITTER), edited, "nothing written");
 
+    // A write restores secret values on the host: the preview carries placeholders, the file
+    // gets the real values, and nothing the script prints carries them.
+    let secret = "sk-proj-0123456789abcdefghijklmnopqrstuv";
+    let (ok, _) = f.exec(
+        "x",
+        Some("agent"),
+        &["sh", "-c", &format!("printf 'model = \"gpt-5\"\n[model_providers.p]\napi_key = \"{secret}\"\n' > \"$CODEX_HOME/config.toml\"")],
+    );
+    assert!(ok);
+    let read = fleet.read_agent(&a).await.unwrap();
+    let cfg = &read.probe.as_ref().unwrap().config;
+    let redacted = cfg.redacted.clone().unwrap();
+    assert!(!redacted.contains(secret) && redacted.contains("<redacted:1>"), "{redacted}");
+    let after = format!("sandbox_mode = \"danger-full-access\"\napproval_policy = \"never\"\n{redacted}");
+    let op = codex_fleet::fleet::ops::Op::Write { path: CONFIG, expected_sha256: cfg.sha256.as_deref(), run_id: "r-secret" };
+    let out = fleet.exec(&a.container_id, "0", op.command(), Some(after.as_bytes()), Duration::from_secs(60)).await.unwrap();
+    assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret), "{out:?}");
+    let o = codex_fleet::fleet::ops::parse(&out.stdout).unwrap();
+    assert!(o.ok(), "{o:?}");
+    let written = String::from_utf8(f.read("x", CONFIG)).unwrap();
+    assert_eq!(written, after.replace("<redacted:1>", secret));
+    assert_eq!(f.stat("x", CONFIG), "agent:agent 644");
+    // The same content again within the run: already done, reported as such.
+    let out = fleet.exec(&a.container_id, "0", op.command(), Some(after.as_bytes()), Duration::from_secs(60)).await.unwrap();
+    let o = codex_fleet::fleet::ops::parse(&out.stdout).unwrap();
+    assert!(o.ok() && o.get("idem") == Some("1"), "{o:?}");
+    // Restore from the run's backup, conditional on the current content.
+    let backup = o.get("backup").unwrap().to_string();
+    let now = codex_fleet::fleet::ops::parse(&out.stdout).unwrap().get("sha").unwrap().to_string();
+    let req = codex_fleet::fleet::RestoreRequest { path: CONFIG.into(), backup_path: backup.clone(), expected_current_sha256: Some("0".repeat(64)) };
+    assert!(matches!(fleet.restore_file(&a, &req).await, Err(FleetError::Changed { .. })), "conditional restore");
+    let req = codex_fleet::fleet::RestoreRequest { path: CONFIG.into(), backup_path: backup, expected_current_sha256: Some(now) };
+    let r = fleet.restore_file(&a, &req).await.unwrap();
+    assert_eq!(Some(r.after_sha256), cfg.sha256.clone());
+    assert!(String::from_utf8(f.read("x", CONFIG)).unwrap().contains(secret));
+
     // Locks: another run's lock is reported as held, with who.
     assert_eq!(fleet.lock(&a, "run-one", "ann@console-1").await.unwrap(), LockOutcome::Acquired);
     assert_eq!(fleet.lock(&a, "run-one", "ann@console-1").await.unwrap(), LockOutcome::Acquired, "idempotent for its run");
