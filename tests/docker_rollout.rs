@@ -162,9 +162,13 @@ async fn apply_canary_and_wave_then_restarts_verify_and_rollback() {
     let res = engine::execute(&fleet, journal, &cfg, stop2, &|_| {}).await.unwrap();
     assert!(res.all_verified(), "{res:?}");
 
-    // Three restarts: no duplicate keys, codex still parses the config, effective fix.
-    for s in suffixes {
-        let a = agent_of(&report, &f.name(s));
+    // Three restarts (the agents side by side): no duplicate keys, codex still parses the
+    // config, effective fix, and the boot assertion passes.
+    let f = &f;
+    let fleet = &fleet;
+    let report = &report;
+    let per_agent = suffixes.map(|s| async move {
+        let a = agent_of(report, &f.name(s));
         for _ in 0..3 {
             fleet.restart(&a).await.unwrap();
             let read = fleet.wait_stable(&a, Duration::from_secs(90)).await.unwrap();
@@ -190,10 +194,13 @@ async fn apply_canary_and_wave_then_restarts_verify_and_rollback() {
             assert!(v.checks.iter().any(|c| c.0.starts_with("codex debug prompt-input") && c.2.contains("danger-full-access")), "{v:?}");
             assert!(v.checks.iter().any(|c| c.0.starts_with("codex sandbox") && c.2 == "HTTP 200"), "{v:?}");
         }
-    }
+    });
+    let t = std::time::Instant::now();
+    futures::future::join_all(per_agent).await;
+    eprintln!("3 restarts x 3 agents + verify in {:?}", t.elapsed());
 
     // A second plan changes nothing.
-    let report2 = scan(&fleet, |_| {}).await.unwrap();
+    let report2 = scan(fleet, |_| {}).await.unwrap();
     let p2 = plan(&report2, &[], &fleet.describe(), "now");
     assert!(p2.agents.is_empty(), "second plan: {:?}", p2.to_json());
     for a in report2.agents() {

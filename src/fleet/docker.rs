@@ -338,11 +338,8 @@ impl DockerFleet {
                     st.exit_code.unwrap_or(-1)
                 );
             }
-            if out.stdout.contains("#cfp ") && !out.stdout.contains("#cfp 1 end") {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            } else {
-                break;
-            }
+            // (no readable report: give the engine a moment to say whether the container died)
+            tokio::time::sleep(Duration::from_millis(300)).await;
         }
         let said = if stderr.is_empty() { first_line(&out.stdout) } else { stderr };
         let no_header = !out.stdout.contains("#cfp ");
