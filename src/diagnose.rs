@@ -282,6 +282,9 @@ pub fn diagnose(ev: &AgentEvidence) -> Diagnosis {
     let doc = match ev.config_text.map(parse_spanned) {
         None => Some(toml_edit::DocumentMut::new()),
         Some(Ok(d)) => {
+            if let Some(p) = crate::codex::config::semantic_problems(&d).into_iter().next() {
+                f.add(Code::ConfigInvalid, format!("config.toml {p}"));
+            }
             let misplaced = misplaced_keys(&d);
             if !misplaced.is_empty() {
                 let lines: Vec<String> = misplaced.iter().map(|m| m.evidence()).collect();
