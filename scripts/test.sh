@@ -46,6 +46,9 @@ for v in $CODEX_VERSIONS; do
   fi
 done
 
+# --- the Docker images of the test fleet (no registry; cached by content hash)
+bash scripts/build-test-images.sh >/dev/null
+
 # --- the tools the tests drive
 command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
 

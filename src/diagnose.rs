@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::codex::argv::{parse_all, CliOverrides};
 use crate::codex::config::{effective, misplaced_keys, parse_spanned, Effective, DANGER_FULL_ACCESS, NEVER};
 use crate::codex::emitter::{classify, EmitterState, EMITTER_PATH};
-use crate::probe::{Outcome, ProbeReport, Step};
+use crate::probe::{Outcome, ProbeReport, Signature, Step};
 
 /// The stable finding codes of the contract, in the order they are listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -223,6 +223,29 @@ pub fn classify_sandbox_error(stderr: &str) -> Option<(Code, String)> {
     None
 }
 
+/// The finding a host-side stderr signature stands for.
+fn signature_code(s: Signature) -> Option<Code> {
+    match s {
+        Signature::NetnsLoopback => Some(Code::NetnsLoopbackDenied),
+        Signature::UidMap => Some(Code::UidmapWriteDenied),
+        Signature::UsernsCreate => Some(Code::UsernsBlocked),
+        Signature::BwrapUnavailable => Some(Code::BwrapMissing),
+        _ => None,
+    }
+}
+
+fn signature_words(s: Signature) -> &'static str {
+    match s {
+        Signature::NetnsLoopback => "loopback: Failed RTM_NEWADDR/RTM_NEWLINK",
+        Signature::UidMap => "setting up uid map: Permission denied",
+        Signature::UsernsCreate => "no permission to create a new namespace",
+        Signature::BwrapUnavailable => "bubblewrap is unavailable",
+        Signature::ConfigError => "codex rejected its config",
+        Signature::PermissionDenied => "Operation not permitted",
+        Signature::Timeout => "timed out",
+    }
+}
+
 fn in_layer(changes: &[String], path: &str) -> Option<String> {
     changes
         .iter()
@@ -241,6 +264,11 @@ pub fn diagnose(ev: &AgentEvidence) -> Diagnosis {
         return finish(f, None, CliOverrides::default());
     };
 
+    if let Some(e) = &probe.probe_error {
+        f.add(Code::ProbeFailed, e.clone());
+        return finish(f, None, CliOverrides::default());
+    }
+
     // How codex is started: the container's command and its own codex processes.
     let mut lines: Vec<&[String]> = vec![ev.start_command];
     lines.extend(probe.codex_processes.iter().map(|p| p.argv.as_slice()));
@@ -254,6 +282,9 @@ pub fn diagnose(ev: &AgentEvidence) -> Diagnosis {
     let doc = match ev.config_text.map(parse_spanned) {
         None => Some(toml_edit::DocumentMut::new()),
         Some(Ok(d)) => {
+            if let Some(p) = crate::codex::config::semantic_problems(&d).into_iter().next() {
+                f.add(Code::ConfigInvalid, format!("config.toml {p}"));
+            }
             let misplaced = misplaced_keys(&d);
             if !misplaced.is_empty() {
                 let lines: Vec<String> = misplaced.iter().map(|m| m.evidence()).collect();
@@ -270,7 +301,7 @@ pub fn diagnose(ev: &AgentEvidence) -> Diagnosis {
     // fatal as a parse error: its own words are the evidence.
     if probe.prompt_input.outcome != Outcome::Ok && probe.prompt_input.outcome != Outcome::Absent {
         let e = step_evidence("codex debug prompt-input", &probe.prompt_input);
-        if e.contains("config") || e.starts_with("Error") {
+        if probe.prompt_input.signature == Some(Signature::ConfigError) || e.contains("config") || e.starts_with("Error") {
             f.add(Code::ConfigInvalid, e);
         }
     }
@@ -312,9 +343,16 @@ pub fn diagnose(ev: &AgentEvidence) -> Diagnosis {
 
     // Namespace primitives, most direct evidence first: codex's own bwrap start-up probe, the
     // request through codex's command path, then the unshare steps.
-    for stderr in [&probe.bwrap.stderr, &probe.gitea_codex.stderr] {
+    let sources = [
+        ("bwrap start-up probe", &probe.bwrap.stderr, probe.bwrap.signature),
+        ("codex sandbox -- curl", &probe.gitea_codex.stderr, probe.gitea_codex.signature),
+    ];
+    for (what, stderr, sig) in sources {
         if let Some((code, line)) = classify_sandbox_error(stderr) {
             f.add(code, line);
+        } else if let Some(code) = sig.and_then(signature_code) {
+            // A summary carries no stderr, only the host's classification of it.
+            f.add(code, format!("{what}: {} (stderr not read; `show` fetches it)", signature_words(sig.unwrap())));
         }
     }
     if probe.userns.outcome == Outcome::Denied {
@@ -347,7 +385,10 @@ pub fn diagnose(ev: &AgentEvidence) -> Diagnosis {
     if g.outcome != Outcome::Absent && g.status != Some(200) {
         let e = match g.status {
             Some(s) => format!("GET /api/v1/version answered HTTP {s}"),
-            None => step_evidence("GET /api/v1/version", &Step { outcome: g.outcome, rc: None, stderr: g.stderr.clone() }),
+            None => step_evidence(
+                "GET /api/v1/version",
+                &Step { outcome: g.outcome, rc: g.rc, stderr: g.stderr.clone(), signature: g.signature },
+            ),
         };
         f.add(Code::GiteaUnreachable, e);
     } else if g.outcome == Outcome::Absent {
@@ -424,7 +465,9 @@ pub struct ProbeSummary {
 
 impl ProbeSummary {
     pub fn of(p: &ProbeReport) -> ProbeSummary {
-        let bwrap_says = classify_sandbox_error(&p.bwrap.stderr).map(|(c, _)| c);
+        let bwrap_says = classify_sandbox_error(&p.bwrap.stderr)
+            .map(|(c, _)| c)
+            .or_else(|| p.bwrap.signature.and_then(signature_code));
         let uid_map_write = match (p.userns.outcome, p.userns_map_root.outcome) {
             (Outcome::Ok, o) => o,
             _ if bwrap_says == Some(Code::UidmapWriteDenied) => Outcome::Denied,

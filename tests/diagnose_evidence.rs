@@ -11,10 +11,10 @@ const UIDMAP_UNSHARE: &str = "unshare: write failed /proc/self/uid_map: Operatio
 const USERNS_DEBIAN: &str = "bwrap: No permissions to create new namespace, likely because the kernel does not allow non-privileged user namespaces. See <https://deb.li/bubblewrap> or <file:///usr/share/doc/bubblewrap/README.Debian.gz>.";
 
 fn ok() -> Step {
-    Step { outcome: Outcome::Ok, rc: Some(0), stderr: String::new() }
+    Step { outcome: Outcome::Ok, rc: Some(0), stderr: String::new(), ..Default::default() }
 }
 fn denied(stderr: &str) -> Step {
-    Step { outcome: Outcome::Denied, rc: Some(1), stderr: stderr.into() }
+    Step { outcome: Outcome::Denied, rc: Some(1), stderr: stderr.into(), ..Default::default() }
 }
 
 /// A healthy-looking container: namespaces work, gitea answers.
@@ -28,8 +28,8 @@ fn base() -> ProbeReport {
         bwrap: ok(),
         bwrap_path: Some("/usr/bin/bwrap".into()),
         prompt_input: ok(),
-        gitea_plain: Http { status: Some(200), outcome: Outcome::Ok, stderr: String::new() },
-        gitea_codex: Http { status: Some(200), outcome: Outcome::Ok, stderr: String::new() },
+        gitea_plain: Http { status: Some(200), outcome: Outcome::Ok, stderr: String::new(), ..Default::default() },
+        gitea_codex: Http { status: Some(200), outcome: Outcome::Ok, stderr: String::new(), ..Default::default() },
         ..Default::default()
     }
 }
@@ -49,7 +49,7 @@ fn codes(ev: &AgentEvidence) -> (Verdict, Vec<Code>) {
 fn incident_default_sandbox_with_loopback_denied() {
     let mut p = base();
     p.bwrap = denied(RTM);
-    p.gitea_codex = Http { status: None, outcome: Outcome::Denied, stderr: RTM.into() };
+    p.gitea_codex = Http { status: None, outcome: Outcome::Denied, stderr: RTM.into(), ..Default::default() };
     let d = diagnose(&AgentEvidence { config_text: Some("model = \"o3\"\n"), probe: Some(&p), ..Default::default() });
     assert_eq!(d.verdict, Verdict::Stalled);
     assert_eq!(
@@ -103,6 +103,7 @@ fn codex_refusing_the_config_is_config_invalid_in_its_words() {
         outcome: Outcome::Error,
         rc: Some(1),
         stderr: "Error: /home/agent/.codex/config.toml:17:12: `wire_api = \"chat\"` is no longer supported.".into(),
+        ..Default::default()
     };
     let (v, c) = codes(&AgentEvidence { config_text: Some(FIXED), probe: Some(&p), ..Default::default() });
     assert_eq!((v, c), (Verdict::Stalled, vec![Code::ConfigInvalid]));
@@ -200,6 +201,7 @@ fn gitea_unreachable_is_stalled_with_curls_words() {
         status: None,
         outcome: Outcome::Error,
         stderr: "curl: (6) Could not resolve host: git.moleculesai.app".into(),
+        ..Default::default()
     };
     let d = diagnose(&AgentEvidence { config_text: Some(FIXED), probe: Some(&p), ..Default::default() });
     assert_eq!(d.verdict, Verdict::Stalled);
@@ -218,7 +220,7 @@ fn codex_says_otherwise_codex_wins() {
 #[test]
 fn bwrap_missing_under_a_sandboxed_mode() {
     let mut p = base();
-    p.bwrap = Step { outcome: Outcome::Absent, rc: None, stderr: String::new() };
+    p.bwrap = Step { outcome: Outcome::Absent, rc: None, stderr: String::new(), ..Default::default() };
     p.bwrap_path = None;
     let (v, c) = codes(&AgentEvidence { config_text: None, probe: Some(&p), ..Default::default() });
     assert_eq!(v, Verdict::Stalled);
@@ -252,4 +254,26 @@ fn verdict_order_first_match_wins() {
     for c in Code::ALL {
         assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
     }
+}
+
+#[test]
+fn summary_signatures_alone_are_enough_to_diagnose() {
+    use codex_fleet::probe::Signature;
+    let mut p = base();
+    p.bwrap = Step { outcome: Outcome::Denied, rc: Some(1), signature: Some(Signature::UidMap), ..Default::default() };
+    let cfg = "sandbox_mode = \"workspace-write\"\n[sandbox_workspace_write]\nnetwork_access = true\n";
+    let d = diagnose(&AgentEvidence { config_text: Some(cfg), probe: Some(&p), ..Default::default() });
+    assert_eq!(d.verdict, Verdict::Stalled);
+    assert!(d.has(Code::UidmapWriteDenied) && d.has(Code::SandboxWillFail), "{:?}", d.codes());
+    assert!(d.evidence(Code::UidmapWriteDenied).unwrap().contains("setting up uid map"));
+    p.bwrap.signature = Some(Signature::NetnsLoopback);
+    assert_eq!(ProbeSummary::of(&p).netns_loopback, Outcome::Denied);
+}
+
+#[test]
+fn the_probes_own_error_is_probe_failed() {
+    let mut p = base();
+    p.probe_error = Some("no writable scratch directory".into());
+    let d = diagnose(&AgentEvidence { config_text: Some(FIXED), probe: Some(&p), ..Default::default() });
+    assert_eq!((d.verdict, d.codes()), (Verdict::Unknown, vec![Code::ProbeFailed]));
 }

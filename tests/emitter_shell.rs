@@ -297,7 +297,8 @@ fn run(interp: &str, script: &Path, home: &Path, codex_home: Option<&Path>, path
     c.output().unwrap()
 }
 
-const RUNS: usize = 4;
+/// Runs per (script, config): the first may change the file, the rest must not.
+const RUNS: usize = 3;
 
 /// Starts from `cfg`, runs `script` RUNS times; returns the config.toml after each run.
 fn runs(ctx: &str, interp: &str, script: &Path, cfg: &Cfg, path: &str, set_codex_home: bool, strict: bool) -> Vec<String> {
@@ -384,8 +385,9 @@ fn block_alone_on_config_corpus() {
 fn fixed_scripts_on_config_corpus() {
     let env = env();
     let variants = awk_variants(&env);
-    let mut finals = BTreeSet::new();
     let dir = tempfile::tempdir().unwrap();
+    // (script name, interpreter, fixed script path, awk name, awk path): one job per config.
+    let mut jobs = Vec::new();
     for script in sorted_files(&fixtures().join("scripts"), "sh") {
         let name = stem(&script);
         let text = fs::read_to_string(&script).unwrap();
@@ -397,47 +399,62 @@ fn fixed_scripts_on_config_corpus() {
         fs::write(&path, &fixed).unwrap();
         // As the container runs it: by its shebang. The POSIX ones run under dash.
         let interp = if fixed.starts_with("#!/bin/sh") { "sh" } else { "bash" };
-        // The template's own strip (PR #77 / #82) removes more than the fix does (profiles'
-        // sandbox_mode, granular approval tables, writable_roots): only the meaning is checked.
-        let template = name.starts_with("template-");
         for (awk, awk_path) in &variants {
             if awk != "awk" && !name.starts_with("posix") && name != "hotpatch-both" {
                 continue; // the awk in the block is covered above; keep the run time in check
             }
             for cfg in configs() {
-                if template && cfg.name == "comments" {
-                    // The template's line-based strip cuts into the multi-line string that
-                    // quotes `[sandbox_workspace_write]`; the block then (rightly) refuses the
-                    // broken file. Not the fix's doing: skipped.
-                    continue;
-                }
-                let ctx = format!("{name}/{awk}/{}", cfg.name);
-                // The POSIX fixtures strip their molecule block cleanly: byte-identical runs.
-                let outs = runs(&ctx, interp, &path, &cfg, awk_path, true, name.starts_with("posix"));
-                // PR #82's own strip also drops writable_roots and granular tables and does not
-                // know the inline `sandbox_workspace_write = {...}` form (inert under
-                // danger-full-access): for those, the meaning that matters is checked.
-                if template && (cfg.swr_kept() || cfg.approval_table() || cfg.name == "inline-swr") {
-                    let doc: toml_edit::DocumentMut = outs[1].parse().unwrap_or_else(|e| panic!("{ctx}: {e}"));
-                    assert_eq!(doc.get("sandbox_mode").and_then(|i| i.as_str()), Some("danger-full-access"), "{ctx}");
-                    continue;
-                }
-                for (i, out) in outs.iter().enumerate() {
-                    check_config(&format!("{ctx} run {}", i + 1), &cfg, out);
-                }
-                if !template {
-                    if let Some(t) = &cfg.text {
-                        assert_kept(&ctx, &String::from_utf8_lossy(t), &outs[1]);
-                    }
-                    assert!(outs[1].contains("[mcp_servers.molecule.env]"), "{ctx}");
-                }
-                if name == "original" || name == "posix-exit0" {
-                    finals.insert(outs[1].clone());
-                }
+                jobs.push((name.clone(), interp, path.clone(), awk.clone(), awk_path.clone(), cfg));
             }
         }
     }
+    // Each job starts real shells several times: spread them over the machine's cores.
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 4);
+    let chunk = jobs.len().div_ceil(threads).max(1);
+    let finals: BTreeSet<String> = std::thread::scope(|sc| {
+        let handles: Vec<_> = jobs
+            .chunks(chunk)
+            .map(|part| sc.spawn(move || part.iter().filter_map(|j| one_job(j)).collect::<Vec<String>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    });
     codex_reads(&finals);
+}
+
+/// Run one fixed script from one config state; returns the final config.toml when it is one
+/// codex should be asked to read.
+fn one_job(job: &(String, &str, std::path::PathBuf, String, String, Cfg)) -> Option<String> {
+    let (name, interp, path, awk, awk_path, cfg) = job;
+    // The template's own strip (PR #77 / #82) removes more than the fix does (profiles'
+    // sandbox_mode, granular approval tables, writable_roots): only the meaning is checked.
+    let template = name.starts_with("template-");
+    if template && cfg.name == "comments" {
+        // The template's line-based strip cuts into the multi-line string that quotes
+        // `[sandbox_workspace_write]`; the block then (rightly) refuses the broken file. Not
+        // the fix's doing: skipped.
+        return None;
+    }
+    let ctx = format!("{name}/{awk}/{}", cfg.name);
+    // The POSIX fixtures strip their molecule block cleanly: byte-identical runs.
+    let outs = runs(&ctx, interp, path, cfg, awk_path, true, name.starts_with("posix"));
+    // PR #82's own strip also drops writable_roots and granular tables and does not know the
+    // inline `sandbox_workspace_write = {...}` form (inert under danger-full-access): for
+    // those, the meaning that matters is checked.
+    if template && (cfg.swr_kept() || cfg.approval_table() || cfg.name == "inline-swr") {
+        let doc: toml_edit::DocumentMut = outs[1].parse().unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        assert_eq!(doc.get("sandbox_mode").and_then(|i| i.as_str()), Some("danger-full-access"), "{ctx}");
+        return None;
+    }
+    for (i, out) in outs.iter().enumerate() {
+        check_config(&format!("{ctx} run {}", i + 1), cfg, out);
+    }
+    if !template {
+        if let Some(t) = &cfg.text {
+            assert_kept(&ctx, &String::from_utf8_lossy(t), &outs[1]);
+        }
+        assert!(outs[1].contains("[mcp_servers.molecule.env]"), "{ctx}");
+    }
+    (name == "original" || name == "posix-exit0").then(|| outs[1].clone())
 }
 
 /// The real-shaped template script without any sandbox code grows config.toml by a blank line

@@ -153,7 +153,7 @@ pub fn why_stalled(r: &FleetReport) -> String {
         return "nothing is stalled".into();
     }
     let mut v: Vec<_> = causes.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     format!("stalled: {}", v.iter().map(|(w, n)| format!("{n} {w}")).collect::<Vec<_>>().join("; "))
 }
 

@@ -101,6 +101,27 @@ pub fn parse(text: &str) -> Result<DocumentMut, ParseProblem> {
     parse_spanned(text).map(|d| d.into_mut())
 }
 
+/// Valid TOML that codex still refuses to start with, located. Today: a legacy
+/// `profile = "NAME"` selector naming no `[profiles.NAME]` (codex 0.13x exits with
+/// "config profile `NAME` not found").
+pub fn semantic_problems(doc: &Document<String>) -> Vec<ParseProblem> {
+    let mut out = Vec::new();
+    if let Some(name) = doc.get("profile").and_then(|p| p.as_str()) {
+        let exists = doc
+            .get("profiles")
+            .and_then(|p| p.as_table_like())
+            .is_some_and(|p| p.get(name).is_some_and(|t| t.is_table_like()));
+        if !exists {
+            let at = doc.as_table().key("profile").and_then(|k| k.span()).map(|s| s.start).unwrap_or(0);
+            out.push(ParseProblem {
+                location: Location::of(doc.raw(), at),
+                message: format!("profile = \"{name}\" names no [profiles.{name}] table: codex refuses to start (config profile `{name}` not found)"),
+            });
+        }
+    }
+    out
+}
+
 /// A top-level key found inside another table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Misplaced {

@@ -49,6 +49,9 @@ pub fn fix(text: &str, opts: &FixOptions) -> Result<FixOutcome, ParseProblem> {
     };
     let repaired = repair(body)?;
     let work = repaired.as_ref().map(|r| r.text.as_str()).unwrap_or(body);
+    if let Some(p) = super::config::semantic_problems(&parse_spanned(work)?).into_iter().next() {
+        return Err(p);
+    }
     let mut doc = parse(work)?;
     let mut changes = Vec::new();
     if let Some(r) = &repaired {

@@ -1,23 +1,626 @@
-//! TEMPORARY stand-in until the real redactor lands from helper/probe (same API).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Redacted { pub text: String, pub secrets: Vec<String> }
+//! Secret redaction shared by diffs, reports and the probe. See issue #2.
+//!
+//! Secrets must never leave a host (SSM keeps command outputs), so the probe redacts inside the
+//! container with `assets/redact.awk`; everything the console shows is redacted here. The two
+//! implementations must agree byte for byte (tested in `tests/redact_parity.rs`), so the
+//! algorithm is a plain left-to-right byte scanner over ASCII classes: no regex engine whose
+//! leftmost-longest/leftmost-first semantics could differ between mawk and Rust.
+//!
+//! # The rule
+//! Text is processed line by line (`\n`; `\r` is an ordinary byte). At each byte, in order:
+//! 1. **Token shapes** (at a word boundary: the previous byte is not `[A-Za-z0-9]`): `sk-` + 20
+//!    `[A-Za-z0-9_-]`, `ghp_`/`gho_`/`ghu_`/`ghs_`/`ghr_` + 20 `[A-Za-z0-9]`, `github_pat_` + 20
+//!    `[A-Za-z0-9_]`, `glpat-` + 20 `[A-Za-z0-9_-]`, `xox?-` (`?` in `abposr`) + 10
+//!    `[A-Za-z0-9-]`, `AKIA`/`ASIA` + 16 `[A-Z0-9]`, `AIza` + 30 `[A-Za-z0-9_-]`, JWTs
+//!    `eyJ...` (segments of >= 10, 4, 4 `[A-Za-z0-9_-]` joined by dots), and the credential after
+//!    a `Bearer` word (>= 8 bytes of `[A-Za-z0-9._~+/=-]` holding a digit). The numbers are floors.
+//! 2. **Key/value pairs**: a key (a bare `[A-Za-z0-9_.-]+` run starting at a non-key byte, or a
+//!    `"..."`/`'...'` quoted name), blanks, `=` (not `==`) or `:` (not `:/`, `::`), blanks,
+//!    value. If [`is_secret_key`] says so, the value is replaced: inside its quotes for `"v"`,
+//!    `'v'`, `"""v"""` (a multi-line one as a whole); for a bare value up to a terminator
+//!    (` \t,;}]#"'` after `=`; `",'}` after `:` with trailing blanks dropped, so YAML and HTTP
+//!    header values with blanks are covered); an auth scheme word (`Bearer`, `Basic`, `Token`,
+//!    `Digest`) stays visible and only the credential after it is replaced. Values `{`/`[` are
+//!    not replaced but scanned (inline tables with several pairs per line). Left alone: empty
+//!    values, bare `true`/`false`, plain shell references `$NAME`/`${...}`, placeholders.
+//!    For a non-secret pair scanning goes on at the value, so nothing inside it is skipped.
+//!
+//! Each distinct value gets `<redacted:N>`, N counting distinct values from 1 in order of first
+//! appearance (the multi-line value's N is assigned when it closes).
+
+use thiserror::Error;
+
+/// Redacted text plus the values it hid; `secrets[N-1]` is the value of `<redacted:N>`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Redacted {
+    pub text: String,
+    pub secrets: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RestoreError {
+    #[error("placeholder <redacted:{n}> at byte {offset} has no value (only {known} known)")]
+    UnknownPlaceholder {
+        n: String,
+        offset: usize,
+        known: usize,
+    },
+}
+
+/// Replace secret values in `text` (see the module doc for the rule).
 pub fn redact(text: &str) -> Redacted {
-    let mut secrets: Vec<String> = Vec::new();
-    let mut out = String::new();
-    for line in text.split_inclusive('\n') {
-        if let Some((k, v)) = line.split_once('=') {
-            if is_secret_key(k.trim().trim_matches('"')) {
-                let val = v.trim().trim_matches('"').to_string();
-                let n = secrets.iter().position(|s| *s == val).unwrap_or_else(|| { secrets.push(val.clone()); secrets.len() - 1 }) + 1;
-                out.push_str(&format!("{}= \"<redacted:{n}>\"{}", k, if line.ends_with('\n') {"\n"} else {""}));
-                continue;
+    let mut r = Redactor::default();
+    let text = r.text(text.as_bytes());
+    r.finish(text)
+}
+
+/// Put secret values back into text redacted by [`redact`] (or by the on-host awk, given the
+/// secrets the host kept). A placeholder whose N has no value is an error: writing a file with a
+/// dangling placeholder would destroy the secret.
+pub fn restore(text: &str, secrets: &[String]) -> Result<String, RestoreError> {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    let mut i = 0;
+    while let Some(p) = text[i..].find("<redacted:") {
+        let start = i + p;
+        let ds = start + "<redacted:".len();
+        let de = run(b, ds, |c| c.is_ascii_digit());
+        if de > ds && de < b.len() && b[de] == b'>' {
+            let n = &text[ds..de];
+            match n.parse::<usize>() {
+                Ok(k) if k >= 1 && k <= secrets.len() => {
+                    out.push_str(&text[last..start]);
+                    out.push_str(&secrets[k - 1]);
+                    last = de + 1;
+                    i = de + 1;
+                    continue;
+                }
+                _ => {
+                    return Err(RestoreError::UnknownPlaceholder {
+                        n: n.to_string(),
+                        offset: start,
+                        known: secrets.len(),
+                    })
+                }
             }
         }
-        out.push_str(line);
+        i = start + 1;
     }
-    Redacted { text: out, secrets }
+    out.push_str(&text[last..]);
+    Ok(out)
 }
+
+/// Whether a key of this name holds a secret. Dotted names are judged by their last component
+/// (`model_providers.x.env_key` is `env_key`). Names of environment variables (`env_key`,
+/// `*_env_var`, `env_vars`) and codex's non-secret enum settings are not secrets, nor are token
+/// *counts* (`*_tokens`, `*token_limit*`, `*max_token*`).
 pub fn is_secret_key(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    n != "env_key" && ["key", "token", "secret", "password", "credential"].iter().any(|w| n.contains(w))
+    let last = name.rsplit('.').next().unwrap_or(name);
+    let n = last.to_ascii_lowercase();
+    const EXEMPT: [&str; 7] = [
+        "env_key",
+        "env_key_instructions",
+        "env_vars",
+        "cli_auth_credentials_store",
+        "mcp_oauth_credentials_store",
+        "preferred_auth_method",
+        "forced_login_method",
+    ];
+    if EXEMPT.contains(&n.as_str())
+        || n.ends_with("_env_var")
+        || n.ends_with("_env_vars")
+        || n.ends_with("_tokens")
+        || n.contains("token_limit")
+        || n.contains("max_token")
+    {
+        return false;
+    }
+    const WORDS: [&str; 8] = [
+        "key",
+        "token",
+        "secret",
+        "passw",
+        "credential",
+        "auth",
+        "cookie",
+        "bearer",
+    ];
+    WORDS.iter().any(|w| n.contains(w))
+}
+
+/// Redact a command line. An argument following a flag whose name is a secret key
+/// (`--api-key VALUE`, `--token VALUE`) is replaced whole; every argument is also redacted as
+/// text (`--api-key=v`, `-c k="v"`, `Authorization: Bearer ...`, token shapes). Placeholders
+/// are numbered across the whole argv. Arguments are treated as single lines: the on-host awk
+/// reads `/proc/PID/cmdline` with NULs turned into newlines, so an argument containing a newline
+/// is seen there as two arguments.
+pub fn redact_argv(argv: &[String]) -> Vec<String> {
+    let mut r = Redactor::default();
+    let mut out = Vec::with_capacity(argv.len());
+    for (k, a) in argv.iter().enumerate() {
+        if k > 0 && !a.is_empty() && !a.starts_with('-') && is_secret_flag(&argv[k - 1]) {
+            out.push(r.placeholder(a.as_bytes()));
+            continue;
+        }
+        out.push(r.text(a.as_bytes()));
+    }
+    out
+}
+
+/// `-x` / `--name` (no `=`) whose name is a secret key.
+fn is_secret_flag(a: &str) -> bool {
+    let b = a.as_bytes();
+    if b.len() < 2 || b[0] != b'-' {
+        return false;
+    }
+    let name = a.trim_start_matches('-');
+    let dashes = a.len() - name.len();
+    dashes <= 2 && !name.is_empty() && name.bytes().all(is_keychar) && is_secret_key(name)
+}
+
+fn is_keychar(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-'
+}
+fn is_blank(c: u8) -> bool {
+    c == b' ' || c == b'\t'
+}
+fn run(b: &[u8], from: usize, f: impl Fn(u8) -> bool) -> usize {
+    let mut e = from;
+    while e < b.len() && f(b[e]) {
+        e += 1;
+    }
+    e
+}
+fn starts(b: &[u8], i: usize, p: &[u8]) -> bool {
+    b.len() >= i + p.len() && &b[i..i + p.len()] == p
+}
+fn starts_ci(b: &[u8], i: usize, p: &[u8]) -> bool {
+    b.len() >= i + p.len() && b[i..i + p.len()].eq_ignore_ascii_case(p)
+}
+fn find(b: &[u8], from: usize, p: &[u8]) -> Option<usize> {
+    if from > b.len() {
+        return None;
+    }
+    b[from..]
+        .windows(p.len())
+        .position(|w| w == p)
+        .map(|x| x + from)
+}
+fn is_b64url(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+}
+
+/// A known token shape starting at `i` (a boundary): `(secret_start, secret_end)`.
+fn token_at(l: &[u8], i: usize) -> Option<(usize, usize)> {
+    let alnum = |c: u8| c.is_ascii_alphanumeric();
+    let with = |from: usize, min: usize, f: &dyn Fn(u8) -> bool| {
+        let e = run(l, from, f);
+        (e - from >= min).then_some((i, e))
+    };
+    let c = *l.get(i)?;
+    match c {
+        b's' if starts(l, i, b"sk-") => with(i + 3, 20, &is_b64url),
+        b'g' => {
+            for p in [b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"] {
+                if starts(l, i, p) {
+                    return with(i + 4, 20, &alnum);
+                }
+            }
+            if starts(l, i, b"github_pat_") {
+                return with(i + 11, 20, &|c: u8| c.is_ascii_alphanumeric() || c == b'_');
+            }
+            if starts(l, i, b"glpat-") {
+                return with(i + 6, 20, &is_b64url);
+            }
+            None
+        }
+        b'x' if starts(l, i, b"xox")
+            && l.len() > i + 4
+            && b"abposr".contains(&l[i + 3])
+            && l[i + 4] == b'-' =>
+        {
+            with(i + 5, 10, &|c: u8| c.is_ascii_alphanumeric() || c == b'-')
+        }
+        b'A' if starts(l, i, b"AKIA") || starts(l, i, b"ASIA") => with(i + 4, 16, &|c: u8| {
+            c.is_ascii_uppercase() || c.is_ascii_digit()
+        }),
+        b'A' if starts(l, i, b"AIza") => with(i + 4, 30, &is_b64url),
+        b'e' if starts(l, i, b"eyJ") => {
+            let e1 = run(l, i, is_b64url);
+            if e1 - i < 10 || l.get(e1) != Some(&b'.') {
+                return None;
+            }
+            let e2 = run(l, e1 + 1, is_b64url);
+            if e2 - e1 - 1 < 4 || l.get(e2) != Some(&b'.') {
+                return None;
+            }
+            let e3 = run(l, e2 + 1, is_b64url);
+            (e3 - e2 > 4).then_some((i, e3))
+        }
+        b'b' | b'B' if starts_ci(l, i, b"bearer") && l.len() > i + 6 && is_blank(l[i + 6]) => {
+            let s = run(l, i + 6, is_blank);
+            let e = run(l, s, |c| {
+                c.is_ascii_alphanumeric() || b"._~+/=-".contains(&c)
+            });
+            (e - s >= 8 && l[s..e].iter().any(|c| c.is_ascii_digit())).then_some((s, e))
+        }
+        _ => None,
+    }
+}
+
+/// Length of an auth scheme word plus the blanks after it at the start of `v`, when a
+/// credential follows (`Bearer xyz`): the scheme stays visible.
+fn scheme_len(v: &[u8]) -> usize {
+    for s in [&b"bearer"[..], b"basic", b"token", b"digest"] {
+        if starts_ci(v, 0, s) && v.len() > s.len() && is_blank(v[s.len()]) {
+            let e = run(v, s.len(), is_blank);
+            if e < v.len() {
+                return e;
+            }
+        }
+    }
+    0
+}
+
+fn is_placeholder(v: &[u8]) -> bool {
+    let p = b"<redacted:";
+    v.len() > p.len() + 1
+        && starts(v, 0, p)
+        && v[v.len() - 1] == b'>'
+        && v[p.len()..v.len() - 1].iter().all(|c| c.is_ascii_digit())
+}
+
+/// `$NAME` or `${...}`: a reference to a variable, not a value.
+fn is_shell_ref(v: &[u8]) -> bool {
+    if v.len() >= 2 && v[0] == b'$' && (v[1].is_ascii_alphabetic() || v[1] == b'_') {
+        return v[1..]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'_');
+    }
+    v.len() >= 3
+        && starts(v, 0, b"${")
+        && v[v.len() - 1] == b'}'
+        && !v[2..v.len() - 1].contains(&b'}')
+}
+
+#[derive(Default)]
+struct Redactor {
+    secrets: Vec<String>,
+}
+
+/// An open multi-line string of a secret key: its closing delimiter byte and the value so far.
+type Open = (u8, Vec<u8>);
+
+impl Redactor {
+    fn placeholder(&mut self, v: &[u8]) -> String {
+        let v = String::from_utf8_lossy(v).into_owned();
+        let n = match self.secrets.iter().position(|s| *s == v) {
+            Some(p) => p + 1,
+            None => {
+                self.secrets.push(v);
+                self.secrets.len()
+            }
+        };
+        format!("<redacted:{n}>")
+    }
+
+    fn finish(self, text: String) -> Redacted {
+        Redacted {
+            text,
+            secrets: self.secrets,
+        }
+    }
+
+    /// A scalar value of a secret key: the replacement text.
+    fn scalar(&mut self, v: &[u8], bare: bool) -> Vec<u8> {
+        if v.is_empty()
+            || is_placeholder(v)
+            || is_shell_ref(v)
+            || (bare && (v == b"true" || v == b"false"))
+        {
+            return v.to_vec();
+        }
+        let s = scheme_len(v);
+        let mut out = v[..s].to_vec();
+        out.extend_from_slice(self.placeholder(&v[s..]).as_bytes());
+        out
+    }
+
+    fn text(&mut self, t: &[u8]) -> String {
+        if t.is_empty() {
+            return String::new();
+        }
+        let (body, nl) = match t.last() {
+            Some(b'\n') => (&t[..t.len() - 1], true),
+            _ => (t, false),
+        };
+        let mut out = Vec::with_capacity(t.len());
+        let mut open: Option<Open> = None;
+        for (idx, line) in body.split(|&c| c == b'\n').enumerate() {
+            let mut start = 0;
+            match open.take() {
+                Some((d, mut buf)) => {
+                    buf.push(b'\n');
+                    match find(line, 0, &[d, d, d]) {
+                        Some(p) => {
+                            buf.extend_from_slice(&line[..p]);
+                            out.extend_from_slice(self.placeholder(&buf).as_bytes());
+                            out.extend_from_slice(&[d, d, d]);
+                            start = p + 3;
+                        }
+                        None => {
+                            buf.extend_from_slice(line);
+                            open = Some((d, buf));
+                            continue;
+                        }
+                    }
+                }
+                None if idx > 0 => out.push(b'\n'),
+                None => {}
+            }
+            open = self.line(line, start, &mut out);
+        }
+        if let Some((_, buf)) = open {
+            out.extend_from_slice(self.placeholder(&buf).as_bytes());
+        }
+        if nl {
+            out.push(b'\n');
+        }
+        String::from_utf8(out).expect("cuts are at ASCII bytes")
+    }
+
+    /// Scan one line from `i`, appending to `out`; returns an open multi-line secret value.
+    fn line(&mut self, l: &[u8], mut i: usize, out: &mut Vec<u8>) -> Option<Open> {
+        let n = l.len();
+        while i < n {
+            let c = l[i];
+            if i == 0 || !l[i - 1].is_ascii_alphanumeric() {
+                if let Some((s, e)) = token_at(l, i) {
+                    out.extend_from_slice(&l[i..s]);
+                    out.extend_from_slice(self.placeholder(&l[s..e]).as_bytes());
+                    i = e;
+                    continue;
+                }
+            }
+            let key = if c == b'"' || c == b'\'' {
+                find(l, i + 1, &[c]).map(|j| (i + 1, j, j + 1))
+            } else if is_keychar(c) && (i == 0 || !is_keychar(l[i - 1])) {
+                let j = run(l, i, is_keychar);
+                Some((i, j, j))
+            } else {
+                None
+            };
+            if let Some((ks, ke, k)) = key {
+                let s = run(l, k, is_blank);
+                let sep = l.get(s).copied();
+                let next = l.get(s + 1).copied();
+                let is_sep = match sep {
+                    Some(b'=') => next != Some(b'='),
+                    Some(b':') => next != Some(b'/') && next != Some(b':'),
+                    _ => false,
+                };
+                if is_sep {
+                    let sep = sep.unwrap();
+                    let v = run(l, s + 1, is_blank);
+                    let name = String::from_utf8_lossy(&l[ks..ke]);
+                    out.extend_from_slice(&l[i..v]);
+                    i = v;
+                    if is_secret_key(&name) {
+                        if let Some(r) = self.value(l, &mut i, sep, out) {
+                            return Some(r);
+                        }
+                    }
+                    continue;
+                }
+            }
+            out.push(c);
+            i += 1;
+        }
+        None
+    }
+
+    /// The value of a secret key at `*i` (already past the separator and blanks).
+    fn value(&mut self, l: &[u8], i: &mut usize, sep: u8, out: &mut Vec<u8>) -> Option<Open> {
+        let n = l.len();
+        let v = *i;
+        if v >= n {
+            return None;
+        }
+        let c = l[v];
+        if (c == b'"' || c == b'\'') && starts(l, v, &[c, c, c]) {
+            out.extend_from_slice(&[c, c, c]);
+            return match find(l, v + 3, &[c, c, c]) {
+                Some(e) => {
+                    let r = self.scalar(&l[v + 3..e], false);
+                    out.extend_from_slice(&r);
+                    out.extend_from_slice(&[c, c, c]);
+                    *i = e + 3;
+                    None
+                }
+                None => {
+                    *i = n;
+                    Some((c, l[v + 3..].to_vec()))
+                }
+            };
+        }
+        if c == b'"' || c == b'\'' {
+            let mut e = v + 1;
+            while e < n && l[e] != c {
+                e += if c == b'"' && l[e] == b'\\' { 2 } else { 1 };
+            }
+            let e = e.min(n);
+            out.push(c);
+            let r = self.scalar(&l[v + 1..e], false);
+            out.extend_from_slice(&r);
+            if e < n {
+                out.push(c);
+                *i = e + 1;
+            } else {
+                *i = n;
+            }
+            return None;
+        }
+        if c == b'{' || c == b'[' {
+            return None;
+        }
+        let term: &[u8] = if sep == b'=' {
+            b" \t,;}]#\"'"
+        } else {
+            b"\",'}"
+        };
+        let mut e = run(l, v, |b| !term.contains(&b));
+        if sep == b'=' {
+            // `Authorization=Bearer xyz`: the credential after a scheme word is the value.
+            let s = scheme_len(&l[v..]);
+            if s > 0 && e == v + run(&l[v..], 0, |b| b.is_ascii_alphabetic()) {
+                e = run(l, v + s, |b| !term.contains(&b));
+            }
+        } else {
+            while e > v && is_blank(l[e - 1]) {
+                e -= 1;
+            }
+        }
+        let r = self.scalar(&l[v..e], true);
+        out.extend_from_slice(&r);
+        *i = e;
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(t: &str) -> String {
+        redact(t).text
+    }
+
+    #[test]
+    fn toml_forms() {
+        assert_eq!(r("api_key = \"abc\"\n"), "api_key = \"<redacted:1>\"\n");
+        assert_eq!(r("api_key = 'abc'"), "api_key = '<redacted:1>'");
+        assert_eq!(r("token = abc123 # c"), "token = <redacted:1> # c");
+        assert_eq!(
+            r("env_key = \"OPENAI_API_KEY\""),
+            "env_key = \"OPENAI_API_KEY\""
+        );
+        assert_eq!(
+            r("bearer_token_env_var = \"X\""),
+            "bearer_token_env_var = \"X\""
+        );
+        assert_eq!(
+            r("cli_auth_credentials_store = \"file\""),
+            "cli_auth_credentials_store = \"file\""
+        );
+        assert_eq!(
+            r("forced_login_method=\"chatgpt\""),
+            "forced_login_method=\"chatgpt\""
+        );
+        assert_eq!(
+            r("requires_openai_auth = true"),
+            "requires_openai_auth = true"
+        );
+        assert_eq!(
+            r("model_auto_compact_token_limit = 200000"),
+            "model_auto_compact_token_limit = 200000"
+        );
+        assert_eq!(
+            r("http_headers = { Authorization = \"Bearer x1\", \"X-Token\" = \"y\", a = \"b\" }"),
+            "http_headers = { Authorization = \"Bearer <redacted:1>\", \"X-Token\" = \"<redacted:2>\", a = \"b\" }"
+        );
+        assert_eq!(
+            r("[mcp_servers.x.env]\nAPI_KEY = \"s\"\nB_KEY = \"s\""),
+            "[mcp_servers.x.env]\nAPI_KEY = \"<redacted:1>\"\nB_KEY = \"<redacted:1>\""
+        );
+    }
+
+    #[test]
+    fn multiline() {
+        let t = "a = 1\nsecret = \"\"\"\nline1\nline2\"\"\" # x\nb = 2";
+        let x = redact(t);
+        assert_eq!(
+            x.text,
+            "a = 1\nsecret = \"\"\"<redacted:1>\"\"\" # x\nb = 2"
+        );
+        assert_eq!(x.secrets, vec!["\nline1\nline2".to_string()]);
+        assert_eq!(r("password = '''open\nrest"), "password = '''<redacted:1>");
+    }
+
+    #[test]
+    fn shell_json_yaml_headers() {
+        assert_eq!(
+            r("export OPENAI_API_KEY=\"v1\""),
+            "export OPENAI_API_KEY=\"<redacted:1>\""
+        );
+        assert_eq!(r("GITHUB_TOKEN=v2 cmd"), "GITHUB_TOKEN=<redacted:1> cmd");
+        assert_eq!(r("X_TOKEN=\"${X_TOKEN:-}\""), "X_TOKEN=\"${X_TOKEN:-}\"");
+        assert_eq!(
+            r("{\"auth\": \"v\", \"n\": 1}"),
+            "{\"auth\": \"<redacted:1>\", \"n\": 1}"
+        );
+        assert_eq!(r("password: my pass  "), "password: <redacted:1>  ");
+        assert_eq!(
+            r("Authorization: Basic dXNlcjpwYXNz"),
+            "Authorization: Basic <redacted:1>"
+        );
+        assert_eq!(r("url: https://x/y"), "url: https://x/y");
+    }
+
+    #[test]
+    fn token_shapes() {
+        let k = "sk-proj-abcdefghijklmnopqrstuvwx";
+        assert_eq!(r(&format!("x {k} y {k}")), "x <redacted:1> y <redacted:1>");
+        assert_eq!(
+            r("task-abcdefghijklmnopqrstuvwxyz"),
+            "task-abcdefghijklmnopqrstuvwxyz"
+        );
+        assert_eq!(r("id AKIAIOSFODNN7EXAMPLE."), "id <redacted:1>.");
+        assert_eq!(
+            r("curl -H 'x: Bearer abc123def'"),
+            "curl -H 'x: Bearer <redacted:1>'"
+        );
+        assert_eq!(r("Bearer authentication"), "Bearer authentication");
+        assert_eq!(
+            r("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_abcd"),
+            "<redacted:1>"
+        );
+    }
+
+    #[test]
+    fn restore_roundtrip_and_errors() {
+        let t = "a_key = \"v\"\nb = 'sk-abcdefghijklmnopqrstuvwxyz'\n";
+        let x = redact(t);
+        assert_eq!(restore(&x.text, &x.secrets).unwrap(), t);
+        assert!(restore("<redacted:3>", &x.secrets).is_err());
+        assert_eq!(restore("<redacted:x>", &[]).unwrap(), "<redacted:x>");
+    }
+
+    #[test]
+    fn argv() {
+        let a: Vec<String> = [
+            "codex",
+            "--api-key",
+            "v",
+            "-c",
+            "x.token=\"t\"",
+            "--token=v",
+            "app-server",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            redact_argv(&a),
+            vec![
+                "codex",
+                "--api-key",
+                "<redacted:1>",
+                "-c",
+                "x.token=\"<redacted:2>\"",
+                "--token=<redacted:1>",
+                "app-server"
+            ]
+        );
+    }
 }

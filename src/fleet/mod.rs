@@ -6,7 +6,9 @@
 //! scan, plan and rollout code above it is the same for every source, so the demo, Docker and
 //! AWS runs exercise one code path.
 
+pub mod docker;
 pub mod filter;
+pub mod ops;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -39,16 +39,76 @@ pub struct Step {
     pub outcome: Outcome,
     /// Exit status; `None` when the tool was absent or the step timed out.
     pub rc: Option<i32>,
-    /// The step's stderr (trimmed, at most a few lines), verbatim.
+    /// The step's stderr (at most 6 lines of 300 bytes), verbatim after on-host redaction.
+    /// Only a detail probe carries it; a summary probe leaves it empty.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stderr: String,
+    /// Which known failure the stderr showed, matched on the host so that even a summary
+    /// (which carries no stderr) can tell the failure classes apart. See [`Signature`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Signature>,
+}
+
+/// A known stderr pattern, matched by the probe (the strings are those codex itself matches;
+/// see shared/facts/codex-sandbox.md). First match wins, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Signature {
+    /// `RTM_NEWADDR` / `RTM_NEWLINK`: the netns loopback could not be configured.
+    NetnsLoopback,
+    /// `uid map` / `uid_map` / `gid_map` / `setgroups`: writing the id map was refused.
+    UidMap,
+    /// `new namespace` (bwrap's "No permissions to create (a) new namespace") or
+    /// `unshare failed`: the user namespace could not be created.
+    UsernsCreate,
+    /// `bubblewrap is unavailable` (codex found no bwrap).
+    BwrapUnavailable,
+    /// codex rejected its config (`duplicate key`, `TOML parse error`, `unknown variant`, ...).
+    ConfigError,
+    /// Another `Operation not permitted` / `Permission denied`.
+    PermissionDenied,
+    /// The step was killed by `timeout`.
+    Timeout,
+}
+
+impl Signature {
+    /// The one-letter code of the probe's output format.
+    pub fn code(self) -> char {
+        match self {
+            Signature::NetnsLoopback => 'l',
+            Signature::UidMap => 'm',
+            Signature::UsernsCreate => 'u',
+            Signature::BwrapUnavailable => 'b',
+            Signature::ConfigError => 'c',
+            Signature::PermissionDenied => 'p',
+            Signature::Timeout => 't',
+        }
+    }
+
+    pub fn from_code(c: char) -> Option<Signature> {
+        Some(match c {
+            'l' => Signature::NetnsLoopback,
+            'm' => Signature::UidMap,
+            'u' => Signature::UsernsCreate,
+            'b' => Signature::BwrapUnavailable,
+            'c' => Signature::ConfigError,
+            'p' => Signature::PermissionDenied,
+            't' => Signature::Timeout,
+            _ => return None,
+        })
+    }
 }
 
 /// A file the probe hashed: config.toml or the boot emitter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct FileInfo {
     pub path: String,
-    /// sha256 (lower-case hex) of the real bytes, secrets included; `None` when the file is absent.
+    /// ok (hashed), absent (no such file), error (unreadable, or no sha256 tool).
+    #[serde(default)]
+    pub outcome: Outcome,
+    /// sha256 (lower-case hex) of the real bytes, secrets included; `None` when the file is
+    /// absent. A summary probe carries only the first 12 hex digits (to fit SSM's output
+    /// limit): compare with [`FileInfo::sha256_matches`].
     pub sha256: Option<String>,
     pub size: Option<u64>,
     /// The file's content with secret values replaced by placeholders, when requested.
@@ -56,12 +116,30 @@ pub struct FileInfo {
     pub redacted: Option<String>,
 }
 
+impl FileInfo {
+    /// Whether the file's hash is `sha256` (full hex), also when only a summary's prefix is known.
+    pub fn sha256_matches(&self, sha256: &str) -> bool {
+        match &self.sha256 {
+            Some(h) if h.len() >= 12 => {
+                sha256.len() >= h.len() && sha256[..h.len()].eq_ignore_ascii_case(h)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// A request to `<gitea>/api/v1/version`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Http {
     /// HTTP status; `None` when nothing answered.
     pub status: Option<u16>,
+    /// ok: the client (or codex) exited 0; an HTTP error status still counts as an answer.
     pub outcome: Outcome,
+    /// Exit status of the client, or of `codex sandbox` (1 on a sandbox failure).
+    #[serde(default)]
+    pub rc: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Signature>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stderr: String,
 }
@@ -88,10 +166,17 @@ pub struct CodexProcess {
 pub struct ProbeReport {
     /// Output format version the script declared.
     pub format: u32,
+    /// Whether this came from a detail probe (stderr, full hashes and paths, argv with cwd).
+    #[serde(default)]
+    pub detail: bool,
+    /// The probe could not run its steps (e.g. no writable scratch directory): why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_error: Option<String>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     pub user: Option<String>,
-    /// `CapEff` from /proc/self/status, hex as printed there.
+    /// `CapEff` from /proc/self/status, hex as printed there (16 digits; a summary sends it
+    /// without leading zeros and the parser pads it back).
     pub cap_eff: Option<String>,
     /// `/proc/self/uid_map`, lines joined by `;` with runs of blanks folded (e.g. `0 0 4294967295`).
     pub uid_map: Option<String>,
@@ -108,11 +193,21 @@ pub struct ProbeReport {
     /// Codex's own start-up probe: `bwrap --unshare-user --unshare-net --ro-bind / / /bin/true`.
     pub bwrap: Step,
     /// Which bwrap: a path on PATH, codex's bundled one, or `None` when there is none.
+    /// A summary says only "bundled" for codex's own: then this is `codex-resources/bwrap`.
     pub bwrap_path: Option<String>,
+    /// The bwrap is the one bundled with codex (`codex-resources/bwrap`), none on PATH.
+    #[serde(default)]
+    pub bwrap_bundled: bool,
     pub codex_path: Option<String>,
     /// `codex --version` as printed (e.g. `codex-cli 0.133.0`).
     pub codex_version: Option<String>,
+    /// In a summary, argv[0] (and argv[1] after `node`) is reduced to its basename and `cwd`
+    /// is not sent.
     pub codex_processes: Vec<CodexProcess>,
+    /// A summary had no room for the processes' argv: only their pids are known (argv empty);
+    /// a detail probe has them.
+    #[serde(default)]
+    pub codex_processes_elided: bool,
     /// `codex debug prompt-input` run on a temporary copy of `$CODEX_HOME`.
     pub prompt_input: Step,
     pub effective: Option<CodexEffective>,
