@@ -35,16 +35,17 @@ fn sha(text: &str) -> String {
 }
 
 fn ok() -> Step {
-    Step { outcome: Outcome::Ok, rc: Some(0), stderr: String::new() }
+    Step { outcome: Outcome::Ok, rc: Some(0), stderr: String::new(), ..Default::default() }
 }
 
 fn denied(stderr: &str) -> Step {
-    Step { outcome: Outcome::Denied, rc: Some(1), stderr: stderr.into() }
+    Step { outcome: Outcome::Denied, rc: Some(1), stderr: stderr.into(), ..Default::default() }
 }
 
 fn file(path: &str, text: Option<&str>) -> FileInfo {
     FileInfo {
         path: path.into(),
+        outcome: if text.is_some() { Outcome::Ok } else { Outcome::Absent },
         sha256: text.map(sha),
         size: text.map(|t| t.len() as u64),
         redacted: text.map(str::to_string),
@@ -77,8 +78,8 @@ fn base_probe(config: Option<&str>, emitter: Option<&str>) -> ProbeReport {
         codex_home: Some("/home/agent/.codex".into()),
         config: file(CONFIG_PATH, config),
         emitter: file(EMITTER_PATH, emitter),
-        gitea_plain: Http { status: Some(200), outcome: Outcome::Ok, stderr: String::new() },
-        gitea_codex: Http { status: Some(200), outcome: Outcome::Ok, stderr: String::new() },
+        gitea_plain: Http { status: Some(200), outcome: Outcome::Ok, stderr: String::new(), ..Default::default() },
+        gitea_codex: Http { status: Some(200), outcome: Outcome::Ok, stderr: String::new(), ..Default::default() },
         ..Default::default()
     }
 }
@@ -136,7 +137,7 @@ pub fn agent(host: &str, name: &str, kind: Kind) -> AgentRead {
             let cfg = format!("model = \"MiniMax-M2\"\nmodel_provider = \"minimax\"\n{PROVIDER}");
             let mut p = base_probe(Some(&cfg), None);
             p.bwrap = denied(RTM);
-            p.gitea_codex = Http { status: None, outcome: Outcome::Denied, stderr: RTM.into() };
+            p.gitea_codex = Http { status: None, outcome: Outcome::Denied, stderr: RTM.into(), ..Default::default() };
             Ok(p)
         }
         Kind::UidmapDenied => {
@@ -144,7 +145,7 @@ pub fn agent(host: &str, name: &str, kind: Kind) -> AgentRead {
             let mut p = base_probe(Some(&cfg), None);
             p.userns_map_root = denied(UIDMAP_UNSHARE);
             p.bwrap = denied(UIDMAP_BWRAP);
-            p.gitea_codex = Http { status: None, outcome: Outcome::Denied, stderr: UIDMAP_BWRAP.into() };
+            p.gitea_codex = Http { status: None, outcome: Outcome::Denied, stderr: UIDMAP_BWRAP.into(), ..Default::default() };
             Ok(p)
         }
         Kind::DuplicatePrepends => {
@@ -154,6 +155,7 @@ pub fn agent(host: &str, name: &str, kind: Kind) -> AgentRead {
                 outcome: Outcome::Error,
                 rc: Some(1),
                 stderr: "Error loading config.toml: duplicate key `sandbox_mode` in document root".into(),
+                ..Default::default()
             };
             Ok(p)
         }
@@ -163,7 +165,7 @@ pub fn agent(host: &str, name: &str, kind: Kind) -> AgentRead {
             p.userns = denied(UNSHARE_EPERM);
             p.userns_map_root = denied(UNSHARE_EPERM);
             p.bwrap = denied(USERNS_DEBIAN);
-            p.gitea_codex = Http { status: None, outcome: Outcome::Denied, stderr: USERNS_DEBIAN.into() };
+            p.gitea_codex = Http { status: None, outcome: Outcome::Denied, stderr: USERNS_DEBIAN.into(), ..Default::default() };
             Ok(p)
         }
         Kind::CliOverride => {
@@ -197,8 +199,8 @@ pub fn agent(host: &str, name: &str, kind: Kind) -> AgentRead {
         Kind::GiteaDown => {
             let cfg = format!("{FIXED_KEYS}model = \"MiniMax-M2\"\n{PROVIDER}");
             let mut p = base_probe(Some(&cfg), Some(&fixed_emitter));
-            p.gitea_plain = Http { status: None, outcome: Outcome::Error, stderr: CURL_DNS.into() };
-            p.gitea_codex = Http { status: None, outcome: Outcome::Error, stderr: CURL_DNS.into() };
+            p.gitea_plain = Http { status: None, outcome: Outcome::Error, stderr: CURL_DNS.into(), ..Default::default() };
+            p.gitea_codex = Http { status: None, outcome: Outcome::Error, stderr: CURL_DNS.into(), ..Default::default() };
             image = IMAGE_NEW;
             layer_changes.clear();
             Ok(p)
