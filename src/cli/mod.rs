@@ -47,28 +47,20 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Discover, probe and diagnose every agent; exit 1 when any needs attention.
-    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
     Scan,
     /// One agent in full: evidence, config (redacted), findings, plan.
-    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
     Show(fleet_cmds::ShowArgs),
     /// The fix for each agent that needs one, as per-file diffs (secrets redacted).
-    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
     Plan(fleet_cmds::PlanArgs),
     /// Apply a plan: canary, waves, stop on errors, restart, verify.
-    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
     Apply(rollout_cmds::ApplyArgs),
     /// The runs in the journal, newest first.
-    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
     Runs,
     /// The boot assertion on each agent.
-    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
     Verify(fleet_cmds::VerifyArgs),
     /// Restore every file a run changed, byte for byte, then restart.
-    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
     Rollback(rollout_cmds::RollbackArgs),
     /// The audit report: fleet state and run history.
-    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
     Report(fleet_cmds::ReportArgs),
     /// Fix one local config.toml: print the unified diff (secrets redacted), or write it.
     FixConfig(fix_config::FixConfigArgs),
