@@ -13,3 +13,4 @@ pub mod plan;
 pub mod probe;
 pub mod rollout;
 pub mod scan;
+pub mod tui;

@@ -21,14 +21,14 @@ pub const EXIT_FAILURE: u8 = 2;
     about = "Find codex agents whose sandbox cannot start, explain why, and roll out the durable fix",
     long_about = "Find codex agents whose sandbox cannot start, explain why, and roll out the durable fix \
 (sandbox_mode = \"danger-full-access\", approval_policy = \"never\": the container is the isolation boundary).",
-    arg_required_else_help = true,
     after_help = "Exit status: 0 ok; 1 attention needed (stalled agents, changes planned, failures); 2 could not do the job."
 )]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// Without a command: the interactive console.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// Flags every command accepts, before or after the command name.
@@ -80,7 +80,10 @@ pub fn main() -> u8 {
         eprintln!("codex-fleet: {e}");
         return EXIT_FAILURE;
     }
-    match &cli.command {
+    let Some(command) = &cli.command else {
+        return crate::tui::run(g);
+    };
+    match command {
         Command::FixConfig(args) => fix_config::run(g, args),
         Command::Runs => rollout_cmds::runs(g),
         other => {

@@ -1,0 +1,409 @@
+//! The console's state machine driven by key events, with no terminal: what each key does,
+//! what work it asks for (effects), and the --read-only refusals at the dispatcher.
+
+use codex_fleet::diagnose::Verdict;
+use codex_fleet::rollout::engine::{Event, RunResult};
+use codex_fleet::rollout::journal::{Outcome, RunState};
+use codex_fleet::tui::app::{Format, Mode, Msg, Pending, PlanFor, Popup, RunPhase, SortKey, StatusKind};
+use codex_fleet::tui::fixtures::{app, incident_fleet, keys, settle};
+use codex_fleet::tui::{Action, App, AppOptions, Effect, View};
+
+fn read_only_app() -> App {
+    App::with_report(
+        AppOptions { read_only: true, size: (120, 40), source: "fixture".into(), ..Default::default() },
+        incident_fleet(),
+    )
+}
+
+fn visible_names(a: &App) -> Vec<String> {
+    a.rows.iter().map(|ix| a.agent_at(*ix).unwrap().read.agent.name.clone()).collect()
+}
+
+#[test]
+fn starts_on_the_agents_table_stalled_first() {
+    let a = app(120, 40);
+    assert_eq!(a.view, View::Agents);
+    let verdicts: Vec<Verdict> = a.rows.iter().map(|ix| a.agent_at(*ix).unwrap().diagnosis.verdict).collect();
+    assert_eq!(verdicts.first(), Some(&Verdict::Stalled));
+    assert_eq!(verdicts.last(), Some(&Verdict::Healthy));
+    assert_eq!(a.rows.len(), 12);
+}
+
+#[test]
+fn filter_matches_name_host_verdict_and_codes() {
+    let mut a = app(120, 40);
+    keys(&mut a, "/uidmap");
+    assert_eq!(a.mode, Mode::Filter);
+    assert_eq!(visible_names(&a), ["codex-review-2"], "finding code, live while typing");
+    keys(&mut a, "<enter>");
+    assert_eq!(a.mode, Mode::Normal);
+    assert_eq!(a.filter, "uidmap");
+
+    keys(&mut a, "/<bs><bs><bs><bs><bs><bs>ws-ops-1<enter>");
+    assert_eq!(visible_names(&a).len(), 4, "host name");
+    keys(&mut a, "/ at-risk<enter>");
+    assert!(visible_names(&a).is_empty(), "terms are AND-ed: no at-risk agent on ws-ops-1");
+    keys(&mut a, "<esc>");
+    assert!(a.filter.is_empty(), "Esc clears the filter");
+    keys(&mut a, "/at-risk<enter>");
+    assert_eq!(visible_names(&a), ["codex-build-3", "codex-build-4"], "verdict");
+    keys(&mut a, "/build-1<esc>");
+    assert_eq!(a.filter, "at-risk", "Esc while typing restores the filter");
+    keys(&mut a, "<esc>/codex-ops-2<enter>");
+    assert_eq!(visible_names(&a), ["codex-ops-2"], "name");
+}
+
+#[test]
+fn navigation_keys() {
+    let mut a = app(120, 12); // a page of 4 rows
+    assert_eq!(a.page(), 4);
+    keys(&mut a, "jj");
+    assert_eq!(a.sel, 2);
+    keys(&mut a, "k<down><up><up>");
+    assert_eq!(a.sel, 0);
+    keys(&mut a, "G");
+    assert_eq!(a.sel, 11);
+    assert!(a.offset <= 11 && a.offset + 4 > 11, "the selection stays on screen");
+    keys(&mut a, "g");
+    assert_eq!((a.sel, a.offset), (0, 0));
+    keys(&mut a, "<pgdn>");
+    assert_eq!(a.sel, 4);
+    keys(&mut a, "<pgup>");
+    assert_eq!(a.sel, 0);
+}
+
+#[test]
+fn sort_cycles_and_reverses_keeping_the_selection() {
+    let mut a = app(120, 40);
+    keys(&mut a, "jj");
+    let id = a.selected_agent().unwrap().id();
+    keys(&mut a, "s");
+    assert_eq!(a.sort, SortKey::Host);
+    assert_eq!(a.selected_agent().unwrap().id(), id);
+    keys(&mut a, "ss");
+    assert_eq!(a.sort, SortKey::Mode);
+    keys(&mut a, "s");
+    assert_eq!(a.sort, SortKey::Verdict);
+    keys(&mut a, "S");
+    assert_eq!(a.agent_at(a.rows[0]).unwrap().diagnosis.verdict, Verdict::Healthy);
+}
+
+#[test]
+fn marks_and_targets() {
+    let mut a = app(120, 40);
+    let first = a.selected_agent().unwrap().id();
+    keys(&mut a, "<space>");
+    assert!(a.marks.contains(&first));
+    assert_eq!(a.sel, 1, "space moves on");
+    keys(&mut a, "<space>");
+    assert_eq!(a.targets().len(), 2, "p/a/v act on the marked agents");
+    keys(&mut a, "u");
+    assert!(a.marks.is_empty());
+    assert_eq!(a.targets().len(), 1, "else on the selected one");
+    keys(&mut a, "/stalled<enter>*");
+    assert_eq!(a.marks.len(), 7, "* marks every visible row");
+}
+
+#[test]
+fn enter_opens_detail_and_esc_goes_back() {
+    let mut a = app(120, 40);
+    keys(&mut a, "<enter>");
+    assert_eq!(a.view, View::Detail);
+    assert_eq!(a.detail.as_deref(), Some(a.selected_agent().unwrap().id().as_str()));
+    keys(&mut a, "jjj");
+    assert_eq!(a.detail_scroll, 3);
+    keys(&mut a, "<esc>");
+    assert_eq!(a.view, View::Agents);
+    a.dispatch(Action::Go(View::Hosts));
+    keys(&mut a, "<enter>");
+    assert_eq!((a.view, a.filter.as_str()), (View::Agents, "ws-review-1"), "a host opens its agents");
+}
+
+#[test]
+fn command_mode() {
+    let mut a = app(120, 40);
+    keys(&mut a, ":hosts<enter>");
+    assert_eq!(a.view, View::Hosts);
+    let fx = keys(&mut a, ":audit<enter>");
+    assert_eq!(a.view, View::Audit);
+    assert_eq!(fx, vec![Effect::LoadRuns]);
+    keys(&mut a, ":agents<enter>");
+    assert_eq!(a.view, View::Agents);
+    keys(&mut a, ":rollout<enter>");
+    assert_eq!(a.view, View::Agents, "no run yet");
+    assert_eq!(a.status.as_ref().unwrap().kind, StatusKind::Error);
+    keys(&mut a, ":frobnicate<enter>");
+    assert!(a.status.as_ref().unwrap().text.contains("unknown command"));
+    let fx = keys(&mut a, ":export csv /tmp/r.csv<enter>");
+    assert_eq!(fx, vec![Effect::Export { format: Format::Csv, path: "/tmp/r.csv".into() }]);
+    let fx = keys(&mut a, ":q<enter>");
+    assert_eq!(fx, vec![Effect::Quit]);
+}
+
+#[test]
+fn help_opens_and_closes() {
+    let mut a = app(120, 40);
+    keys(&mut a, "?");
+    assert_eq!(a.popup, Some(Popup::Help));
+    keys(&mut a, "j");
+    assert_eq!(a.popup, Some(Popup::Help), "help is modal");
+    keys(&mut a, "<esc>");
+    assert_eq!(a.popup, None);
+}
+
+#[test]
+fn refresh_and_verify_ask_for_work() {
+    let mut a = app(120, 40);
+    assert_eq!(keys(&mut a, "r"), vec![Effect::Scan]);
+    assert_eq!(a.scanning, Some(0));
+    assert!(keys(&mut a, "r").is_empty(), "one scan at a time");
+    let id = a.selected_agent().unwrap().id();
+    assert_eq!(keys(&mut a, "v"), vec![Effect::Verify { ids: vec![id] }]);
+}
+
+#[test]
+fn streaming_rows_keep_the_selection() {
+    let mut a = App::new(AppOptions { size: (120, 40), ..Default::default() });
+    let fleet = incident_fleet();
+    a.scanning = Some(0);
+    a.on_msg(Msg::Host(fleet.hosts[3].clone()));
+    a.sync();
+    assert_eq!(a.rows.len(), 4);
+    keys(&mut a, "j");
+    let id = a.selected_agent().unwrap().id();
+    for h in &fleet.hosts[..3] {
+        a.on_msg(Msg::Host(h.clone()));
+    }
+    a.sync();
+    assert_eq!(a.rows.len(), 12);
+    assert_eq!(a.selected_agent().unwrap().id(), id, "rows arriving do not move the cursor's agent");
+    a.on_msg(Msg::ScanDone(Ok(fleet.clone())));
+    a.sync();
+    assert_eq!(a.scanning, None);
+    assert_eq!(a.report.hosts[0].host.id, fleet.hosts[0].host.id, "final order is discovery order");
+}
+
+#[test]
+fn a_host_that_stops_answering_keeps_its_agents_as_unknown() {
+    let mut a = app(120, 40);
+    let mut h = a.report.hosts[0].clone();
+    h.host.reachable = false;
+    h.host.unreachable_reason = Some("PingStatus ConnectionLost".into());
+    h.agents.clear();
+    a.on_msg(Msg::Host(h));
+    a.sync();
+    let agents = &a.report.hosts[0].agents;
+    assert_eq!(agents.len(), 4);
+    assert!(agents.iter().all(|x| x.diagnosis.verdict == Verdict::Unknown));
+    assert_eq!(agents[0].diagnosis.evidence(codex_fleet::diagnose::Code::HostUnreachable), Some("PingStatus ConnectionLost"));
+}
+
+#[test]
+fn preview_acts_on_marks_else_selection_and_attention_shows_why() {
+    let mut a = app(120, 40);
+    keys(&mut a, "/build-2<enter>");
+    let fx = keys(&mut a, "p");
+    assert_eq!(fx, vec![Effect::Plan { ids: vec!["i-0a1b2c3d4e5f60002/codex-build-2".into()], purpose: PlanFor::Preview }]);
+    settle(&mut a, fx);
+    assert_eq!(a.view, View::Plan);
+    let p = a.plan.as_ref().unwrap();
+    assert!(p.plan.agents.is_empty());
+    assert_eq!(p.plan.attention.len(), 1);
+    assert!(p.lines.iter().any(|l| l.contains("codex's command line overrides config.toml")), "{:#?}", p.lines);
+
+    // A healthy agent: nothing to change, said so.
+    keys(&mut a, "<esc><esc>/review-4<enter>");
+    let fx = keys(&mut a, "p");
+    settle(&mut a, fx);
+    assert!(a.plan.as_ref().unwrap().lines[0].contains("nothing to change"));
+}
+
+#[test]
+fn apply_needs_the_confirmation_which_holds_the_exact_plan() {
+    let mut a = app(120, 40);
+    keys(&mut a, "/stalled<enter>*");
+    let fx = keys(&mut a, "a");
+    assert!(matches!(&fx[..], [Effect::Plan { purpose: PlanFor::Apply, .. }]));
+    let fx = settle(&mut a, fx);
+    assert!(fx.is_empty(), "nothing runs before the confirmation");
+    let Some(Popup::Confirm(Pending::Apply { plan, opts })) = a.popup.clone() else { panic!("confirmation expected: {:?}", a.popup) };
+    assert_eq!(plan.agents.len(), 5);
+    assert_eq!(plan.attention.len(), 2, "cli-override and gitea-unreachable are not planned");
+    assert_eq!((opts.canary, opts.wave.as_str(), opts.max_errors.as_str()), (1, "25%", "0"));
+
+    // Options are edited in the popup; any other key than y cancels.
+    keys(&mut a, "cwe");
+    let Some(Popup::Confirm(Pending::Apply { opts, .. })) = a.popup.clone() else { panic!() };
+    assert_eq!((opts.canary, opts.wave.as_str(), opts.max_errors.as_str()), (2, "50%", "1"));
+    assert!(keys(&mut a, "n").is_empty());
+    assert_eq!(a.popup, None);
+    assert!(a.status.as_ref().unwrap().text.contains("nothing changed"));
+
+    // Again, and yes: the effect carries exactly the plan that was shown.
+    let fx = keys(&mut a, "a");
+    settle(&mut a, fx);
+    let Some(Popup::Confirm(Pending::Apply { plan: shown, .. })) = a.popup.clone() else { panic!() };
+    let fx = keys(&mut a, "y");
+    match &fx[..] {
+        [Effect::Apply { plan, opts }] => {
+            assert_eq!(*plan, shown);
+            assert_eq!(opts.canary, 2);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(a.view, View::Rollout);
+    let r = a.run.as_ref().unwrap();
+    assert_eq!(r.phase, RunPhase::Starting);
+    assert_eq!(r.waves.iter().map(Vec::len).collect::<Vec<_>>(), [2, 3], "canary of 2, then waves of 50% of 5 (3)");
+}
+
+#[test]
+fn enter_does_not_confirm() {
+    let mut a = app(120, 40);
+    keys(&mut a, "/review-1<enter>");
+    let fx = keys(&mut a, "a");
+    settle(&mut a, fx);
+    assert!(matches!(a.popup, Some(Popup::Confirm(_))));
+    assert!(keys(&mut a, "<enter>").is_empty(), "the default is N");
+    assert_eq!(a.popup, None);
+}
+
+fn run_started(a: &mut App) -> Vec<String> {
+    keys(a, "/review<enter>*");
+    let fx = keys(a, "a");
+    settle(a, fx);
+    keys(a, "y");
+    a.on_msg(Msg::RunStarted { run_id: "R1".into() });
+    a.run.as_ref().unwrap().ids.clone()
+}
+
+#[test]
+fn pause_resume_abort() {
+    let mut a = app(120, 40);
+    let ids = run_started(&mut a);
+    assert_eq!(a.run.as_ref().unwrap().phase, RunPhase::Running);
+    assert_eq!(keys(&mut a, "P"), vec![Effect::Stop]);
+    assert_eq!(a.run.as_ref().unwrap().phase, RunPhase::Pausing);
+    let interrupted = RunResult {
+        run_id: "R1".into(),
+        state: RunState::Interrupted,
+        waves: vec![],
+        verified: 1,
+        failed: 0,
+        skipped: 0,
+        untouched: ids[1..].to_vec(),
+    };
+    let fx = a.on_msg(Msg::RunDone(Ok(interrupted.clone())));
+    assert!(fx.is_empty(), "a paused run does not re-scan yet");
+    assert_eq!(a.run.as_ref().unwrap().phase, RunPhase::Paused);
+    assert_eq!(keys(&mut a, "P"), vec![Effect::Resume { run_id: "R1".into() }]);
+    assert_eq!(a.run.as_ref().unwrap().phase, RunPhase::Running);
+    assert_eq!(keys(&mut a, "X"), vec![Effect::Stop]);
+    assert_eq!(a.run.as_ref().unwrap().phase, RunPhase::Stopping);
+    let fx = a.on_msg(Msg::RunDone(Ok(interrupted)));
+    assert_eq!(fx, vec![Effect::Scan, Effect::LoadRuns], "after the run: re-scan, reload history");
+    assert!(a.status.as_ref().unwrap().text.contains("aborted (resumable)"));
+}
+
+#[test]
+fn run_events_update_progress_and_rollback_needs_confirmation() {
+    let mut a = app(120, 40);
+    let ids = run_started(&mut a);
+    a.on_msg(Msg::RunEvent(Event::Wave { index: 0, agents: vec![ids[0].clone()] }));
+    a.on_msg(Msg::RunEvent(Event::Agent { agent: ids[0].clone(), outcome: Outcome::Verified }));
+    assert_eq!(a.run.as_ref().unwrap().count("verified"), 1);
+    assert!(keys(&mut a, "B").is_empty());
+    assert!(a.popup.is_none(), "no roll back while the run is in progress");
+    a.on_msg(Msg::RunDone(Ok(RunResult {
+        run_id: "R1".into(),
+        state: RunState::Done,
+        waves: vec![],
+        verified: 3,
+        failed: 0,
+        skipped: 0,
+        untouched: vec![],
+    })));
+    assert!(keys(&mut a, "B").is_empty());
+    assert!(matches!(&a.popup, Some(Popup::Confirm(Pending::Rollback { run_id, .. })) if run_id == "R1"));
+    assert_eq!(keys(&mut a, "y"), vec![Effect::Rollback { run_id: "R1".into() }]);
+    let fx = a.on_msg(Msg::RollbackDone { run_id: "R1".into(), result: Ok(ids.iter().map(|i| (i.clone(), Outcome::RolledBack)).collect()) });
+    assert_eq!(fx, vec![Effect::Scan, Effect::LoadRuns]);
+    assert_eq!(a.run.as_ref().unwrap().state, Some(RunState::RolledBack));
+}
+
+#[test]
+fn quit_during_a_run_asks_detach_or_abort() {
+    let mut a = app(120, 40);
+    run_started(&mut a);
+    assert!(keys(&mut a, "q").is_empty());
+    assert_eq!(a.popup, Some(Popup::QuitRun));
+    keys(&mut a, "<esc>");
+    assert_eq!(a.popup, None, "Esc stays");
+    keys(&mut a, "q");
+    assert_eq!(keys(&mut a, "a"), vec![Effect::Stop], "abort after the current step");
+    assert!(a.quit_after_run);
+    let fx = a.on_msg(Msg::RunDone(Ok(RunResult {
+        run_id: "R1".into(),
+        state: RunState::Interrupted,
+        waves: vec![],
+        verified: 0,
+        failed: 0,
+        skipped: 0,
+        untouched: vec![],
+    })));
+    assert_eq!(fx, vec![Effect::Quit]);
+
+    let mut b = app(120, 40);
+    run_started(&mut b);
+    keys(&mut b, "q");
+    assert_eq!(keys(&mut b, "d"), vec![Effect::Quit], "detach: quit now, the run stays resumable");
+}
+
+#[test]
+fn quit_without_a_run() {
+    let mut a = app(120, 40);
+    assert_eq!(keys(&mut a, "q"), vec![Effect::Quit]);
+}
+
+#[test]
+fn read_only_refuses_mutations_at_the_dispatcher() {
+    let mut a = read_only_app();
+    keys(&mut a, "/stalled<enter>*");
+    for action in [Action::Apply, Action::ConfirmYes, Action::PauseResume, Action::Abort, Action::Rollback] {
+        assert!(action.is_mutating());
+        assert!(a.dispatch(action.clone()).is_empty(), "{action:?} refused");
+        let s = a.status.clone().unwrap();
+        assert_eq!(s.kind, StatusKind::Error);
+        assert!(s.text.contains("read-only"), "{}", s.text);
+        assert!(a.popup.is_none() && a.run.is_none());
+    }
+    // The same through keys: no plan is even computed for `a`.
+    assert!(keys(&mut a, "a").is_empty());
+    assert!(a.planning.is_none());
+    // Reading stays possible.
+    assert!(matches!(&keys(&mut a, "p")[..], [Effect::Plan { purpose: PlanFor::Preview, .. }]));
+    assert!(matches!(&keys(&mut a, "v")[..], [Effect::Verify { .. }]));
+    assert_eq!(keys(&mut a, "r"), vec![Effect::Scan]);
+}
+
+#[test]
+fn read_only_refuses_even_a_confirmation_popup_left_open() {
+    // A confirmation cannot be reached in read-only mode; were one there, `y` is still refused.
+    let mut a = read_only_app();
+    let plan = codex_fleet::tui::app::plan_subset(&a.report, &["i-0a1b2c3d4e5f60001/codex-review-1".into()], "x", "t");
+    a.popup = Some(Popup::Confirm(Pending::Apply {
+        plan,
+        opts: codex_fleet::rollout::journal::RunOptions { canary: 1, wave: "25%".into(), max_errors: "0".into() },
+    }));
+    assert!(keys(&mut a, "y").is_empty());
+    assert!(a.run.is_none());
+}
+
+#[test]
+fn resize_is_an_action() {
+    let mut a = app(120, 40);
+    keys(&mut a, "G");
+    a.dispatch(Action::Resize(80, 12));
+    assert_eq!(a.size, (80, 12));
+    assert!(a.offset + a.page() > a.sel);
+}

@@ -1,0 +1,201 @@
+//! End to end: the real binary on `--demo`, in tmux, driven by keys and read off the screen,
+//! always waiting for text (never sleeping blindly). Launch, filter, diff preview, apply with
+//! the confirmation, the agents no longer stalled, the audit view, quit with status 0 and the
+//! terminal restored (main screen, cooked mode, no mouse reporting).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(cmd: &str, w: u16, h: u16) -> Tmux {
+        let session = format!("cf-e2e-{}-{}", std::process::id(), w);
+        let st = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &session, "-x", &w.to_string(), "-y", &h.to_string(), cmd])
+            .status()
+            .expect("tmux");
+        assert!(st.success(), "tmux new-session");
+        Tmux { session }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.session]).output().expect("capture");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn display(&self, fmt: &str) -> String {
+        let out = Command::new("tmux").args(["display-message", "-p", "-t", &self.session, fmt]).output().expect("display");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let st = Command::new("tmux").args(["send-keys", "-t", &self.session, k]).status().expect("send-keys");
+            assert!(st.success());
+        }
+    }
+
+    /// Type literal text.
+    fn text(&self, s: &str) {
+        let st = Command::new("tmux").args(["send-keys", "-l", "-t", &self.session, s]).status().expect("send-keys");
+        assert!(st.success());
+    }
+
+    /// Poll the screen until `pred` holds; the screen is in the panic message otherwise.
+    fn wait(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let t0 = Instant::now();
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if t0.elapsed() > timeout {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn wait_for(&self, text: &str, timeout: Duration) -> String {
+        self.wait(text, timeout, |s| s.contains(text))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.session]).status();
+    }
+}
+
+fn tmux_available() -> bool {
+    Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
+}
+
+fn launch(state: &Path, extra: &str, w: u16, h: u16) -> Tmux {
+    let bin = env!("CARGO_BIN_EXE_codex-fleet");
+    // After the console exits, the shell prints its status and the terminal's mode, then waits.
+    let cmd = format!(
+        "env CODEX_FLEET_STATE_DIR={} XDG_STATE_HOME={} {bin} --demo {extra}; echo \"EXIT=$?\"; stty -a | tr ' ' '\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' '; echo; sleep 120",
+        state.display(),
+        state.display()
+    );
+    Tmux::start(&cmd, w, h)
+}
+
+const T: Duration = Duration::from_secs(60);
+
+#[test]
+#[ignore = "needs --demo"]
+fn console_on_the_demo_fleet() {
+    if !tmux_available() {
+        panic!("tmux is required for this test");
+    }
+    let state = tempfile::tempdir().unwrap();
+    let t0 = Instant::now();
+    let tm = launch(state.path(), "--demo-latency 20", 200, 50);
+
+    // Launch: the first frame, then the scan streaming in and finishing.
+    tm.wait_for("codex-fleet", T);
+    eprintln!("first frame after {:?} (tmux included)", t0.elapsed());
+    assert_eq!(tm.display("#{alternate_on}"), "1", "the console uses the alternate screen");
+    tm.wait_for("scan done", T);
+
+    // Filter: only stalled agents.
+    tm.text("/stalled");
+    tm.keys(&["Enter"]);
+    let s = tm.wait_for("filter “stalled”", T);
+    assert!(s.contains("✗ stalled"), "{s}");
+    assert!(!s.contains("✓ healthy"), "{s}");
+
+    // Diff preview of all of them.
+    tm.text("*");
+    tm.wait_for("marked", T);
+    tm.text("p");
+    let s = tm.wait_for("Plan ·", T);
+    assert!(s.contains("+sandbox_mode = \"danger-full-access\"") || s.contains("codex-fleet managed block"), "{s}");
+    tm.keys(&["Escape"]);
+    tm.wait_for("Agents", T);
+
+    // Apply: the confirmation lists what changes and shows [y/N].
+    tm.text("a");
+    let s = tm.wait_for("[y/N]", T);
+    assert!(s.contains("will change"), "{s}");
+    let attention: usize = s
+        .lines()
+        .find_map(|l| l.split("│").find_map(|c| c.trim().strip_suffix(" not planned (need attention; p shows why):")))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    tm.text("y");
+    tm.wait_for("Rollout", T);
+    let s = tm.wait("the run to finish", Duration::from_secs(180), |s| {
+        s.contains("verified, 0 failed") && s.contains("run ") && (s.contains(": done") || s.contains("halted"))
+    });
+    assert!(s.contains(": done"), "{s}");
+    tm.wait_for("scan done", T);
+
+    // No longer stalled: only agents that need attention (network faults, CLI overrides) are.
+    tm.keys(&["Escape"]);
+    tm.text(":agents");
+    tm.keys(&["Enter"]);
+    let s = tm.wait_for("filter “stalled”", T);
+    let stalled: Vec<&str> = s.lines().filter(|l| l.contains("✗ stalled")).collect();
+    assert!(stalled.len() <= attention, "{} stalled after the run, {attention} needed attention:\n{s}", stalled.len());
+    for l in &stalled {
+        assert!(l.contains("gitea-unreachable") || l.contains("cli-override"), "still stalled: {l}");
+    }
+    let s = {
+        tm.keys(&["Escape"]);
+        tm.wait("the filter to clear", T, |s| !s.contains("filter “"))
+    };
+    assert!(s.contains("! at-risk") || s.contains("✓ healthy"), "{s}");
+
+    // Audit: regressions by image and the run just made.
+    tm.text(":audit");
+    tm.keys(&["Enter"]);
+    let s = tm.wait_for("Run history", T);
+    assert!(s.contains("Lost on re-provision"), "{s}");
+    tm.wait_for(" done ", T);
+
+    // Quit: status 0, terminal restored.
+    tm.text("q");
+    let s = tm.wait_for("EXIT=", T);
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert!(s.contains("icanon") && !s.contains("-icanon") && !s.contains("-echo "), "cooked mode restored:\n{s}");
+    assert_eq!(tm.display("#{alternate_on}"), "0", "back on the main screen");
+    assert_eq!(tm.display("#{mouse_any_flag}"), "0", "mouse reporting off");
+    assert!(state.path().join("console.log").exists(), "the log goes to the state directory");
+}
+
+#[test]
+#[ignore = "needs --demo"]
+fn idle_console_with_10000_agents_uses_no_cpu() {
+    if !tmux_available() {
+        panic!("tmux is required for this test");
+    }
+    let state = tempfile::tempdir().unwrap();
+    let tm = launch(state.path(), "--demo-scale 1250x8 --demo-latency 0", 200, 50);
+    tm.wait("the scan to finish", Duration::from_secs(300), |s| s.contains("scan done"));
+    let pid = tm.display("#{pane_pid}");
+    // The console is the shell's child.
+    let out = Command::new("pgrep").args(["-P", &pid, "codex-fleet"]).output().unwrap();
+    let cpid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!cpid.is_empty(), "console pid");
+    let ticks = || -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{cpid}/stat")).unwrap();
+        let f: Vec<&str> = s.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    };
+    let before = ticks();
+    let t0 = Instant::now();
+    // Measuring idle time is the one place where waiting is the test itself.
+    std::thread::sleep(Duration::from_secs(3));
+    let used = ticks() - before;
+    eprintln!("idle: {used} tick(s) of CPU in {:?}", t0.elapsed());
+    assert!(used <= 3, "an idle console should not burn CPU: {used} ticks in 3 s");
+    tm.text("q");
+    tm.wait_for("EXIT=0", T);
+}
