@@ -414,7 +414,7 @@ fn fixed_scripts_on_config_corpus() {
     let finals: BTreeSet<String> = std::thread::scope(|sc| {
         let handles: Vec<_> = jobs
             .chunks(chunk)
-            .map(|part| sc.spawn(move || part.iter().filter_map(|j| one_job(j)).collect::<Vec<String>>()))
+            .map(|part| sc.spawn(move || part.iter().filter_map(one_job).collect::<Vec<String>>()))
             .collect();
         handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
     });

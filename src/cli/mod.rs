@@ -21,14 +21,14 @@ pub const EXIT_FAILURE: u8 = 2;
     about = "Find codex agents whose sandbox cannot start, explain why, and roll out the durable fix",
     long_about = "Find codex agents whose sandbox cannot start, explain why, and roll out the durable fix \
 (sandbox_mode = \"danger-full-access\", approval_policy = \"never\": the container is the isolation boundary).",
-    arg_required_else_help = true,
     after_help = "Exit status: 0 ok; 1 attention needed (stalled agents, changes planned, failures); 2 could not do the job."
 )]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// Without a command: the interactive console.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// Flags every command accepts, before or after the command name.
@@ -47,28 +47,20 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Discover, probe and diagnose every agent; exit 1 when any needs attention.
-    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
     Scan,
     /// One agent in full: evidence, config (redacted), findings, plan.
-    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
     Show(fleet_cmds::ShowArgs),
     /// The fix for each agent that needs one, as per-file diffs (secrets redacted).
-    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
     Plan(fleet_cmds::PlanArgs),
     /// Apply a plan: canary, waves, stop on errors, restart, verify.
-    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
     Apply(rollout_cmds::ApplyArgs),
     /// The runs in the journal, newest first.
-    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
     Runs,
     /// The boot assertion on each agent.
-    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
     Verify(fleet_cmds::VerifyArgs),
     /// Restore every file a run changed, byte for byte, then restart.
-    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
     Rollback(rollout_cmds::RollbackArgs),
     /// The audit report: fleet state and run history.
-    #[command(hide = true)] // HIDDEN-UNTIL-SOURCE: shown once a fleet source lands
     Report(fleet_cmds::ReportArgs),
     /// Fix one local config.toml: print the unified diff (secrets redacted), or write it.
     FixConfig(fix_config::FixConfigArgs),
@@ -88,7 +80,10 @@ pub fn main() -> u8 {
         eprintln!("codex-fleet: {e}");
         return EXIT_FAILURE;
     }
-    match &cli.command {
+    let Some(command) = &cli.command else {
+        return crate::tui::run(g);
+    };
+    match command {
         Command::FixConfig(args) => fix_config::run(g, args),
         Command::Runs => rollout_cmds::runs(g),
         other => {

@@ -94,15 +94,13 @@ fn print_event(e: Event) {
                 eprintln!("  {agent}: {}", step.as_str());
             }
         }
-        Event::Agent { agent, outcome } => eprintln!("  {agent}: {}", match outcome {
-            crate::rollout::journal::Outcome::Verified => "verified".to_string(),
-            o => format!("{} ({})", o.word(), match o {
-                crate::rollout::journal::Outcome::Failed(w)
-                | crate::rollout::journal::Outcome::Skipped(w)
-                | crate::rollout::journal::Outcome::RollbackFailed(w) => w.as_str(),
-                _ => "",
-            }),
-        }),
+        Event::Agent { agent, outcome } => {
+            use crate::rollout::journal::Outcome as O;
+            match outcome {
+                O::Failed(w) | O::Skipped(w) | O::RollbackFailed(w) => eprintln!("  {agent}: {} ({w})", outcome.word()),
+                O::Verified | O::RolledBack => eprintln!("  {agent}: {}", outcome.word()),
+            }
+        }
         Event::Halted { reason } => eprintln!("halted: {reason}"),
     }
 }

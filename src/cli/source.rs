@@ -15,7 +15,7 @@ pub struct SourceArgs {
     #[arg(long, global = true, hide = true, help_heading = "Fleet source")]
     pub aws: bool,
     /// This machine's Docker engine as one host.
-    #[arg(long, global = true, hide = true, help_heading = "Fleet source")]
+    #[arg(long, global = true, help_heading = "Fleet source")]
     pub docker: bool,
     /// A built-in simulated fleet: no credentials, no network, deterministic.
     #[arg(long, global = true, hide = true, help_heading = "Fleet source")]
@@ -38,7 +38,7 @@ pub struct SourceArgs {
     pub endpoint_url: Option<String>,
 
     /// Docker engine address (default: DOCKER_HOST, else the default socket).
-    #[arg(long, global = true, hide = true, value_name = "URI", help_heading = "Docker")]
+    #[arg(long, global = true, value_name = "URI", help_heading = "Docker")]
     pub docker_host: Option<String>,
 
     /// Size of the demo fleet, HOSTSxAGENTS (e.g. 1000x8).
@@ -52,13 +52,13 @@ pub struct SourceArgs {
     pub demo_state: Option<std::path::PathBuf>,
 
     /// Which containers are codex agents: label=K=V, name=GLOB or image=SUBSTR (default image=codex).
-    #[arg(long, global = true, hide = true, value_name = "FILTER", help_heading = "Agents")]
+    #[arg(long, global = true, value_name = "FILTER", help_heading = "Agents")]
     pub agent_filter: Option<AgentFilter>,
     /// The agent user (default: owner of the container's codex process, else of $CODEX_HOME, else agent).
-    #[arg(long, global = true, hide = true, value_name = "NAME", help_heading = "Agents")]
+    #[arg(long, global = true, value_name = "NAME", help_heading = "Agents")]
     pub agent_user: Option<String>,
     /// Gitea base URL for the reachability check and the boot assertion.
-    #[arg(long, global = true, hide = true, value_name = "URL", help_heading = "Agents")]
+    #[arg(long, global = true, value_name = "URL", help_heading = "Agents")]
     pub gitea_url: Option<String>,
 }
 
@@ -115,7 +115,18 @@ pub fn parse_scale(s: &str) -> Result<(usize, usize), String> {
 /// Open the chosen source.
 pub async fn open(s: &SourceArgs) -> Result<Box<dyn Fleet>, String> {
     match s.kind() {
-        Kind::Docker => Err("the Docker source is not built into this version yet; see `codex-fleet --help`".into()),
+        Kind::Docker => {
+            let opts = crate::fleet::docker::DockerOptions {
+                filter: s.filter(),
+                agent_user: s.agent_user.clone(),
+                gitea_url: s.gitea(),
+                ..Default::default()
+            };
+            let f = crate::fleet::docker::DockerFleet::connect(s.docker_host.as_deref(), opts)
+                .await
+                .map_err(|e| format!("cannot reach the Docker engine: {e}"))?;
+            Ok(Box::new(f))
+        }
         Kind::Demo => Err("the demo fleet is not built into this version yet; see `codex-fleet --help`".into()),
         Kind::Aws => Err("the AWS source is not built into this version yet; `fix-config` works on local files".into()),
     }

@@ -319,7 +319,12 @@ async fn steps(
         if read.image_id != plan.image_id && !plan.image_id.is_empty() {
             return Some(Outcome::Skipped(fail(Step::Check, format!("image changed since the plan ({})", read.image))));
         }
-        if let Ok(p) = &read.probe {
+        let p = match &read.probe {
+            Ok(p) => p,
+            // Without a fresh reading the files cannot be compared with the plan: not touched.
+            Err(e) => return Some(Outcome::Failed(fail(Step::Check, format!("cannot re-read the agent: {e}")))),
+        };
+        {
             for f in plan.files.iter().filter(|f| f.write) {
                 let now = if f.path == p.emitter.path { &p.emitter.sha256 } else { &p.config.sha256 };
                 if *now != f.before_sha256 {

@@ -49,6 +49,7 @@ fn file(path: &str, text: Option<&str>) -> FileInfo {
         sha256: text.map(sha),
         size: text.map(|t| t.len() as u64),
         redacted: text.map(str::to_string),
+        outcome: if text.is_some() { Outcome::Ok } else { Outcome::Absent },
     }
 }
 
