@@ -7,12 +7,11 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 
 use super::output::{table, verdict_label};
-use super::{fail, source, GlobalArgs, EXIT_ATTENTION, EXIT_FAILURE, EXIT_OK};
+use super::{fail, source, GlobalArgs, EXIT_ATTENTION, EXIT_OK};
 use crate::diagnose::{Code, ProbeSummary, Verdict};
 use crate::fleet::Fleet;
 use crate::plan::{plan as make_plan, Plan};
-use crate::rollout::journal::{list_runs, now, read as read_journal};
-use crate::rollout::view::RunView;
+use crate::rollout::journal::now;
 use crate::scan::{agent_json, scan as run_scan, AgentState, FleetReport};
 
 #[derive(Debug, Args)]
@@ -392,80 +391,18 @@ pub fn audit_by_image(r: &FleetReport) -> BTreeMap<String, Vec<(String, Vec<Code
     m
 }
 
-fn runs_json() -> Vec<serde_json::Value> {
-    list_runs()
-        .iter()
-        .filter_map(|id| read_journal(id).ok().and_then(|r| RunView::from_records(&r)))
-        .map(|v| {
-            json!({
-                "run_id": v.run_id, "state": v.state(crate::rollout::is_live(&v.run_id)).as_str(),
-                "started": v.started, "operator": v.operator, "agents": v.plan.agents.len(),
-                "verified": v.count("verified"), "failed": v.count("failed"), "skipped": v.count("skipped"),
-            })
-        })
-        .collect()
-}
-
 pub async fn report(g: &GlobalArgs, a: &ReportArgs) -> u8 {
     let (_fleet, report) = match open_and_scan(g).await {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    let audit = audit_by_image(&report);
-    let runs = runs_json();
-    let text = match a.format {
-        Format::Json => serde_json::to_string_pretty(&json!({
-            "generated": now(),
-            "fleet": report.to_json(),
-            "audit": audit.iter().map(|(img, v)| json!({ "image": img, "agents": v.iter().map(|(id, c)| json!({"id": id, "findings": c})).collect::<Vec<_>>() })).collect::<Vec<_>>(),
-            "runs": runs,
-        }))
-        .unwrap_or_default(),
-        Format::Csv => {
-            let mut s = String::from("host,agent,verdict,sandbox_mode,sandbox_mode_source,approval_policy,findings\n");
-            for ag in report.agents() {
-                let e = ag.diagnosis.effective.as_ref();
-                s.push_str(&format!(
-                    "{},{},{},{},{},{},{}\n",
-                    csv(&ag.read.agent.host),
-                    csv(&ag.read.agent.name),
-                    ag.diagnosis.verdict.as_str(),
-                    e.map(|e| e.sandbox_mode.value.as_str()).unwrap_or(""),
-                    e.map(|e| e.sandbox_mode.source.as_str()).unwrap_or(""),
-                    e.map(|e| e.approval_policy.value.as_str()).unwrap_or(""),
-                    csv(&ag.diagnosis.codes().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" ")),
-                ));
-            }
-            s
-        }
-        Format::Md => {
-            let mut s = format!("# codex-fleet report\n\nGenerated {}.\n\n{}\n\n{}\n\n## Agents\n\n", now(), summary_line(&report), why_stalled(&report));
-            s.push_str("| host | agent | verdict | sandbox (source) | findings |\n|---|---|---|---|---|\n");
-            for ag in report.agents() {
-                let mode = ag.diagnosis.effective.as_ref().map(|e| format!("{} ({})", e.sandbox_mode.value, e.sandbox_mode.source.as_str())).unwrap_or_else(|| "?".into());
-                s.push_str(&format!(
-                    "| {} | {} | {} | {} | {} |\n",
-                    md(&ag.read.agent.host),
-                    md(&ag.read.agent.name),
-                    verdict_label(ag.diagnosis.verdict),
-                    mode,
-                    ag.diagnosis.codes().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
-                ));
-            }
-            s.push_str("\n## Lost on re-provision\n\n");
-            if audit.is_empty() {
-                s.push_str("Nothing: every fix is in its image.\n");
-            }
-            for (img, v) in &audit {
-                s.push_str(&format!("- image `{}`: {} agent(s) ({})\n", md(img), v.len(), v.iter().map(|(id, _)| md(id)).collect::<Vec<_>>().join(", ")));
-            }
-            s.push_str("\n## Runs\n\n");
-            for r in &runs {
-                s.push_str(&format!("- {} {} started {} by {}: {} agent(s), {} verified, {} failed\n", r["run_id"], r["state"], r["started"], r["operator"], r["agents"], r["verified"], r["failed"]));
-            }
-            s
-        }
+    // One report format for the CLI and the console's export.
+    let format = match a.format {
+        Format::Md => crate::tui::app::Format::Md,
+        Format::Json => crate::tui::app::Format::Json,
+        Format::Csv => crate::tui::app::Format::Csv,
     };
+    let text = crate::tui::export::report_text(&report, &crate::tui::export::load_runs(), format, &now());
     match &a.out {
         Some(p) => {
             if let Err(e) = std::fs::write(p, &text) {
@@ -475,18 +412,5 @@ pub async fn report(g: &GlobalArgs, a: &ReportArgs) -> u8 {
         }
         None => print!("{text}"),
     }
-    let _ = EXIT_FAILURE;
     EXIT_OK
-}
-
-fn csv(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-fn md(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
 }
