@@ -46,6 +46,17 @@ for v in $CODEX_VERSIONS; do
   fi
 done
 
+# --- moto (EC2 discovery tests, tests/aws_moto.rs): `moto[server]` from PyPI in a cached venv.
+#     Each test starts its own server on loopback from it (`python -m moto.server`) and resets it.
+MOTO_VERSION=5.2.5
+if [[ ! -x "$CACHE/moto-venv/bin/python" ]] || ! "$CACHE/moto-venv/bin/python" -c "import moto, flask" 2>/dev/null; then
+  log "installing moto[server]==$MOTO_VERSION into $CACHE/moto-venv"
+  rm -rf "$CACHE/moto-venv.partial"
+  python3 -m venv "$CACHE/moto-venv.partial"
+  "$CACHE/moto-venv.partial/bin/pip" install -q "moto[server]==$MOTO_VERSION"
+  rm -rf "$CACHE/moto-venv" && mv "$CACHE/moto-venv.partial" "$CACHE/moto-venv"
+fi
+
 # --- the Docker images of the test fleet (no registry; cached by content hash)
 bash scripts/build-test-images.sh >/dev/null
 

@@ -13,4 +13,5 @@ pub mod plan;
 pub mod probe;
 pub mod rollout;
 pub mod scan;
+pub mod sim;
 pub mod tui;

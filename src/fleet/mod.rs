@@ -6,6 +6,7 @@
 //! scan, plan and rollout code above it is the same for every source, so the demo, Docker and
 //! AWS runs exercise one code path.
 
+pub mod aws;
 pub mod docker;
 pub mod filter;
 pub mod ops;

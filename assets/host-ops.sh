@@ -1,0 +1,195 @@
+# ---- assets/host-ops.sh: the body of every codex-fleet host script (SSM AWS-RunShellScript).
+# Runs as root on the EC2 host, after the payload header (CFH_* variables, all data) and the
+# embedded files in "$CFH_DIR" (probe.sh, agent-ops.sh). Every value is used quoted; nothing from
+# the payload or from a container is ever evaluated. Output format: src/fleet/aws/host_script.rs.
+#
+# Operations (CFH_<n>_OP), fields (CFH_<n>_F_<NAME>):
+#   scan    FILTER AGENT_USER GITEA NONCE   list codex containers, inspect, probe, diff, boot WARN
+#   blobs   NONCE HASHES                    texts a scan kept by hash
+#   read    CONTAINER AGENT_USER GITEA      one container, full probe (files)
+#   backup  CONTAINER PATH RUN              agent-ops.sh backup, in the container
+#   write   CONTAINER PATH BEFORE CONTENT RUN   agent-ops.sh write (conditional, atomic, backed
+#                                           up; placeholders restored from the current file)
+#   restore CONTAINER PATH BACKUP EXPECTED  agent-ops.sh restore (conditional)
+#   lock    CONTAINER RUN HOLDER / unlock CONTAINER RUN   agent-ops.sh lock / unlock
+#   restart CONTAINER                       docker restart
+#   wait    CONTAINER TIMEOUT AGENT_USER GITEA  running, restart count unchanged; then read
+LC_ALL=C; export LC_ALL
+umask 077
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
+# The docker CLI (a stand-in in tests).
+docker() { command "${CODEX_FLEET_DOCKER:-docker}" "$@"; }
+SELF=${AWS_SSM_INSTANCE_ID:-$(cat /var/lib/amazon/ssm/instance-id 2>/dev/null || hostname)}
+STORE=/var/lib/codex-fleet/scan
+EMITTER=/usr/local/bin/codex_mcp_config.sh
+
+PCT_AWK='BEGIN { for (i = 1; i < 256; i++) { c = sprintf("%c", i); h[c] = sprintf("%02x", i) }
+  safe = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~/:@+=-" }
+{ n = length($0); for (i = 1; i <= n; i++) { c = substr($0, i, 1); if (index(safe, c)) printf "%s", c; else printf "%%%s", h[c] }
+  if (nl) printf "%%0a"; else if (NR > 0) nl1 = 1 }
+END { printf "\n" }'
+# pct1 VALUE: one line, percent-encoded; pctl: stdin lines, each with its newline.
+pct1() { printf '%s\n' "$1" | awk -v nl=0 "$PCT_AWK"; }
+pctl() { awk -v nl=1 "$PCT_AWK"; }
+redact() { awk "$(sed -n '/^REDACT_AWK=\$(cat <<.CFP_AWK_EOF.$/,/^CFP_AWK_EOF$/p' "$CFH_DIR/probe.sh" | sed '1d;$d')" "$@"; }
+sha() { if [ -e "$1" ]; then sha256sum <"$1" | cut -c1-64; else echo -; fi; }
+
+# The container's agent user: --agent-user, else the uid of its codex process, else agent.
+agent_user() {
+	if [ -n "$1" ]; then printf '%s\n' "$1"; return; fi
+	u=$(docker top "$2" -eo uid,args 2>/dev/null | awk 'NR > 1 && $2 ~ /(^|\/)codex$/ { print $1; exit }')
+	[ -n "$u" ] || u=$(docker top "$2" -eo uid,args 2>/dev/null | awk 'NR > 1 && /codex/ { print $1; exit }')
+	printf '%s\n' "${u:-agent}"
+}
+
+matches() { # FILTER CONTAINER
+	case $1 in
+	label=*) kv=${1#label=}; k=${kv%%=*}; v=${kv#*=}; [ "$k" = "$kv" ] && v=
+		got=$(docker inspect --format '{{range $k, $v := .Config.Labels}}{{println $k}}{{println $v}}{{end}}' "$2" 2>/dev/null | awk -v k="$k" 'NR % 2 == 1 { key = $0; next } key == k { print; found = 1; exit } END { if (!found) exit 1 }') || return 1
+		[ -z "$v" ] || [ "$got" = "$v" ] ;;
+	name=*) n=$(docker inspect --format '{{.Name}}' "$2" 2>/dev/null); n=${n#/}
+		case $n in ${1#name=}) return 0 ;; *) return 1 ;; esac ;;
+	*) s=${1#image=}; img=$(docker inspect --format '{{.Config.Image}}' "$2" 2>/dev/null)
+		case $img in *"$s"*) return 0 ;; *) return 1 ;; esac ;;
+	esac
+}
+
+# agent_lines CONTAINER AGENT_USER GITEA MODE(files) REDUCE(0/1) BLOBDIR
+agent_lines() {
+	c=$1
+	f='{{.Id}}|{{.Name}}|{{.Config.Image}}|{{.Image}}|{{.State.Status}}|{{.RestartCount}}|{{.State.StartedAt}}'
+	line=$(docker inspect --format "$f" "$c" 2>/dev/null) || return 1
+	id=$(printf '%s' "$line" | cut -d'|' -f1 | cut -c1-12); name=$(printf '%s' "$line" | cut -d'|' -f2); name=${name#/}
+	image=$(printf '%s' "$line" | cut -d'|' -f3); iid=$(printf '%s' "$line" | cut -d'|' -f4)
+	st=$(printf '%s' "$line" | cut -d'|' -f5); rc=$(printf '%s' "$line" | cut -d'|' -f6); at=$(printf '%s' "$line" | cut -d'|' -f7)
+	u=$(agent_user "$2" "$c")
+	cmd=$(docker inspect --format '{{range .Config.Entrypoint}}{{println .}}{{end}}{{range .Config.Cmd}}{{println .}}{{end}}' "$c" | redact -v argvmode=1 | pctl)
+	lb=$(docker inspect --format '{{range $k, $v := .Config.Labels}}{{$k}}={{println $v}}{{end}}' "$c" | redact | pctl)
+	printf 'c id=%s name=%s image=%s iid=%s st=%s rc=%s at=%s u=%s cmd=%s lb=%s\n' "$id" "$(pct1 "$name")" "$(pct1 "$image")" \
+		"$(pct1 "$iid")" "$(pct1 "$st")" "$rc" "$(pct1 "$at")" "$(pct1 "$u")" "$cmd" "$lb"
+	ch=$(docker exec "$c" sh -c 'printf %s "${CODEX_HOME:-$HOME/.codex}"' 2>/dev/null)
+	docker diff "$c" 2>/dev/null | while IFS= read -r dl; do
+		case $dl in "C $EMITTER" | "A $EMITTER" | "C $ch/config.toml" | "A $ch/config.toml") printf 'd %s\n' "$(pct1 "$dl")" ;; esac
+	done
+	w=$(docker logs --tail 400 "$c" 2>&1 | grep -F '[boot-check] WARN' | tail -n 1)
+	[ -n "$w" ] && printf 'w %s\n' "$(pct1 "$w")"
+	if [ "$st" != running ]; then
+		printf 'e %s\n' "$(pct1 "Error response from daemon: container $id is not running")"
+		return 0
+	fi
+	out=$(docker exec -u "$u" -i "$c" sh -s -- "$4" "$3" <"$CFH_DIR/probe.sh" 2>"$CFH_DIR/exec.err")
+	if ! printf '%s\n' "$out" | grep -q '^#cfp '; then
+		printf 'e %s\n' "$(pct1 "$(head -c 400 "$CFH_DIR/exec.err")")"
+		return 0
+	fi
+	if [ "$5" = 1 ]; then
+		printf '%s\n' "$out" | while IFS= read -r pl; do
+			k=${pl%%=*}; v=${pl#*=}
+			case $k in
+			e.* | cfx | emx | cf | em)
+				if [ "$k" != "$pl" ] && [ -n "$v" ]; then
+					h=$(printf '%s' "$v" | sha256sum | cut -c1-16)
+					printf '%s' "$v" >"$6/$h"
+					printf '%s=@%s:%s\n' "$k" "$h" "${#v}"
+				else printf '%s\n' "$pl"; fi ;;
+			*) printf '%s\n' "$pl" ;;
+			esac
+		done
+	else
+		printf '%s\n' "$out"
+	fi
+}
+
+# The container-side mutations are agent-ops.sh's (src/fleet/ops.rs parses its `#cfo` output):
+# run as root in the container, values as positional arguments, the new content on stdin.
+agent_ops() { c=$1; shift; docker exec -u 0 -i "$c" sh -c "$(cat "$CFH_DIR/agent-ops.sh")" codex-fleet-agent-ops "$@"; }
+# ops_item CONTAINER ARGS...: print agent-ops' answer; fail the item when it says err=.
+ops_item() {
+	a=$(agent_ops "$@" 2>"$CFH_DIR/ops.err")
+	printf '%s\n' "$a"
+	case $a in *'#cfo 1 end'*) ;; *) printf 'x %s\n' "$(pct1 "$(head -c 300 "$CFH_DIR/ops.err")")"; return 1 ;; esac
+	case $a in *"
+err="*) return 1 ;; esac
+	return 0
+}
+op_backup() { ops_item "$1" backup "$2" "$3" </dev/null; }
+op_write() { printf '%s' "$4" | ops_item "$1" write "$2" "$3" "$5"; }
+op_restore() { ops_item "$1" restore "$2" "$3" "$4" </dev/null; }
+op_lock() { ops_item "$1" lock "$2" "$3" </dev/null; }
+op_unlock() { ops_item "$1" unlock "$2" </dev/null; }
+
+op_wait() { # C TIMEOUT AGENT_USER GITEA
+	end=$(( $(date +%s) + $2 )); last=; same=0
+	while [ "$(date +%s)" -lt "$end" ]; do
+		s=$(docker inspect --format '{{.State.Status}} {{.RestartCount}}' "$1" 2>/dev/null)
+		if [ "$s" = "$last" ] && [ "${s%% *}" = running ]; then same=$((same + 1)); else same=0; fi
+		last=$s
+		[ "$same" -ge 5 ] && { echo "ok stable rc=${s#* }"; agent_lines "$1" "$3" "$4" files 0 ""; return 0; }
+		sleep 1
+	done
+	printf 'err unstable %s\n' "$(pct1 "state ${last:-unknown} after $2s")"
+	return 1
+}
+
+run_item() { # N
+	eval "op=\$CFH_${1}_OP"
+	for f in CONTAINER FILTER AGENT_USER GITEA NONCE HASHES PATH BEFORE CONTENT RUN HOLDER BACKUP EXPECTED TIMEOUT; do
+		eval "F_$f=\${CFH_${1}_F_$f-}"
+	done
+	if [ -n "$F_CONTAINER" ] && ! docker inspect "$F_CONTAINER" >/dev/null 2>&1; then
+		printf 'gone %s\n' "$(pct1 "Error response from daemon: No such container: $F_CONTAINER")"
+		return 3
+	fi
+	case $op in
+	scan)
+		dir="$STORE/$F_NONCE"; mkdir -p "$dir"; chmod 700 "$STORE" "$dir"
+		find "$STORE" -mindepth 1 -maxdepth 1 -mmin +120 -exec rm -rf {} + 2>/dev/null
+		list=$(docker ps -a --format '{{.ID}}' 2>"$CFH_DIR/ps.err") || { printf 'h docker=- n=0\n'; printf 'x %s\n' "$(pct1 "$(cat "$CFH_DIR/ps.err")")"; return 1; }
+		sel=; n=0
+		for c in $list; do if matches "${F_FILTER:-image=codex}" "$c"; then sel="$sel $c"; n=$((n + 1)); fi; done
+		printf 'h docker=%s n=%s\n' "$(pct1 "$(docker version --format '{{.Server.Version}}' 2>/dev/null || echo -)")" "$n"
+		for c in $sel; do agent_lines "$c" "$F_AGENT_USER" "$F_GITEA" files 1 "$dir"; done ;;
+	blobs)
+		for h in $F_HASHES; do
+			case $h in *[!0-9a-f]*) continue ;; esac
+			if [ -f "$STORE/$F_NONCE/$h" ]; then printf 'b %s %s\n' "$h" "$(cat "$STORE/$F_NONCE/$h")"; else printf 'b %s -\n' "$h"; fi
+		done ;;
+	read) agent_lines "$F_CONTAINER" "$F_AGENT_USER" "$F_GITEA" files 0 "" ;;
+	backup) op_backup "$F_CONTAINER" "$F_PATH" "$F_RUN" ;;
+	write) op_write "$F_CONTAINER" "$F_PATH" "$F_BEFORE" "$F_CONTENT" "$F_RUN" ;;
+	restore) op_restore "$F_CONTAINER" "$F_PATH" "$F_BACKUP" "$F_EXPECTED" ;;
+	lock) op_lock "$F_CONTAINER" "$F_RUN" "$F_HOLDER" ;;
+	unlock) op_unlock "$F_CONTAINER" "$F_RUN" ;;
+	restart) docker restart "$F_CONTAINER" >/dev/null 2>"$CFH_DIR/r.err" && printf 'ok restart st=%s\n' "$(docker inspect --format '{{.State.Status}}' "$F_CONTAINER")" \
+		|| { printf 'err restart %s\n' "$(pct1 "$(head -c 300 "$CFH_DIR/r.err")")"; return 1; } ;;
+	wait) op_wait "$F_CONTAINER" "${F_TIMEOUT:-60}" "$F_AGENT_USER" "$F_GITEA" ;;
+	*) printf 'err op %s\n' "$(pct1 "unknown operation $op")"; return 1 ;;
+	esac
+}
+
+main() {
+	printf '#cfh 1 begin %s\n' "$SELF"
+	i=1; done_n=0; failed=0
+	while [ "$i" -le "$CFH_N" ]; do
+		eval "inst=\$CFH_${i}_INSTANCE; op=\$CFH_${i}_OP"
+		if [ "$inst" = "*" ] || [ "$inst" = "$SELF" ]; then
+			printf '#cfh 1 item %s %s\n' "$i" "$op"
+			run_item "$i"; r=$?
+			printf '#cfh 1 item %s end %s\n' "$i" "$r"
+			[ "$r" = 0 ] || failed=1
+			done_n=$((done_n + 1))
+		fi
+		i=$((i + 1))
+	done
+	printf '#cfh 1 end %s\n' "$done_n"
+	return $failed
+}
+
+if [ "$CFH_Z" = 1 ]; then
+	main >"$CFH_DIR/out" 2>"$CFH_DIR/err"; rc=$?
+	b=$(gzip -9c <"$CFH_DIR/out" | base64 -w0)
+	printf '#cfz 1 %s\n%s\n#cfz 1 end\n' "${#b}" "$b"
+	exit $rc
+else
+	main 2>"$CFH_DIR/err"
+fi

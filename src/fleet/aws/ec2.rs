@@ -1,0 +1,136 @@
+//! Discovery: `DescribeInstances` (tag filters or instance ids, running only, paginated, the
+//! Name tag) and the SSM managed-node view (`DescribeInstanceInformation`: PingStatus, agent
+//! version) so that offline hosts show as unreachable without waiting for a command to time out.
+
+use std::collections::HashMap;
+
+use aws_sdk_ec2::types::Filter;
+use aws_sdk_ssm::types::InstanceInformationStringFilter;
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+use super::{AwsFleet, RegionClients};
+use crate::fleet::{FleetError, Host};
+
+/// Map an SDK error to the trait's error, keeping AWS's own words.
+pub(crate) fn sdk_error<E, R>(what: &str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> FleetError
+where
+    E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    let text = format!("{what}: {}", DisplayErrorContext(&e));
+    let code = match &e {
+        SdkError::ServiceError(s) => s.err().code().map(str::to_string),
+        _ => None,
+    };
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("no credentials") || lower.contains("credentialsnotloaded") || lower.contains("failed to load credentials") {
+        return FleetError::NoCredentials(super::no_credentials_message(&text));
+    }
+    match code.as_deref() {
+        Some("AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthFailure") => FleetError::Refused(text),
+        _ => FleetError::Other(text),
+    }
+}
+
+/// The instances of one region matching the operator's filters.
+pub(crate) async fn describe_instances(fleet: &AwsFleet, rc: &RegionClients) -> Result<Vec<Host>, FleetError> {
+    let mut filters = vec![Filter::builder().name("instance-state-name").values("running").build()];
+    for (k, v) in fleet.opts.effective_tags() {
+        filters.push(Filter::builder().name(format!("tag:{k}")).values(v).build());
+    }
+    if !fleet.opts.instances.is_empty() {
+        // A filter, not InstanceIds: an id of another region is then no error.
+        filters.push(Filter::builder().name("instance-id").set_values(Some(fleet.opts.instances.clone())).build());
+    }
+    let mut pages = rc.ec2.describe_instances().set_filters(Some(filters)).max_results(fleet.opts.page_size.clamp(5, 1000)).into_paginator().send();
+    let mut hosts = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_error(&format!("DescribeInstances in {}", rc.region), e))?;
+        for r in page.reservations() {
+            for i in r.instances() {
+                let Some(id) = i.instance_id() else { continue };
+                let running = i.state().and_then(|s| s.name()).map(|n| n.as_str() == "running").unwrap_or(false);
+                if !running {
+                    continue;
+                }
+                let name = i
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some("Name"))
+                    .and_then(|t| t.value())
+                    .unwrap_or(id)
+                    .to_string();
+                hosts.push(Host {
+                    id: id.to_string(),
+                    name,
+                    location: rc.region.clone(),
+                    reachable: true,
+                    unreachable_reason: None,
+                    agent_version: None,
+                });
+            }
+        }
+    }
+    Ok(hosts)
+}
+
+/// PingStatus and agent version for `hosts`; a refused call leaves them reachable (to be
+/// learned from the commands) and is reported as a note.
+pub(crate) async fn ping_status(fleet: &AwsFleet, rc: &RegionClients, hosts: &mut [Host]) {
+    let ids: Vec<String> = hosts.iter().map(|h| h.id.clone()).collect();
+    let mut info: HashMap<String, (String, Option<String>)> = HashMap::new();
+    for chunk in ids.chunks(50) {
+        let filter = InstanceInformationStringFilter::builder().key("InstanceIds").set_values(Some(chunk.to_vec())).build();
+        let filter = match filter {
+            Ok(f) => f,
+            Err(e) => {
+                fleet.note(format!("DescribeInstanceInformation not used: {e}"));
+                return;
+            }
+        };
+        let mut pages = rc
+            .ssm
+            .describe_instance_information()
+            .filters(filter)
+            .max_results(50)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok(p) => {
+                    for i in p.instance_information_list() {
+                        if let Some(id) = i.instance_id() {
+                            let ping = i.ping_status().map(|p| p.as_str().to_string()).unwrap_or_default();
+                            info.insert(id.to_string(), (ping, i.agent_version().map(str::to_string)));
+                        }
+                    }
+                }
+                Err(e) => {
+                    fleet.note(format!(
+                        "DescribeInstanceInformation refused in {} ({}); going on without SSM ping status: \
+                         unreachable hosts show up when their commands fail",
+                        rc.region,
+                        DisplayErrorContext(&e)
+                    ));
+                    return;
+                }
+            }
+        }
+    }
+    for h in hosts.iter_mut() {
+        match info.get(&h.id) {
+            Some((ping, ver)) => {
+                h.agent_version = ver.clone();
+                if ping != "Online" {
+                    h.reachable = false;
+                    h.unreachable_reason = Some(format!("SSM PingStatus {ping}"));
+                }
+            }
+            None => {
+                h.reachable = false;
+                h.unreachable_reason = Some("not an SSM managed node (no SSM agent registered for this instance)".into());
+            }
+        }
+    }
+}

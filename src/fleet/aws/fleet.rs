@@ -1,0 +1,610 @@
+//! The `Fleet` operations over EC2 + SSM.
+//!
+//! A scan is two rounds at most, whatever the fleet's size:
+//! 1. one `scan` command per region (by `Targets` when the whole tagged fleet is scanned, else
+//!    by <= 50 ids): each host lists its codex containers, inspects them, runs the probe as the
+//!    agent user and prints a gzip+base64-framed summary in which every free-text item (file
+//!    contents, stderr) is replaced by `@HASH:LEN`, kept on the host. 8 agents fit the 2,500
+//!    characters `ListCommandInvocations` returns per host, so the results of 50 hosts come in
+//!    one call.
+//! 2. the texts whose hash the console has not seen yet, each fetched once from one host that
+//!    has it (`blobs` command, `GetCommandInvocation`).
+//!
+//! Then each agent's probe output is put back together byte for byte and read by the one
+//! probe parser.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use super::host_script::{self, kv, unpct, HostOutput, Item, ItemOutput, Payload};
+use super::ssm::{invocation_output, Dest, InvResult, SendSpec};
+use super::AwsFleet;
+use crate::fleet::{
+    AgentRead, AgentRef, BackupRequest, Fleet, FleetError, Host, HostRead, LockOutcome, RestoreRequest, VerifyReport,
+    WriteReceipt, WriteRequest,
+};
+
+/// One container as a scan's first round saw it.
+#[derive(Debug, Clone, Default)]
+struct Partial {
+    c: BTreeMap<String, String>,
+    diff: Vec<String>,
+    warn: Option<String>,
+    probe: Vec<String>,
+    error: Option<String>,
+}
+
+impl Partial {
+    /// `(hash, len)` of the texts this agent's probe output refers to.
+    fn refs(&self) -> Vec<(String, usize)> {
+        self.probe
+            .iter()
+            .filter_map(|l| l.split_once("=@").map(|(_, r)| r))
+            .filter_map(|r| r.split_once(':').and_then(|(h, n)| n.parse().ok().map(|n| (h.to_string(), n))))
+            .collect()
+    }
+}
+
+/// A host still waiting for texts: (host, region, (hash, length) it refers to).
+type Wanted = (Host, String, Vec<(String, usize)>);
+
+fn parse_agents(lines: &[String]) -> Vec<Partial> {
+    let mut out: Vec<Partial> = Vec::new();
+    for l in lines {
+        let (tag, rest) = l.split_once(' ').unwrap_or((l.as_str(), ""));
+        match tag {
+            "h" => {}
+            "c" => out.push(Partial { c: kv(rest), ..Default::default() }),
+            "d" if !out.is_empty() => out.last_mut().unwrap().diff.push(unpct(rest)),
+            "w" if !out.is_empty() => out.last_mut().unwrap().warn = Some(unpct(rest)),
+            "e" if !out.is_empty() => out.last_mut().unwrap().error = Some(unpct(rest)),
+            _ if !out.is_empty() => out.last_mut().unwrap().probe.push(l.clone()),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn now_nonce(what: &str) -> String {
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("{what}-{}{:03}", t.as_secs(), t.subsec_millis())
+}
+
+impl AwsFleet {
+    fn host_of(&self, id: &str) -> Host {
+        self.hosts.lock().unwrap().get(id).map(|(_, h)| h.clone()).unwrap_or_else(|| Host {
+            id: id.to_string(),
+            name: id.to_string(),
+            location: self.regions[0].region.clone(),
+            reachable: true,
+            unreachable_reason: None,
+            agent_version: None,
+        })
+    }
+
+    /// An agent's read from its partial, with the texts put back.
+    fn assemble(&self, host: &Host, p: &Partial) -> AgentRead {
+        let c = |k: &str| p.c.get(k).map(|v| unpct(v)).unwrap_or_default();
+        let labels = c("lb")
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect();
+        let probe = match &p.error {
+            Some(e) => Err(e.clone()),
+            None => {
+                let blobs = self.blobs.lock().unwrap();
+                let mut text = String::new();
+                let mut missing = None;
+                for l in &p.probe {
+                    match l.split_once("=@") {
+                        Some((k, r)) => {
+                            let h = r.split(':').next().unwrap_or("");
+                            match blobs.get(h) {
+                                Some(v) => text.push_str(&format!("{k}={v}\n")),
+                                None => {
+                                    missing.get_or_insert(format!("the probe's {k} text ({h}) could not be fetched"));
+                                }
+                            }
+                        }
+                        None => {
+                            text.push_str(l);
+                            text.push('\n');
+                        }
+                    }
+                }
+                match missing {
+                    Some(m) => Err(m),
+                    None => crate::probe::parse(&text).map_err(|e| format!("probe output unreadable: {e}")),
+                }
+            }
+        };
+        AgentRead {
+            agent: AgentRef { host: host.id.clone(), container_id: c("id"), name: c("name") },
+            image: c("image"),
+            image_id: c("iid"),
+            labels,
+            state: c("st"),
+            restart_count: c("rc").parse().unwrap_or(0),
+            started_at: c("at"),
+            user: c("u"),
+            start_command: c("cmd").lines().map(str::to_string).collect(),
+            layer_changes: p.diff.clone(),
+            boot_warn: p.warn.clone(),
+            probe,
+        }
+    }
+
+    fn scan_item(&self, instance: &str, nonce: &str) -> Item {
+        let mut it = Item::new(instance, "scan")
+            .with("FILTER", self.opts.agent_filter.clone())
+            .with("GITEA", self.opts.gitea_url.clone())
+            .with("NONCE", nonce);
+        if let Some(u) = &self.opts.agent_user {
+            it = it.with("AGENT_USER", u.clone());
+        }
+        it
+    }
+
+    /// Round 1 in one region: every host's partials (or why not).
+    async fn scan_region(
+        &self,
+        region: &str,
+        hosts: &[Host],
+        nonce: &str,
+        deadline: Instant,
+    ) -> Vec<(Host, Result<Vec<Partial>, String>)> {
+        let Some(rc) = self.region(region) else {
+            return hosts.iter().map(|h| (h.clone(), Err(format!("no clients for region {region}")))).collect();
+        };
+        let ids: HashSet<String> = hosts.iter().map(|h| h.id.clone()).collect();
+        let known_reachable: HashSet<String> = self
+            .hosts
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|(r, h)| r == region && h.reachable)
+            .map(|(_, h)| h.id.clone())
+            .collect();
+        let whole_fleet = self.opts.instances.is_empty() && ids == known_reachable && ids.len() > 1;
+        let payload = Payload { run: nonce.to_string(), z: true, items: vec![self.scan_item("*", nonce)] };
+        let script = host_script::render(&payload);
+        let mut dests = Vec::new();
+        if whole_fleet {
+            dests.push(Dest::Tags(self.opts.effective_tags()));
+        } else {
+            let mut v: Vec<String> = ids.iter().cloned().collect();
+            v.sort();
+            for c in v.chunks(50) {
+                dests.push(Dest::Ids(c.to_vec()));
+            }
+        }
+        let mut results: HashMap<String, InvResult> = HashMap::new();
+        let mut errors: HashMap<String, String> = HashMap::new();
+        let runs = dests.into_iter().map(|dest| {
+            let expect: HashSet<String> = match &dest {
+                Dest::Ids(v) => v.iter().cloned().collect(),
+                Dest::Tags(_) => ids.clone(),
+            };
+            let spec = SendSpec {
+                dest,
+                script: script.clone(),
+                comment: format!("codex-fleet scan run={nonce}"),
+                max_concurrency: "100%".into(),
+                max_errors: "100%".into(),
+                exec_timeout: Duration::from_secs(300),
+                delivery_timeout: Duration::from_secs(60),
+            };
+            async move {
+                let mut got = Vec::new();
+                let r = match self.send(rc, &spec, deadline).await {
+                    Ok(id) => self.poll_many(rc, &id, Some(&expect), deadline, |r| got.push((id.clone(), r))).await,
+                    Err(e) => Err(e),
+                };
+                (expect, r, got)
+            }
+        });
+        for (expect, r, got) in futures::future::join_all(runs).await {
+            match r {
+                Ok(missing) => {
+                    for m in missing {
+                        errors.insert(m, "no answer from the host before the scan's deadline".into());
+                    }
+                }
+                Err(e) => {
+                    for m in expect {
+                        errors.insert(m, e.to_string());
+                    }
+                }
+            }
+            for (cid, inv) in got {
+                results.insert(inv.instance.clone(), InvResult { output: format!("{cid}\n{}", inv.output), ..inv });
+            }
+        }
+        let mut out = Vec::new();
+        for h in hosts {
+            if let Some(e) = errors.get(&h.id) {
+                if !results.contains_key(&h.id) {
+                    out.push((h.clone(), Err(e.clone())));
+                    continue;
+                }
+            }
+            let Some(inv) = results.get(&h.id) else {
+                out.push((h.clone(), Err("no answer from the host".into())));
+                continue;
+            };
+            let (cid, text) = inv.output.split_once('\n').unwrap_or(("", ""));
+            let mut inv = InvResult { output: text.to_string(), ..inv.clone() };
+            let mut parsed = invocation_output(&h.name, &inv);
+            if matches!(host_script::parse_output(&inv.output), Err(host_script::OutputError::Truncated)) && !inv.undelivered() {
+                // Cut at ListCommandInvocations' 2,500 characters: the full 24,000.
+                if let Ok(Some(full)) = self.get_invocation(rc, cid, &h.id, deadline).await {
+                    inv = full;
+                    parsed = invocation_output(&h.name, &inv);
+                }
+            }
+            out.push((h.clone(), parsed.map(|o| o.items.iter().flat_map(|i| parse_agents(&i.lines)).collect()).map_err(|e| e.to_string())));
+        }
+        out
+    }
+
+    /// Round 2: fetch the texts not seen yet, each once, from hosts that have them.
+    async fn fetch_blobs(&self, wanted: &[Wanted], nonce: &str, deadline: Instant) {
+        const BUDGET: usize = 30_000;
+        let mut need: HashMap<String, usize> = HashMap::new();
+        for (_, _, refs) in wanted {
+            for (h, n) in refs {
+                if !self.blobs.lock().unwrap().contains_key(h) {
+                    need.insert(h.clone(), *n);
+                }
+            }
+        }
+        // Greedy: the host holding the most still-needed texts first.
+        let mut plan: Vec<(Host, String, Vec<String>)> = Vec::new();
+        let mut left: HashSet<String> = need.keys().cloned().collect();
+        while !left.is_empty() {
+            let best = wanted
+                .iter()
+                .max_by_key(|(_, _, refs)| refs.iter().filter(|(h, _)| left.contains(h)).count());
+            let Some((host, region, refs)) = best else { break };
+            let mut take = Vec::new();
+            let mut size = 0;
+            for (h, n) in refs {
+                if left.contains(h) && (take.is_empty() || size + n < BUDGET) && !take.contains(h) {
+                    take.push(h.clone());
+                    size += n;
+                }
+            }
+            if take.is_empty() {
+                break;
+            }
+            for h in &take {
+                left.remove(h);
+            }
+            plan.push((host.clone(), region.clone(), take));
+        }
+        // One command per region and 50 hosts; each host runs its own item.
+        let mut by_region: BTreeMap<String, Vec<(Host, Vec<String>)>> = BTreeMap::new();
+        for (h, r, t) in plan {
+            by_region.entry(r).or_default().push((h, t));
+        }
+        let mut jobs = Vec::new();
+        for (region, list) in by_region {
+            for chunk in list.chunks(50) {
+                let region = region.clone();
+                let chunk = chunk.to_vec();
+                jobs.push(async move {
+                    let Some(rc) = self.region(&region) else { return };
+                    let payload = Payload {
+                        run: nonce.to_string(),
+                        z: true,
+                        items: chunk
+                            .iter()
+                            .map(|(h, t)| Item::new(&h.id, "blobs").with("NONCE", nonce).with("HASHES", t.join(" ")))
+                            .collect(),
+                    };
+                    let spec = SendSpec {
+                        dest: Dest::Ids(chunk.iter().map(|(h, _)| h.id.clone()).collect()),
+                        script: host_script::render(&payload),
+                        comment: format!("codex-fleet scan-details run={nonce}"),
+                        max_concurrency: "100%".into(),
+                        max_errors: "100%".into(),
+                        exec_timeout: Duration::from_secs(120),
+                        delivery_timeout: Duration::from_secs(60),
+                    };
+                    let Ok(cid) = self.send(rc, &spec, deadline).await else { return };
+                    let expect: HashSet<String> = chunk.iter().map(|(h, _)| h.id.clone()).collect();
+                    let mut got = Vec::new();
+                    let _ = self.poll_many(rc, &cid, Some(&expect), deadline, |r| got.push(r)).await;
+                    for inv in got {
+                        let out = match host_script::parse_output(&inv.output) {
+                            Ok(o) => Ok(o),
+                            Err(_) => match self.get_invocation(rc, &cid, &inv.instance, deadline).await {
+                                Ok(Some(full)) => host_script::parse_output(&full.output),
+                                _ => Err(host_script::OutputError::Truncated),
+                            },
+                        };
+                        if let Ok(o) = out {
+                            let mut b = self.blobs.lock().unwrap();
+                            for l in o.items.iter().flat_map(|i| i.lines.iter()) {
+                                let t: Vec<&str> = l.splitn(3, ' ').collect();
+                                if let ["b", h, v] = t.as_slice() {
+                                    if *v != "-" {
+                                        b.insert(h.to_string(), v.to_string());
+                                    }
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        }
+        futures::future::join_all(jobs).await;
+    }
+
+    /// Run one agent operation and return its item's output.
+    async fn agent_op(&self, agent: &AgentRef, item: Item, z: bool, timeout: Duration) -> Result<ItemOutput, FleetError> {
+        let op = item.op.clone();
+        let item = item.with("CONTAINER", agent.name.clone());
+        let payload = Payload { run: item.get("RUN").unwrap_or("-").to_string(), z, items: vec![Item { instance: agent.host.clone(), ..item }] };
+        let host = self.host_of(&agent.host);
+        let out: HostOutput = self.run_one(&agent.host, &payload, &op, timeout).await.map_err(|e| match e {
+            FleetError::Unreachable { reason, .. } => FleetError::Unreachable { host: host.name.clone(), reason },
+            e => e,
+        })?;
+        let it = out.items.into_iter().next().ok_or_else(|| FleetError::Other(format!("{op}: no output from the host")))?;
+        if let Some(l) = it.lines.iter().find(|l| l.starts_with("gone ")) {
+            let _ = l;
+            return Err(FleetError::AgentGone { agent: agent.id() });
+        }
+        Ok(it)
+    }
+
+    fn first_line(it: &ItemOutput) -> (String, String) {
+        let l = it.lines.iter().find(|l| l.starts_with("ok") || l.starts_with("err") || l.starts_with("held")).cloned().unwrap_or_default();
+        let (a, b) = l.split_once(' ').unwrap_or((l.as_str(), ""));
+        (a.to_string(), b.to_string())
+    }
+
+    fn op_error(rest: &str) -> FleetError {
+        let (kind, msg) = rest.split_once(' ').unwrap_or((rest, ""));
+        FleetError::Other(format!("{kind}: {}", unpct(msg)))
+    }
+
+    fn read_from(&self, agent: &AgentRef, it: &ItemOutput) -> Result<AgentRead, FleetError> {
+        let parts = parse_agents(&it.lines);
+        let p = parts.into_iter().next().ok_or_else(|| FleetError::AgentGone { agent: agent.id() })?;
+        let host = self.host_of(&agent.host);
+        let read = self.assemble(&host, &p);
+        let (a, b) = (&agent.container_id, &read.agent.container_id);
+        if !(a.is_empty() || a.starts_with(b.as_str()) || b.starts_with(a.as_str())) {
+            return Err(FleetError::AgentGone { agent: agent.id() });
+        }
+        Ok(read)
+    }
+
+    fn timeout(&self) -> Duration {
+        self.opts.op_timeout
+    }
+}
+
+#[async_trait]
+impl Fleet for AwsFleet {
+    fn describe(&self) -> String {
+        let regions: Vec<&str> = self.regions.iter().map(|r| r.region.as_str()).collect();
+        let sel = if self.opts.instances.is_empty() {
+            self.opts.effective_tags().iter().map(|(k, v)| format!("tag:{k}={v}")).collect::<Vec<_>>().join(",")
+        } else {
+            self.opts.instances.join(",")
+        };
+        format!("aws {} {sel}", regions.join(","))
+    }
+
+    async fn discover(&self) -> Result<Vec<Host>, FleetError> {
+        let jobs = self.regions.iter().map(|rc| async move {
+            let mut hosts = super::ec2::describe_instances(self, rc).await?;
+            if !hosts.is_empty() {
+                super::ec2::ping_status(self, rc, &mut hosts).await;
+            }
+            Ok::<_, FleetError>((rc.region.clone(), hosts))
+        });
+        let mut all = Vec::new();
+        let mut map = self.hosts.lock().unwrap().clone();
+        for r in futures::future::join_all(jobs).await {
+            let (region, hosts) = r?;
+            for h in hosts {
+                map.insert(h.id.clone(), (region.clone(), h.clone()));
+                all.push(h);
+            }
+        }
+        *self.hosts.lock().unwrap() = map;
+        all.sort_by(|a, b| a.location.cmp(&b.location).then(a.name.cmp(&b.name)));
+        Ok(all)
+    }
+
+    async fn scan(&self, hosts: &[Host], tx: tokio::sync::mpsc::Sender<HostRead>) -> Result<(), FleetError> {
+        let deadline = Instant::now() + self.timeout();
+        let nonce = now_nonce("scan");
+        let mut by_region: BTreeMap<String, Vec<Host>> = BTreeMap::new();
+        {
+            let mut map = self.hosts.lock().unwrap();
+            for h in hosts {
+                let region = map.get(&h.id).map(|(r, _)| r.clone()).unwrap_or_else(|| h.location.clone());
+                map.entry(h.id.clone()).or_insert_with(|| (region.clone(), h.clone()));
+                by_region.entry(region).or_default().push(h.clone());
+            }
+        }
+        let rounds = by_region.iter().map(|(r, hs)| {
+            let nonce = nonce.clone();
+            async move { (r.clone(), self.scan_region(r, hs, &nonce, deadline).await) }
+        });
+        let firsts = futures::future::join_all(rounds).await;
+        // Hosts whose texts are all known go out now; the others after round 2.
+        let mut waiting: Vec<(Host, String, Vec<Partial>)> = Vec::new();
+        for (region, list) in firsts {
+            for (host, r) in list {
+                match r {
+                    Err(e) => {
+                        let _ = tx.send(HostRead { host, agents: Err(e) }).await;
+                    }
+                    Ok(parts) => {
+                        let known = {
+                            let b = self.blobs.lock().unwrap();
+                            parts.iter().all(|p| p.refs().iter().all(|(h, _)| b.contains_key(h)))
+                        };
+                        if known {
+                            let agents = parts.iter().map(|p| self.assemble(&host, p)).collect();
+                            let _ = tx.send(HostRead { host, agents: Ok(agents) }).await;
+                        } else {
+                            waiting.push((host, region.clone(), parts));
+                        }
+                    }
+                }
+            }
+        }
+        if !waiting.is_empty() {
+            let wanted: Vec<Wanted> = waiting
+                .iter()
+                .map(|(h, r, parts)| (h.clone(), r.clone(), parts.iter().flat_map(|p| p.refs()).collect()))
+                .collect();
+            self.fetch_blobs(&wanted, &nonce, deadline).await;
+            for (host, _, parts) in waiting {
+                let agents = parts.iter().map(|p| self.assemble(&host, p)).collect();
+                let _ = tx.send(HostRead { host, agents: Ok(agents) }).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn read_agent(&self, agent: &AgentRef) -> Result<AgentRead, FleetError> {
+        let mut it = Item::new(&agent.host, "read").with("GITEA", self.opts.gitea_url.clone());
+        if let Some(u) = &self.opts.agent_user {
+            it = it.with("AGENT_USER", u.clone());
+        }
+        let out = self.agent_op(agent, it, true, self.timeout()).await?;
+        self.read_from(agent, &out)
+    }
+
+    async fn backup(&self, agent: &AgentRef, req: &BackupRequest) -> Result<Option<WriteReceipt>, FleetError> {
+        let it = Item::new(&agent.host, "backup").with("PATH", req.path.clone()).with("RUN", req.run_id.clone());
+        let out = self.agent_op(agent, it, false, self.timeout()).await?;
+        ops_output(&out)?.receipt()
+    }
+
+    async fn write_file(&self, agent: &AgentRef, req: &WriteRequest) -> Result<WriteReceipt, FleetError> {
+        let it = Item::new(&agent.host, "write")
+            .with("PATH", req.path.clone())
+            .with("BEFORE", req.before_sha256.clone().unwrap_or_else(|| "-".into()))
+            .with("CONTENT", req.after_redacted.clone())
+            .with("RUN", req.run_id.clone());
+        let out = self.agent_op(agent, it, false, self.timeout()).await?;
+        let r = ops_output(&out)?.receipt()?;
+        Ok(r.map(|r| WriteReceipt { backup_path: if r.backup_path.is_empty() { "-".into() } else { r.backup_path }, ..r })
+            .ok_or_else(|| FleetError::Other("write: no receipt from agent-ops".into()))?)
+    }
+
+    async fn restore_file(&self, agent: &AgentRef, req: &RestoreRequest) -> Result<WriteReceipt, FleetError> {
+        let it = Item::new(&agent.host, "restore")
+            .with("PATH", req.path.clone())
+            .with("BACKUP", req.backup_path.clone())
+            .with("EXPECTED", req.expected_current_sha256.clone().unwrap_or_else(|| "-".into()));
+        let out = self.agent_op(agent, it, false, self.timeout()).await?;
+        let r = ops_output(&out)?.receipt()?.ok_or_else(|| FleetError::Other("restore: no receipt from agent-ops".into()))?;
+        Ok(WriteReceipt { backup_path: req.backup_path.clone(), after_sha256: r.after_sha256 })
+    }
+
+    async fn restart(&self, agent: &AgentRef) -> Result<(), FleetError> {
+        let out = self.agent_op(agent, Item::new(&agent.host, "restart"), false, self.timeout()).await?;
+        match Self::first_line(&out) {
+            (ok, _) if ok == "ok" => Ok(()),
+            (_, rest) => Err(Self::op_error(&rest)),
+        }
+    }
+
+    async fn wait_stable(&self, agent: &AgentRef, timeout: Duration) -> Result<AgentRead, FleetError> {
+        let mut it = Item::new(&agent.host, "wait")
+            .with("TIMEOUT", timeout.as_secs().max(1).to_string())
+            .with("GITEA", self.opts.gitea_url.clone());
+        if let Some(u) = &self.opts.agent_user {
+            it = it.with("AGENT_USER", u.clone());
+        }
+        let out = self.agent_op(agent, it, true, timeout + Duration::from_secs(60)).await?;
+        match Self::first_line(&out) {
+            (ok, _) if ok == "ok" => {
+                // The container id stays across a restart; re-read from the same output.
+                let rest: Vec<String> = out.lines.iter().skip_while(|l| !l.starts_with("c ")).cloned().collect();
+                self.read_from(&AgentRef { container_id: String::new(), ..agent.clone() }, &ItemOutput { lines: rest, ..out.clone() })
+            }
+            (_, rest) => {
+                let (_, msg) = rest.split_once(' ').unwrap_or(("", rest.as_str()));
+                Err(FleetError::Timeout(format!("{} did not become stable: {}", agent.id(), unpct(msg))))
+            }
+        }
+    }
+
+    async fn verify(&self, agent: &AgentRef) -> Result<VerifyReport, FleetError> {
+        let read = self.read_agent(agent).await?;
+        Ok(verify_report(&read))
+    }
+
+    async fn lock(&self, agent: &AgentRef, run_id: &str, holder: &str) -> Result<LockOutcome, FleetError> {
+        let it = Item::new(&agent.host, "lock").with("RUN", run_id).with("HOLDER", holder);
+        let out = self.agent_op(agent, it, false, self.timeout()).await?;
+        ops_output(&out)?.lock_outcome()
+    }
+
+    async fn unlock(&self, agent: &AgentRef, run_id: &str) -> Result<(), FleetError> {
+        let it = Item::new(&agent.host, "unlock").with("RUN", run_id);
+        let out = self.agent_op(agent, it, false, self.timeout()).await?;
+        match ops_output(&out)?.error() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// agent-ops.sh's answer inside an item, read by its one parser.
+fn ops_output(it: &ItemOutput) -> Result<crate::fleet::ops::OpsOutput, FleetError> {
+    crate::fleet::ops::parse(&it.lines.join("\n")).map_err(|e| {
+        let why = it.lines.iter().find_map(|l| l.strip_prefix("x ")).map(unpct).unwrap_or_default();
+        FleetError::Other(format!("{}: agent-ops output unreadable ({e}) {why}", it.op))
+    })
+}
+
+/// The boot assertion from a fresh read: codex's effective permissions (its own
+/// `prompt-input` answer) and Gitea through codex's command path.
+pub fn verify_report(read: &AgentRead) -> VerifyReport {
+    let mut checks = Vec::new();
+    match &read.probe {
+        Err(e) => checks.push(("probe".to_string(), false, e.clone())),
+        Ok(p) => {
+            let state = crate::scan::AgentState::from_read(read.clone());
+            let d = &state.diagnosis;
+            let eff = d.effective.as_ref();
+            let perm_ok = eff.is_some_and(|e| e.is_fixed()) && !d.has(crate::diagnose::Code::ConfigInvalid);
+            let said = p.effective.as_ref().map(|e| {
+                format!(
+                    "codex debug prompt-input: sandbox_mode={} approval_policy={}",
+                    e.sandbox_mode.as_deref().unwrap_or("?"),
+                    e.approval_policy.as_deref().unwrap_or("?")
+                )
+            });
+            let ev = match (said, eff) {
+                (Some(s), _) => s,
+                (None, Some(e)) => format!("sandbox_mode={} approval_policy={}", e.sandbox_mode.value, e.approval_policy.value),
+                (None, None) => d.evidence(crate::diagnose::Code::ConfigInvalid).unwrap_or("effective permissions unknown").to_string(),
+            };
+            checks.push(("effective-permissions".to_string(), perm_ok, ev));
+            let g = &p.gitea_codex;
+            let ok = g.status == Some(200);
+            let ev = match g.status {
+                Some(s) => format!("GET /api/v1/version through codex: HTTP {s}"),
+                None => g.stderr.lines().next().map(str::to_string).unwrap_or_else(|| format!("GET /api/v1/version through codex: {}", g.outcome.as_str())),
+            };
+            checks.push(("gitea-through-codex".to_string(), ok, ev));
+        }
+    }
+    VerifyReport { passed: checks.iter().all(|c| c.1), checks }
+}

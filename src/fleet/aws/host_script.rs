@@ -1,0 +1,377 @@
+//! The host scripts sent with SSM Run Command (`AWS-RunShellScript`): one template
+//! (`assets/host-ops.sh`) and a versioned payload header that carries every value as data.
+//!
+//! # Payload (format 1)
+//! ```text
+//! #!/bin/sh
+//! # codex-fleet host script, payload format 1 ...
+//! CFH_V=1
+//! d() { printf '%s' "$1" | base64 -d; printf x; }
+//! CFH_RUN=$(d 'cnVuLTE='); CFH_RUN=${CFH_RUN%x}
+//! CFH_Z=1
+//! CFH_N=2
+//! CFH_1_INSTANCE=$(d 'aS0wMTIz'); CFH_1_INSTANCE=${CFH_1_INSTANCE%x}
+//! CFH_1_OP=$(d 'd3JpdGU='); CFH_1_OP=${CFH_1_OP%x}
+//! CFH_1_F_CONTAINER=$(d '...'); CFH_1_F_CONTAINER=${CFH_1_F_CONTAINER%x}
+//! # -- end of payload --
+//! ```
+//! Every value is base64 inside single quotes (the base64 alphabet has no quote), decoded into
+//! a variable and only ever used as `"$VAR"`: nothing from the console or from a host is
+//! interpolated into shell code. Several items (one per agent operation) can share one
+//! command: each names its instance (`*`: every target) and the script runs only its own,
+//! known from `$AWS_SSM_INSTANCE_ID`, which the SSM agent sets. The container-side mutations
+//! run `agent-ops.sh` ([`crate::fleet::ops`]) in the container, whose `#cfo` answer is printed
+//! inside the item verbatim.
+//!
+//! # Output (format 1)
+//! ```text
+//! #cfh 1 begin i-0123
+//! #cfh 1 item 1 write
+//! ...the operation's own lines...
+//! #cfh 1 item 1 end 0
+//! #cfh 1 end 1
+//! ```
+//! With `CFH_Z=1` the whole text is gzipped and base64'd between `#cfz 1 LEN` and `#cfz 1 end`
+//! (a scan of 8 agents then fits `ListCommandInvocations`' 2,500 characters). A missing trailer
+//! means the output was cut: the console falls back to `GetCommandInvocation`, then to smaller
+//! commands.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+
+pub const FORMAT: u32 = 1;
+const TEMPLATE: &str = include_str!("../../../assets/host-ops.sh");
+const END_OF_PAYLOAD: &str = "# -- end of payload --";
+
+/// One operation for one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Item {
+    /// The instance it is for; `*` for every target of the command.
+    pub instance: String,
+    pub op: String,
+    /// Field names: `[A-Z0-9_]+`.
+    pub fields: BTreeMap<String, String>,
+}
+
+impl Item {
+    pub fn new(instance: &str, op: &str) -> Item {
+        Item { instance: instance.into(), op: op.into(), fields: BTreeMap::new() }
+    }
+    pub fn with(mut self, k: &str, v: impl Into<String>) -> Item {
+        debug_assert!(k.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_'));
+        self.fields.insert(k.into(), v.into());
+        self
+    }
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.fields.get(k).map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Payload {
+    pub run: String,
+    /// Compress the output (scans, reads).
+    pub z: bool,
+    pub items: Vec<Item>,
+}
+
+fn b64(s: &str) -> String {
+    B64.encode(s.as_bytes())
+}
+
+/// Extra files the script writes to its private directory before running (the probe with its
+/// redactor), gzip+base64 inside single quotes: our own constant text, never a host's.
+fn embedded(p: &Payload) -> Vec<(&'static str, String)> {
+    let needs_probe = p.items.iter().any(|i| matches!(i.op.as_str(), "scan" | "read" | "wait"));
+    let needs_ops = p.items.iter().any(|i| matches!(i.op.as_str(), "backup" | "write" | "restore" | "lock" | "unlock"));
+    let mut v = Vec::new();
+    if needs_probe {
+        v.push(("probe.sh", crate::probe::script()));
+    }
+    if needs_ops {
+        v.push(("agent-ops.sh", crate::fleet::ops::script()));
+    }
+    v
+}
+
+fn gz_b64(text: &str) -> String {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(text.as_bytes()).unwrap();
+    B64.encode(gz.finish().unwrap())
+}
+
+/// `NAME=$(d 'BASE64'); NAME=${NAME%x}`: the value, trailing newlines and all.
+fn assign(name: &str, v: &str) -> String {
+    format!("{name}=$(d '{}'); {name}=${{{name}%x}}\n", b64(v))
+}
+
+/// The whole script for `p`.
+pub fn render(p: &Payload) -> String {
+    let mut s = String::new();
+    s.push_str("#!/bin/sh\n");
+    s.push_str("# codex-fleet host script, payload format 1: the values below are data (base64), decoded into\n");
+    s.push_str("# variables and only ever used quoted. Body: assets/host-ops.sh.\n");
+    s.push_str(&format!("CFH_V={FORMAT}\n"));
+    // `$(...)` drops trailing newlines: d() appends an `x` that each assignment strips again.
+    s.push_str("d() { printf '%s' \"$1\" | base64 -d; printf x; }\n");
+    s.push_str(&assign("CFH_RUN", &p.run));
+    s.push_str(&format!("CFH_Z={}\n", u8::from(p.z)));
+    s.push_str(&format!("CFH_N={}\n", p.items.len()));
+    for (i, it) in p.items.iter().enumerate() {
+        let n = i + 1;
+        s.push_str(&assign(&format!("CFH_{n}_INSTANCE"), &it.instance));
+        s.push_str(&assign(&format!("CFH_{n}_OP"), &it.op));
+        for (k, v) in &it.fields {
+            s.push_str(&assign(&format!("CFH_{n}_F_{k}"), v));
+        }
+    }
+    s.push_str(END_OF_PAYLOAD);
+    s.push('\n');
+    s.push_str("CFH_DIR=$(mktemp -d /var/tmp/codex-fleet.XXXXXXXX) || exit 97\n");
+    s.push_str("trap 'rm -rf \"$CFH_DIR\"' EXIT\n");
+    for (name, text) in embedded(p) {
+        s.push_str(&format!("printf '%s' '{}' | base64 -d | gzip -dc > \"$CFH_DIR/{name}\" || exit 97\n", gz_b64(&text)));
+    }
+    s.push_str(TEMPLATE);
+    s
+}
+
+/// Read a script's payload header back (the simulated hosts do this: a structured header,
+/// not the shell text of the body).
+pub fn decode(script: &str) -> Result<Payload, String> {
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^CFH_([0-9]+)_(INSTANCE|OP|F_([A-Z0-9_]+))=\$\(d '([A-Za-z0-9+/=]*)'\); CFH_[0-9A-Z_]+=\$\{CFH_[0-9A-Z_]+%x\}$").unwrap()
+    });
+    let re = &*RE;
+    let mut p = Payload::default();
+    let mut version = None;
+    let mut n = 0usize;
+    let dec = |v: &str| -> Result<String, String> {
+        B64.decode(v).map_err(|e| e.to_string()).and_then(|b| String::from_utf8(b).map_err(|e| e.to_string()))
+    };
+    for line in script.lines() {
+        if line == END_OF_PAYLOAD {
+            if version != Some(FORMAT) {
+                return Err(format!("payload format {version:?} not supported"));
+            }
+            if p.items.len() != n {
+                return Err(format!("payload declares {n} items, has {}", p.items.len()));
+            }
+            return Ok(p);
+        }
+        if let Some(v) = line.strip_prefix("CFH_V=") {
+            version = v.parse().ok();
+        } else if let Some(v) = line.strip_prefix("CFH_RUN=$(d '").and_then(|v| v.strip_suffix("'); CFH_RUN=${CFH_RUN%x}")) {
+            p.run = dec(v)?;
+        } else if let Some(v) = line.strip_prefix("CFH_Z=") {
+            p.z = v == "1";
+        } else if let Some(v) = line.strip_prefix("CFH_N=") {
+            n = v.parse().map_err(|_| "bad CFH_N")?;
+        } else if let Some(c) = re.captures(line) {
+            let idx: usize = c[1].parse().map_err(|_| "bad index")?;
+            if idx == 0 || idx > n {
+                return Err(format!("item {idx} out of range"));
+            }
+            while p.items.len() < idx {
+                p.items.push(Item::default());
+            }
+            let it = &mut p.items[idx - 1];
+            let v = dec(&c[4])?;
+            match &c[2] {
+                "INSTANCE" => it.instance = v,
+                "OP" => it.op = v,
+                _ => {
+                    it.fields.insert(c[3].to_string(), v);
+                }
+            }
+        }
+    }
+    Err("no end of payload".into())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+const SAFE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~/:@+=-";
+
+/// Percent-encoding of free text in host output (the probe's alphabet).
+pub fn pct(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if SAFE.contains(&b) {
+            o.push(b as char);
+        } else {
+            o.push_str(&format!("%{b:02x}"));
+        }
+    }
+    o
+}
+
+pub fn unpct(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut o = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 3 <= b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                o.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        o.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&o).into_owned()
+}
+
+/// One item's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemOutput {
+    pub seq: usize,
+    pub op: String,
+    pub lines: Vec<String>,
+    pub rc: i32,
+}
+
+/// A host's framed output, complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostOutput {
+    pub instance: String,
+    pub items: Vec<ItemOutput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutputError {
+    #[error("output truncated (no trailer)")]
+    Truncated,
+    #[error("no host script output (no `#cfh {FORMAT} begin`)")]
+    Missing,
+    #[error("host output damaged: {0}")]
+    Damaged(String),
+}
+
+/// Frame plain output as the script does with `CFH_Z=1`.
+pub fn pack(plain: &str) -> String {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(plain.as_bytes()).unwrap();
+    let b = B64.encode(gz.finish().unwrap());
+    format!("#cfz {FORMAT} {}\n{b}\n#cfz {FORMAT} end\n", b.len())
+}
+
+/// Undo [`pack`] if the text is packed; plain text is returned as is.
+pub fn unpack(text: &str) -> Result<String, OutputError> {
+    let Some(start) = text.find(&format!("#cfz {FORMAT} ")) else {
+        return Ok(text.to_string());
+    };
+    let rest = &text[start..];
+    let mut lines = rest.lines();
+    let head = lines.next().unwrap_or("");
+    let len: usize = head.split_whitespace().nth(2).and_then(|n| n.parse().ok()).ok_or(OutputError::Truncated)?;
+    let body = lines.next().ok_or(OutputError::Truncated)?;
+    if body.len() != len || lines.next() != Some(&format!("#cfz {FORMAT} end")) {
+        return Err(OutputError::Truncated);
+    }
+    let gz = B64.decode(body).map_err(|e| OutputError::Damaged(e.to_string()))?;
+    let mut out = String::new();
+    flate2::read::GzDecoder::new(&gz[..]).read_to_string(&mut out).map_err(|e| OutputError::Damaged(e.to_string()))?;
+    Ok(out)
+}
+
+/// Parse a host's output (packed or plain); anything before the frame (stray lines) is ignored.
+pub fn parse_output(text: &str) -> Result<HostOutput, OutputError> {
+    let plain = unpack(text)?;
+    let begin = format!("#cfh {FORMAT} begin ");
+    let start = plain.find(&begin).ok_or(OutputError::Missing)?;
+    let mut lines = plain[start..].lines();
+    let instance = lines.next().unwrap()[begin.len()..].trim().to_string();
+    let mut items: Vec<ItemOutput> = Vec::new();
+    let mut cur: Option<ItemOutput> = None;
+    let item_p = format!("#cfh {FORMAT} item ");
+    let end_p = format!("#cfh {FORMAT} end ");
+    for l in lines {
+        if let Some(rest) = l.strip_prefix(&item_p) {
+            let t: Vec<&str> = rest.split_whitespace().collect();
+            match (t.as_slice(), cur.take()) {
+                ([seq, "end", rc], Some(mut it)) if seq.parse::<usize>().ok() == Some(it.seq) => {
+                    it.rc = rc.parse().map_err(|_| OutputError::Damaged(l.into()))?;
+                    items.push(it);
+                }
+                ([seq, op], None) => {
+                    let seq = seq.parse().map_err(|_| OutputError::Damaged(l.into()))?;
+                    cur = Some(ItemOutput { seq, op: op.to_string(), lines: Vec::new(), rc: -1 });
+                }
+                _ => return Err(OutputError::Damaged(l.into())),
+            }
+        } else if let Some(n) = l.strip_prefix(&end_p) {
+            if cur.is_some() {
+                return Err(OutputError::Truncated);
+            }
+            let n: usize = n.trim().parse().map_err(|_| OutputError::Damaged(l.into()))?;
+            if n != items.len() {
+                return Err(OutputError::Damaged(format!("trailer says {n} items, {} read", items.len())));
+            }
+            return Ok(HostOutput { instance, items });
+        } else if let Some(it) = cur.as_mut() {
+            it.lines.push(l.to_string());
+        }
+    }
+    Err(OutputError::Truncated)
+}
+
+/// Write a host's output the way the script frames it (the simulated hosts use this).
+pub fn frame(instance: &str, items: &[ItemOutput]) -> String {
+    let mut s = format!("#cfh {FORMAT} begin {instance}\n");
+    for it in items {
+        s.push_str(&format!("#cfh {FORMAT} item {} {}\n", it.seq, it.op));
+        for l in &it.lines {
+            s.push_str(l);
+            s.push('\n');
+        }
+        s.push_str(&format!("#cfh {FORMAT} item {} end {}\n", it.seq, it.rc));
+    }
+    s.push_str(&format!("#cfh {FORMAT} end {}\n", items.len()));
+    s
+}
+
+/// `k=v k=v` items of one line.
+pub fn kv(line: &str) -> BTreeMap<String, String> {
+    line.split_whitespace()
+        .filter_map(|t| t.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_round_trip() {
+        let p = Payload {
+            run: "run-1".into(),
+            z: true,
+            items: vec![
+                Item::new("i-1", "write").with("CONTAINER", "a'b\"c $(rm -rf /)").with("PATH", "/x y"),
+                Item::new("*", "scan").with("FILTER", "image=codex"),
+            ],
+        };
+        let s = render(&p);
+        assert!(!s.contains("rm -rf /)"), "values travel encoded");
+        assert_eq!(decode(&s).unwrap(), p);
+    }
+
+    #[test]
+    fn output_round_trip_and_truncation() {
+        let items = vec![ItemOutput { seq: 1, op: "scan".into(), lines: vec!["h docker=27.1".into()], rc: 0 }];
+        let plain = frame("i-1", &items);
+        let packed = pack(&plain);
+        assert_eq!(parse_output(&packed).unwrap().items, items);
+        assert_eq!(parse_output(&plain).unwrap().instance, "i-1");
+        assert_eq!(parse_output(&packed[..packed.len() - 12]), Err(OutputError::Truncated));
+        assert_eq!(parse_output(&plain[..plain.len() - 12]), Err(OutputError::Truncated));
+        assert_eq!(unpct(&pct("a b%c\n")), "a b%c\n");
+    }
+}

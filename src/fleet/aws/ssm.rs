@@ -1,0 +1,353 @@
+//! SSM Run Command: send, poll, collect.
+//!
+//! - Whole-fleet scans go out by `Targets` (the fleet's tags) and let SSM fan out, with
+//!   `MaxConcurrency`/`MaxErrors` chosen by the console; everything else by `InstanceIds`, at
+//!   most 50 per call. Changes only ever go to planned instance ids.
+//! - Right after SendCommand, `InvocationDoesNotExist` (and an empty listing) means "not yet".
+//! - Polling backs off; progress is read from `ListCommands` (one call) and the results from
+//!   `ListCommandInvocations` with details (50 hosts a page, 2,500 characters each); output
+//!   whose framing shows it was cut is fetched again with `GetCommandInvocation` (24,000).
+//! - Throttling: the SDK's adaptive retry first, then our own backoff until the deadline, and
+//!   a cap on concurrent calls.
+//! - Every status and status detail ends in a result; a deadline or a cancellation cancels
+//!   the command (`CancelCommand`).
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_ssm::types::Target;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use tokio::time::Instant;
+
+use super::host_script::{self, HostOutput, OutputError};
+use super::{AwsFleet, RegionClients};
+use crate::fleet::FleetError;
+
+/// Where a command goes.
+#[derive(Debug, Clone)]
+pub enum Dest {
+    /// At most 50.
+    Ids(Vec<String>),
+    /// `tag:KEY` = VALUE targets: SSM resolves and fans out.
+    Tags(Vec<(String, String)>),
+}
+
+#[derive(Debug, Clone)]
+pub struct SendSpec {
+    pub dest: Dest,
+    pub script: String,
+    pub comment: String,
+    pub max_concurrency: String,
+    pub max_errors: String,
+    /// The script's run-time limit (the document's `executionTimeout`).
+    pub exec_timeout: Duration,
+    /// How long SSM tries to deliver (`TimeoutSeconds`, >= 30).
+    pub delivery_timeout: Duration,
+}
+
+/// One host's end of a command.
+#[derive(Debug, Clone)]
+pub struct InvResult {
+    pub instance: String,
+    pub status: String,
+    pub detail: String,
+    pub rc: i32,
+    /// Output as far as SSM returned it (List: 2,500 characters; Get: 24,000).
+    pub output: String,
+}
+
+impl InvResult {
+    /// The host did not get the command at all.
+    pub fn undelivered(&self) -> bool {
+        matches!(self.detail.as_str(), "Undeliverable" | "DeliveryTimedOut" | "Delivery Timed Out" | "Terminated" | "InvalidPlatform" | "No Instances In Tag")
+    }
+}
+
+pub fn is_terminal(status: &str) -> bool {
+    matches!(status, "Success" | "Failed" | "TimedOut" | "Cancelled")
+}
+
+fn is_throttle<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    match e {
+        SdkError::ServiceError(s) => matches!(
+            s.err().code(),
+            Some("ThrottlingException" | "Throttling" | "RequestLimitExceeded" | "TooManyRequestsException" | "RateExceeded")
+        ),
+        _ => false,
+    }
+}
+
+fn code_of<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<String> {
+    match e {
+        SdkError::ServiceError(s) => s.err().code().map(str::to_string),
+        _ => None,
+    }
+}
+
+/// Output as one text: stdout, then stderr (never secret: the scripts redact on the host).
+fn joined(stdout: &str, stderr: &str) -> String {
+    if stderr.is_empty() {
+        stdout.to_string()
+    } else {
+        format!("{stdout}\n----------ERROR-------\n{stderr}")
+    }
+}
+
+impl AwsFleet {
+    /// Call an API with our own throttling cap and backoff on top of the SDK's retries.
+    pub(crate) async fn call<T, E, R, F, Fut>(&self, deadline: Instant, mut f: F) -> Result<T, SdkError<E, R>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, R>>>,
+        E: ProvideErrorMetadata,
+    {
+        let mut backoff = Duration::from_millis(300);
+        loop {
+            let permit = self.api_slots.clone().acquire_owned().await.expect("semaphore open");
+            let r = f().await;
+            drop(permit);
+            match r {
+                Err(e) if is_throttle(&e) && Instant::now() + backoff < deadline && !self.cancelled() => {
+                    let jitter = Duration::from_millis((Instant::now().elapsed().subsec_nanos() % 200) as u64);
+                    tokio::time::sleep(backoff + jitter).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// SendCommand; returns the command id.
+    pub(crate) async fn send(&self, rc: &RegionClients, spec: &SendSpec, deadline: Instant) -> Result<String, FleetError> {
+        let mut params = HashMap::new();
+        params.insert("commands".to_string(), vec![spec.script.clone()]);
+        params.insert("executionTimeout".to_string(), vec![spec.exec_timeout.as_secs().max(1).to_string()]);
+        let comment: String = spec.comment.chars().take(100).collect();
+        let r = self
+            .call(deadline, || {
+                let mut b = rc
+                    .ssm
+                    .send_command()
+                    .document_name("AWS-RunShellScript")
+                    .comment(comment.clone())
+                    .set_parameters(Some(params.clone()))
+                    .max_concurrency(spec.max_concurrency.clone())
+                    .max_errors(spec.max_errors.clone())
+                    .timeout_seconds(spec.delivery_timeout.as_secs().max(30) as i32);
+                match &spec.dest {
+                    Dest::Ids(ids) => {
+                        assert!(ids.len() <= 50, "at most 50 instance ids per SendCommand");
+                        b = b.set_instance_ids(Some(ids.clone()));
+                    }
+                    Dest::Tags(tags) => {
+                        for (k, v) in tags {
+                            b = b.targets(Target::builder().key(format!("tag:{k}")).values(v.clone()).build());
+                        }
+                    }
+                }
+                b.send()
+            })
+            .await
+            .map_err(|e| super::ec2::sdk_error(&format!("SendCommand in {}", rc.region), e))?;
+        r.command()
+            .and_then(|c| c.command_id())
+            .map(str::to_string)
+            .ok_or_else(|| FleetError::Other("SendCommand returned no command id".into()))
+    }
+
+    pub(crate) async fn cancel_command(&self, rc: &RegionClients, id: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let _ = self.call(deadline, || rc.ssm.cancel_command().command_id(id).send()).await;
+    }
+
+    /// Wait for the invocations of `command` on `expect` (None: every target), handing each
+    /// one to `on_done` as soon as it ends. At the deadline (or on cancellation) the command
+    /// is cancelled and the hosts that did not answer are returned.
+    pub(crate) async fn poll_many(
+        &self,
+        rc: &RegionClients,
+        command: &str,
+        expect: Option<&HashSet<String>>,
+        deadline: Instant,
+        mut on_done: impl FnMut(InvResult),
+    ) -> Result<Vec<String>, FleetError> {
+        let mut done: HashSet<String> = HashSet::new();
+        let mut backoff = Duration::from_millis(250);
+        let mut last_completed = -1i64;
+        let mut target_count: Option<i64>;
+        loop {
+            if self.cancelled() {
+                self.cancel_command(rc, command).await;
+                return Err(FleetError::Other("cancelled".into()));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                self.cancel_command(rc, command).await;
+                let missing = match expect {
+                    Some(e) => e.iter().filter(|i| !done.contains(*i)).cloned().collect(),
+                    None => Vec::new(),
+                };
+                return Ok(missing);
+            }
+            tokio::time::sleep(backoff.min(deadline - now)).await;
+            backoff = (backoff.mul_f64(1.5)).min(Duration::from_secs(3));
+            // Progress: one cheap call.
+            let lc = self.call(deadline, || rc.ssm.list_commands().command_id(command).send()).await;
+            let (completed, targets) = match lc {
+                Ok(o) => match o.commands().first() {
+                    Some(c) => (c.completed_count() as i64, c.target_count() as i64),
+                    None => continue, // not visible yet
+                },
+                Err(e) if code_of(&e).as_deref() == Some("InvalidCommandId") => continue, // eventual consistency
+                Err(e) => return Err(super::ec2::sdk_error("ListCommands", e)),
+            };
+            target_count = Some(targets);
+            if completed <= last_completed {
+                continue;
+            }
+            last_completed = completed;
+            // Results: pages of 50 with details.
+            let mut token: Option<String> = None;
+            loop {
+                let page = self
+                    .call(deadline, || {
+                        rc.ssm
+                            .list_command_invocations()
+                            .command_id(command)
+                            .details(true)
+                            .max_results(50)
+                            .set_next_token(token.clone())
+                            .send()
+                    })
+                    .await
+                    .map_err(|e| super::ec2::sdk_error("ListCommandInvocations", e))?;
+                for inv in page.command_invocations() {
+                    let Some(id) = inv.instance_id() else { continue };
+                    let status = inv.status().map(|s| s.as_str().to_string()).unwrap_or_default();
+                    if done.contains(id) || !is_terminal(&status) || expect.is_some_and(|e| !e.contains(id)) {
+                        continue;
+                    }
+                    let plugin = inv.command_plugins().first();
+                    done.insert(id.to_string());
+                    on_done(InvResult {
+                        instance: id.to_string(),
+                        detail: inv.status_details().unwrap_or(&status).to_string(),
+                        status,
+                        rc: plugin.map(|p| p.response_code()).unwrap_or(-1),
+                        output: plugin.and_then(|p| p.output()).unwrap_or("").to_string(),
+                    });
+                }
+                token = page.next_token().map(str::to_string);
+                if token.is_none() {
+                    break;
+                }
+            }
+            let all = match expect {
+                Some(e) => e.iter().all(|i| done.contains(i)),
+                None => target_count.is_some_and(|t| done.len() as i64 >= t),
+            };
+            if all {
+                if target_count.is_some_and(|t| t > done.len() as i64) {
+                    // Targets we did not wait for (hosts discovery already knew offline).
+                    self.cancel_command(rc, command).await;
+                }
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    /// The full output (24,000 characters) of one invocation; `None` while it does not exist
+    /// yet or is still running.
+    pub(crate) async fn get_invocation(&self, rc: &RegionClients, command: &str, instance: &str, deadline: Instant) -> Result<Option<InvResult>, FleetError> {
+        let r = self
+            .call(deadline, || rc.ssm.get_command_invocation().command_id(command).instance_id(instance).send())
+            .await;
+        match r {
+            Ok(o) => {
+                let status = o.status().map(|s| s.as_str().to_string()).unwrap_or_default();
+                if !is_terminal(&status) {
+                    return Ok(None);
+                }
+                Ok(Some(InvResult {
+                    instance: instance.to_string(),
+                    detail: o.status_details().unwrap_or(&status).to_string(),
+                    status,
+                    rc: o.response_code(),
+                    output: joined(o.standard_output_content().unwrap_or(""), o.standard_error_content().unwrap_or("")),
+                }))
+            }
+            Err(e) if code_of(&e).as_deref() == Some("InvocationDoesNotExist") => Ok(None),
+            Err(e) => Err(FleetError::Other(format!("GetCommandInvocation: {}", DisplayErrorContext(&e)))),
+        }
+    }
+
+    /// Poll one invocation until it ends (backoff; InvocationDoesNotExist = not yet).
+    pub(crate) async fn poll_one(&self, rc: &RegionClients, command: &str, instance: &str, deadline: Instant) -> Result<InvResult, FleetError> {
+        let mut backoff = Duration::from_millis(150);
+        loop {
+            if self.cancelled() {
+                self.cancel_command(rc, command).await;
+                return Err(FleetError::Other("cancelled".into()));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                self.cancel_command(rc, command).await;
+                return Err(FleetError::Timeout(format!("no answer from {instance} before the deadline (command {command} cancelled)")));
+            }
+            tokio::time::sleep(backoff.min(deadline - now)).await;
+            backoff = backoff.mul_f64(1.5).min(Duration::from_secs(2));
+            if let Some(r) = self.get_invocation(rc, command, instance, deadline).await? {
+                return Ok(r);
+            }
+        }
+    }
+
+    /// Run `payload` on one instance and read its framed output.
+    pub(crate) async fn run_one(&self, instance: &str, payload: &host_script::Payload, what: &str, timeout: Duration) -> Result<HostOutput, FleetError> {
+        let (region, host_name) = {
+            let hosts = self.hosts.lock().unwrap();
+            match hosts.get(instance) {
+                Some((r, h)) => (r.clone(), h.name.clone()),
+                None => (self.regions[0].region.clone(), instance.to_string()),
+            }
+        };
+        let rc = self.region(&region).ok_or_else(|| FleetError::Other(format!("no clients for region {region}")))?;
+        let deadline = Instant::now() + timeout;
+        let spec = SendSpec {
+            dest: Dest::Ids(vec![instance.to_string()]),
+            script: host_script::render(payload),
+            comment: format!("codex-fleet {what} run={}", payload.run),
+            max_concurrency: "1".into(),
+            max_errors: "0".into(),
+            exec_timeout: timeout,
+            delivery_timeout: Duration::from_secs(30),
+        };
+        let id = self.send(rc, &spec, deadline).await?;
+        let r = self.poll_one(rc, &id, instance, deadline).await?;
+        invocation_output(&host_name, &r)
+    }
+}
+
+/// A finished invocation's framed output, or the error it stands for.
+pub(crate) fn invocation_output(host: &str, r: &InvResult) -> Result<HostOutput, FleetError> {
+    if r.undelivered() {
+        return Err(FleetError::Unreachable { host: host.to_string(), reason: format!("SSM {} ({})", r.status, r.detail) });
+    }
+    match host_script::parse_output(&r.output) {
+        Ok(o) => Ok(o),
+        Err(OutputError::Truncated) if r.status == "Success" => {
+            Err(FleetError::Other(format!("{host}: output exceeds what SSM returns (truncated)")))
+        }
+        Err(e) => {
+            let tail: String = r.output.chars().rev().take(400).collect::<Vec<_>>().into_iter().rev().collect();
+            match r.status.as_str() {
+                "TimedOut" => Err(FleetError::Timeout(format!("{host}: SSM {} ({}): {e}; output: {tail}", r.status, r.detail))),
+                "Cancelled" => Err(FleetError::Other(format!("{host}: command cancelled ({})", r.detail))),
+                _ => Err(FleetError::Other(format!("{host}: SSM {} ({}, exit {}): {e}; output: {tail}", r.status, r.detail, r.rc))),
+            }
+        }
+    }
+}

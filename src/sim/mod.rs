@@ -1,0 +1,47 @@
+//! The simulated AWS behind `--demo`: an in-process HTTP connector given to the real AWS SDK
+//! clients ([`aws::SimAws`]), the fleet it serves ([`world::World`]) and the demo fleet's
+//! contents ([`demo`]). Only what sits behind the SDK's HTTP connection is simulated.
+
+pub mod aws;
+pub mod demo;
+pub mod world;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+
+use crate::fleet::aws::DemoOptions;
+
+/// Build the simulated AWS for `opts` and an SDK config whose HTTP client is it.
+pub fn start(opts: &DemoOptions) -> Result<(Arc<aws::SimAws>, SdkConfig), String> {
+    let (h, a) = opts.scale.unwrap_or((8, 6));
+    let world = world::World::load_or(opts.state_file.clone(), || {
+        if opts.scale.is_none() {
+            demo::default_fleet()
+        } else {
+            demo::fleet(h, a)
+        }
+    })?;
+    let service = aws::ServiceOptions { command_latency: opts.latency, ..Default::default() };
+    let sim = aws::SimAws::new(Arc::new(world), service);
+    let cfg = sdk_config(&sim, opts.aws.max_attempts);
+    Ok((sim, cfg))
+}
+
+/// An SDK config talking to `sim` (static, fake credentials: the simulated AWS checks none).
+pub fn sdk_config(sim: &Arc<aws::SimAws>, max_attempts: u32) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(demo::REGIONS[0]))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+            "AKIDDEMO", "demo-secret", None, None, "codex-fleet-demo",
+        )))
+        .http_client(sim.http_client())
+        .retry_config(RetryConfig::adaptive().with_max_attempts(max_attempts).with_initial_backoff(Duration::from_millis(200)))
+        .sleep_impl(aws_smithy_async::rt::sleep::TokioSleep::new())
+        .time_source(aws_smithy_async::time::SystemTimeSource::new())
+        .build()
+}

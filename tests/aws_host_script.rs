@@ -1,0 +1,65 @@
+//! The real host script (assets/host-ops.sh behind its payload header) run by `sh`, with a
+//! stand-in `docker` on PATH: payload decoding (values with quotes, `$(...)`, trailing
+//! newlines), instance dispatch, framing, gzip+base64 packing read back by the console.
+
+use std::io::Write;
+use std::process::Command;
+
+use codex_fleet::fleet::aws::host_script::{parse_output, render, Item, Payload};
+
+fn run(script: &str, path_prefix: &std::path::Path) -> (String, i32) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env("AWS_SSM_INSTANCE_ID", "i-0test")
+        .env("CODEX_FLEET_DOCKER", path_prefix.join("docker"))
+        .output()
+        .unwrap();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code().unwrap_or(-1))
+}
+
+fn fake_docker(dir: &std::path::Path, body: &str) {
+    let p = dir.join("docker");
+    let mut f = std::fs::File::create(&p).unwrap();
+    writeln!(f, "#!/bin/sh\n{body}").unwrap();
+    drop(f);
+    Command::new("chmod").arg("+x").arg(&p).status().unwrap();
+}
+
+#[test]
+fn dispatch_framing_and_packing() {
+    let dir = tempfile::tempdir().unwrap();
+    // No containers; the engine's version.
+    fake_docker(dir.path(), r#"case $1 in ps) exit 0 ;; version) echo 27.3.1 ;; *) exit 1 ;; esac"#);
+    let nasty = "it's \"quoted\" $(touch /tmp/cfh-pwned) `x`\n\n";
+    let p = Payload {
+        run: "r1".into(),
+        z: true,
+        items: vec![
+            Item::new("*", "scan").with("FILTER", "image=codex").with("GITEA", "https://git.example").with("NONCE", "n1"),
+            Item::new("i-0other", "scan").with("NONCE", nasty),
+            Item::new("i-0test", "blobs").with("NONCE", nasty).with("HASHES", "0123456789abcdef zz"),
+        ],
+    };
+    let (stdout, rc) = run(&render(&p), dir.path());
+    assert_eq!(rc, 0, "{stdout}");
+    assert!(!std::path::Path::new("/tmp/cfh-pwned").exists(), "a value was evaluated");
+    let o = parse_output(&stdout).unwrap();
+    assert_eq!(o.instance, "i-0test");
+    let ops: Vec<(usize, &str)> = o.items.iter().map(|i| (i.seq, i.op.as_str())).collect();
+    assert_eq!(ops, [(1, "scan"), (3, "blobs")], "the other instance's item is skipped");
+    assert_eq!(o.items[0].lines, ["h docker=27.3.1 n=0"]);
+    assert_eq!(o.items[1].lines, ["b 0123456789abcdef -"], "only hex hashes are looked up");
+}
+
+#[test]
+fn a_container_gone_is_reported_and_fails_the_item() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_docker(dir.path(), "exit 1");
+    let p = Payload { run: "r1".into(), z: false, items: vec![Item::new("*", "restart").with("CONTAINER", "codex-a")] };
+    let (stdout, rc) = run(&render(&p), dir.path());
+    assert_eq!(rc, 1);
+    let o = parse_output(&stdout).unwrap();
+    assert_eq!(o.items[0].rc, 3);
+    assert!(o.items[0].lines[0].starts_with("gone "), "{:?}", o.items[0]);
+}

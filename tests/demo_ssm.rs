@@ -1,0 +1,255 @@
+//! SSM status and timing sequences, against the simulated AWS through the real SDK client and
+//! through the AWS backend: InvocationDoesNotExist -> InProgress -> Success, Failed with
+//! partial output, TimedOut, Undeliverable, delivery timeout, a throttling storm, truncated
+//! output, more than 50 hosts, MaxConcurrency.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use codex_fleet::fleet::aws::host_script::{self, Item, Payload};
+use codex_fleet::fleet::aws::{demo_fleet_with_sim, AwsOptions, DemoOptions};
+use codex_fleet::fleet::{Fleet, FleetError};
+use codex_fleet::scan::scan;
+use codex_fleet::sim;
+
+fn opts(latency_ms: u64, scale: Option<(usize, usize)>) -> DemoOptions {
+    DemoOptions { latency: Duration::from_millis(latency_ms), scale, ..Default::default() }
+}
+
+fn client(s: &std::sync::Arc<sim::aws::SimAws>) -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::new(&sim::sdk_config(s, 1))
+}
+
+fn online_host(s: &sim::aws::SimAws) -> sim::world::SimHost {
+    s.world.snapshot_hosts().into_iter().find(|h| h.online && h.region == "us-east-2" && h.ec2_state == "running").unwrap()
+}
+
+fn script(items: Vec<Item>) -> String {
+    host_script::render(&Payload { run: "t".into(), z: false, items })
+}
+
+async fn send(c: &aws_sdk_ssm::Client, ids: &[String], script: String, exec_timeout: &str) -> Result<String, String> {
+    let mut p = HashMap::new();
+    p.insert("commands".to_string(), vec![script]);
+    p.insert("executionTimeout".to_string(), vec![exec_timeout.to_string()]);
+    c.send_command()
+        .document_name("AWS-RunShellScript")
+        .set_instance_ids(Some(ids.to_vec()))
+        .set_parameters(Some(p))
+        .send()
+        .await
+        .map(|o| o.command().unwrap().command_id().unwrap().to_string())
+        .map_err(|e| format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e)))
+}
+
+/// Statuses seen by polling GetCommandInvocation until a terminal one.
+async fn statuses(c: &aws_sdk_ssm::Client, id: &str, instance: &str) -> (Vec<String>, aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput) {
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        match c.get_command_invocation().command_id(id).instance_id(instance).send().await {
+            Ok(o) => {
+                let s = o.status().unwrap().as_str().to_string();
+                if seen.last() != Some(&s) {
+                    seen.push(s.clone());
+                }
+                if matches!(s.as_str(), "Success" | "Failed" | "TimedOut" | "Cancelled") {
+                    return (seen, o);
+                }
+            }
+            Err(e) => {
+                let code = e.as_service_error().and_then(|s| aws_smithy_types::error::metadata::ProvideErrorMetadata::code(s)).unwrap_or("?").to_string();
+                assert_eq!(code, "InvocationDoesNotExist");
+                if seen.last().map(String::as_str) != Some("InvocationDoesNotExist") {
+                    seen.push(code);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn invocation_does_not_exist_then_in_progress_then_success() {
+    let (s, _) = sim::start(&opts(600, Some((2, 1)))).unwrap();
+    let c = client(&s);
+    let h = online_host(&s);
+    let id = send(&c, std::slice::from_ref(&h.instance_id), script(vec![Item::new("*", "scan")]), "60").await.unwrap();
+    let (seen, out) = statuses(&c, &id, &h.instance_id).await;
+    assert_eq!(seen.first().map(String::as_str), Some("InvocationDoesNotExist"), "{seen:?}");
+    let tail: Vec<&str> = seen.iter().map(String::as_str).skip_while(|s| *s != "InProgress").collect();
+    assert_eq!(tail, ["InProgress", "Success"], "{seen:?}");
+    assert_eq!(out.response_code(), 0);
+    assert!(host_script::parse_output(out.standard_output_content().unwrap()).is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_with_partial_output_is_read() {
+    let (s, _) = sim::start(&opts(50, Some((2, 2)))).unwrap();
+    let c = client(&s);
+    let h = online_host(&s);
+    let name = s.world.with(|st| st.agents[&h.instance_id][0].name.clone());
+    let items = vec![
+        Item::new("*", "lock").with("CONTAINER", name.clone()).with("RUN", "r1").with("HOLDER", "t"),
+        Item::new("*", "write")
+            .with("CONTAINER", name.clone())
+            .with("PATH", "/home/agent/.codex/config.toml")
+            .with("BEFORE", "0".repeat(64))
+            .with("CONTENT", "x = 1\n"),
+    ];
+    let id = send(&c, std::slice::from_ref(&h.instance_id), script(items), "60").await.unwrap();
+    let (seen, out) = statuses(&c, &id, &h.instance_id).await;
+    assert_eq!(seen.last().map(String::as_str), Some("Failed"));
+    assert_eq!(out.response_code(), 1);
+    let o = host_script::parse_output(out.standard_output_content().unwrap()).unwrap();
+    // agent-ops' own answers, read by its one parser.
+    let lock = codex_fleet::fleet::ops::parse(&o.items[0].lines.join("\n")).unwrap();
+    assert!(lock.ok(), "the part that worked is there: {lock:?}");
+    let write = codex_fleet::fleet::ops::parse(&o.items[1].lines.join("\n")).unwrap();
+    assert_eq!(write.err().map(|e| e.0), Some("changed"), "{write:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn execution_timeout_is_timed_out_and_an_error() {
+    let (s, _) = sim::start(&opts(50, Some((2, 1)))).unwrap();
+    let c = client(&s);
+    let h = online_host(&s);
+    s.world.with(|st| st.agents.get_mut(&h.instance_id).unwrap()[0].faults.slow_ms = 3_000);
+    let id = send(&c, std::slice::from_ref(&h.instance_id), script(vec![Item::new("*", "scan")]), "1").await.unwrap();
+    let (_, out) = statuses(&c, &id, &h.instance_id).await;
+    assert_eq!(out.status().unwrap().as_str(), "TimedOut");
+    assert_eq!(out.status_details(), Some("ExecutionTimedOut"));
+
+    // Through the backend: a deadline, the command cancelled, a Timeout error.
+    let mut o = opts(50, Some((2, 1)));
+    o.aws = AwsOptions { op_timeout: Duration::from_millis(1500), ..Default::default() };
+    let (fleet, sim2) = demo_fleet_with_sim(o).await.unwrap();
+    let hosts = fleet.discover().await.unwrap();
+    let host = hosts.iter().find(|h| h.reachable).unwrap().clone();
+    let agent = sim2.world.with(|st| {
+        let a = &mut st.agents.get_mut(&host.id).unwrap()[0];
+        a.faults.slow_ms = 5_000;
+        codex_fleet::fleet::AgentRef { host: host.id.clone(), container_id: a.container_id.clone(), name: a.name.clone() }
+    });
+    let r = fleet.read_agent(&agent).await;
+    assert!(matches!(r, Err(FleetError::Timeout(_))), "{r:?}");
+    let _ = sim2;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancellation_cancels_the_command() {
+    let (fleet, sim) = demo_fleet_with_sim(opts(2_000, Some((2, 1)))).await.unwrap();
+    let fleet = std::sync::Arc::new(fleet);
+    let hosts = fleet.discover().await.unwrap();
+    let host = hosts.iter().find(|h| h.reachable).unwrap().clone();
+    let agent = sim.world.with(|st| {
+        let a = &st.agents[&host.id][0];
+        codex_fleet::fleet::AgentRef { host: host.id.clone(), container_id: a.container_id.clone(), name: a.name.clone() }
+    });
+    let f2 = fleet.clone();
+    let t = tokio::spawn(async move { f2.read_agent(&agent).await });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    fleet.cancel();
+    let r = t.await.unwrap();
+    assert!(matches!(&r, Err(FleetError::Other(m)) if m == "cancelled"), "{r:?}");
+    assert_eq!(sim.stats.snapshot().get("CancelCommand").copied(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn undeliverable_and_delivery_timeout() {
+    let (s, _) = sim::start(&opts(50, Some((8, 1)))).unwrap();
+    let c = client(&s);
+    let id = send(&c, &["i-0doesnotexist0000".to_string()], script(vec![Item::new("*", "scan")]), "60").await.unwrap();
+    let (_, out) = statuses(&c, &id, "i-0doesnotexist0000").await;
+    assert_eq!((out.status().unwrap().as_str(), out.status_details()), ("Failed", Some("Undeliverable")));
+
+    s.world.with(|st| st.faults.offline_delivery_ms = 300);
+    let off = s.world.snapshot_hosts().into_iter().find(|h| !h.online && h.ec2_state == "running").unwrap();
+    let c = aws_sdk_ssm::Client::from_conf(aws_sdk_ssm::config::Builder::from(&sim::sdk_config(&s, 1)).region(aws_sdk_ssm::config::Region::new(off.region.clone())).build());
+    let id = send(&c, std::slice::from_ref(&off.instance_id), script(vec![Item::new("*", "scan")]), "60").await.unwrap();
+    let (seen, out) = statuses(&c, &id, &off.instance_id).await;
+    assert!(seen.contains(&"Pending".to_string()), "{seen:?}");
+    assert_eq!((out.status().unwrap().as_str(), out.status_details()), ("TimedOut", Some("DeliveryTimedOut")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_one_ids_are_refused_and_the_backend_never_sends_them() {
+    let (s, _) = sim::start(&opts(30, Some((120, 1)))).unwrap();
+    let c = client(&s);
+    let ids: Vec<String> = s.world.snapshot_hosts().iter().filter(|h| h.region == "us-east-2").take(51).map(|h| h.instance_id.clone()).collect();
+    assert_eq!(ids.len(), 51);
+    let e = send(&c, &ids, script(vec![Item::new("*", "scan")]), "60").await.unwrap_err();
+    assert!(e.contains("ValidationException"), "{e}");
+
+    // More than 50 hosts named one by one: the backend splits them.
+    let all: Vec<String> = s.world.snapshot_hosts().iter().filter(|h| h.ec2_state == "running").map(|h| h.instance_id.clone()).collect();
+    let mut o = opts(30, Some((120, 1)));
+    o.aws.instances = all.clone();
+    let (fleet, sim2) = demo_fleet_with_sim(o).await.unwrap();
+    let report = scan(&fleet, |_| {}).await.unwrap();
+    assert_eq!(report.hosts.len(), all.len());
+    let reached = report.hosts.iter().filter(|h| h.host.reachable).count();
+    assert_eq!(reached, all.len() - 1, "all but the offline host");
+    let sends = sim2.stats.snapshot()["SendCommand"];
+    assert!(sends >= 3, "{sends} SendCommand calls for {} ids", all.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn whole_fleet_scan_goes_by_tag_targets_in_a_few_dozen_calls() {
+    let (fleet, sim) = demo_fleet_with_sim(opts(100, Some((300, 8)))).await.unwrap();
+    let report = scan(&fleet, |_| {}).await.unwrap();
+    assert_eq!(report.hosts.len(), 300);
+    assert_eq!(report.summary().agents, 299 * 8, "every agent of every reachable host, sidecars filtered out");
+    let calls = sim.stats.snapshot();
+    assert!(calls["SendCommand"] <= 6, "{calls:?}");
+    assert!(calls.get("GetCommandInvocation").copied().unwrap_or(0) <= 20, "{calls:?}");
+    assert!(sim.stats.total() < 120, "{calls:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn throttling_storm_is_ridden_out() {
+    let (fleet, sim) = demo_fleet_with_sim(opts(50, None)).await.unwrap();
+    sim.throttle_storm(Duration::from_millis(2500));
+    let t = Instant::now();
+    let report = scan(&fleet, |_| {}).await.unwrap();
+    assert!(report.summary().agents >= 40);
+    assert!(sim.stats.throttled.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    assert!(t.elapsed() >= Duration::from_millis(2500));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn truncated_listing_falls_back_to_get_command_invocation() {
+    let (fleet, sim) = demo_fleet_with_sim(opts(30, Some((2, 60)))).await.unwrap();
+    let report = scan(&fleet, |_| {}).await.unwrap();
+    let big = report.hosts.iter().find(|h| h.host.reachable).unwrap();
+    assert_eq!(big.agents.len(), 60, "{:?}", big.host);
+    assert!(sim.stats.snapshot().get("GetCommandInvocation").copied().unwrap_or(0) >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn max_concurrency_is_honoured() {
+    let (s, _) = sim::start(&opts(300, Some((12, 1)))).unwrap();
+    let c = client(&s);
+    let ids: Vec<String> = s.world.snapshot_hosts().iter().filter(|h| h.online && h.region == "us-east-2").take(6).map(|h| h.instance_id.clone()).collect();
+    let mut p = HashMap::new();
+    p.insert("commands".to_string(), vec![script(vec![Item::new("*", "scan")])]);
+    let t = Instant::now();
+    let id = c
+        .send_command()
+        .document_name("AWS-RunShellScript")
+        .set_instance_ids(Some(ids.clone()))
+        .set_parameters(Some(p))
+        .max_concurrency("2")
+        .send()
+        .await
+        .unwrap()
+        .command()
+        .unwrap()
+        .command_id()
+        .unwrap()
+        .to_string();
+    for i in &ids {
+        statuses(&c, &id, i).await;
+    }
+    // 6 hosts, 2 at a time, ~300 ms each: at least three rounds.
+    assert!(t.elapsed() >= Duration::from_millis(700), "{:?}", t.elapsed());
+}
