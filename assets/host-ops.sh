@@ -5,7 +5,7 @@
 #
 # Operations (CFH_<n>_OP), fields (CFH_<n>_F_<NAME>):
 #   scan    FILTER AGENT_USER GITEA NONCE   list codex containers, inspect, probe, diff, boot WARN
-#   blobs   NONCE HASHES                    texts a scan kept by hash
+#   blobs   NONCE HASHES                    texts a scan kept by hash: `b HASH VALUE`, or `m HASH` when not kept
 #   read    CONTAINER AGENT_USER GITEA      one container, full probe (files)
 #   backup  CONTAINER PATH RUN              agent-ops.sh backup, in the container
 #   write   CONTAINER PATH BEFORE CONTENT RUN   agent-ops.sh write (conditional, atomic, backed
@@ -87,7 +87,8 @@ agent_lines() {
 			k=${pl%%=*}; v=${pl#*=}
 			case $k in
 			e.* | cfx | emx | cf | em)
-				if [ "$k" != "$pl" ] && [ -n "$v" ]; then
+				# Short values travel inline: a reference would be as long (BLOB_MIN in sim/world.rs).
+				if [ "$k" != "$pl" ] && [ "${#v}" -gt 24 ]; then
 					h=$(printf '%s' "$v" | sha256sum | cut -c1-16)
 					printf '%s' "$v" >"$6/$h"
 					printf '%s=@%s:%s\n' "$k" "$h" "${#v}"
@@ -152,7 +153,7 @@ run_item() { # N
 	blobs)
 		for h in $F_HASHES; do
 			case $h in *[!0-9a-f]*) continue ;; esac
-			if [ -f "$STORE/$F_NONCE/$h" ]; then printf 'b %s %s\n' "$h" "$(cat "$STORE/$F_NONCE/$h")"; else printf 'b %s -\n' "$h"; fi
+			if [ -f "$STORE/$F_NONCE/$h" ]; then printf 'b %s %s\n' "$h" "$(cat "$STORE/$F_NONCE/$h")"; else printf 'm %s\n' "$h"; fi
 		done ;;
 	read) agent_lines "$F_CONTAINER" "$F_AGENT_USER" "$F_GITEA" files 0 "" ;;
 	backup) op_backup "$F_CONTAINER" "$F_PATH" "$F_RUN" ;;

@@ -37,6 +37,11 @@ pub struct AgentPlan {
     pub image_id: String,
     pub started_at: String,
     pub files: Vec<FilePlan>,
+    /// The agent's config.toml when it exists: backed up before the run even when only the
+    /// emitter is written, since the restart regenerates it (absent in plans saved before it was
+    /// added; the engine then falls back on the files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_path: Option<String>,
     pub restart: bool,
     pub notes: Vec<String>,
 }
@@ -163,6 +168,7 @@ pub fn plan_agent(a: &AgentState) -> Result<Option<AgentPlan>, String> {
         image_id: a.read.image_id.clone(),
         started_at: a.read.started_at.clone(),
         files,
+        config_path: p.config.sha256.as_ref().map(|_| config_path.clone()),
         restart: true,
         notes,
     }))

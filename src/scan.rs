@@ -209,12 +209,26 @@ pub async fn scan(fleet: &dyn Fleet, mut on_host: impl FnMut(&HostState)) -> Res
         on_host(s);
     }
     let run = fleet.scan(&reachable, tx);
+    // Each host's answer is parsed and diagnosed on the blocking pool as it arrives (a
+    // thousand hosts' worth is seconds of CPU: it must not serialize behind one task), and
+    // handed on in the order the diagnoses finish.
     let collect = async {
         let mut got = Vec::new();
-        while let Some(r) = rx.recv().await {
-            let s = HostState::from_read(r);
-            on_host(&s);
-            got.push(s);
+        let mut pending = futures::stream::FuturesUnordered::new();
+        let mut open = true;
+        loop {
+            tokio::select! {
+                r = rx.recv(), if open => match r {
+                    Some(r) => pending.push(tokio::task::spawn_blocking(move || HostState::from_read(r))),
+                    None => open = false,
+                },
+                Some(s) = futures::StreamExt::next(&mut pending), if !pending.is_empty() => {
+                    let s = s.expect("diagnosing a host's answer panicked");
+                    on_host(&s);
+                    got.push(s);
+                }
+                else => break,
+            }
         }
         got
     };
@@ -222,15 +236,17 @@ pub async fn scan(fleet: &dyn Fleet, mut on_host: impl FnMut(&HostState)) -> Res
     res?;
     states.extend(got);
     // Hosts that never answered are unreachable, not silently missing.
+    let answered: std::collections::HashSet<String> = states.iter().map(|s| s.host.id.clone()).collect();
     for h in &reachable {
-        if !states.iter().any(|s| s.host.id == h.id) {
+        if !answered.contains(&h.id) {
             let mut host = h.clone();
             host.reachable = false;
             host.unreachable_reason = Some("no answer from the host".into());
             states.push(HostState { host, agents: Vec::new() });
         }
     }
-    states.sort_by_key(|s| order.iter().position(|id| *id == s.host.id).unwrap_or(usize::MAX));
+    let rank: std::collections::HashMap<&str, usize> = order.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    states.sort_by_key(|s| rank.get(s.host.id.as_str()).copied().unwrap_or(usize::MAX));
     for s in &mut states {
         s.agents.sort_by(|a, b| a.read.agent.name.cmp(&b.read.agent.name));
     }

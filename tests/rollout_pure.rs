@@ -59,7 +59,7 @@ fn replay_tells_progress_backups_and_state() {
         created: "t".into(),
         source: "test".into(),
         agents: (0..3)
-            .map(|i| AgentPlan { agent: agent(i), image_id: String::new(), started_at: String::new(), files: vec![], restart: true, notes: vec![] })
+            .map(|i| AgentPlan { agent: agent(i), image_id: String::new(), started_at: String::new(), files: vec![], config_path: None, restart: true, notes: vec![] })
             .collect(),
         attention: vec![],
     };
@@ -113,4 +113,19 @@ fn torn_last_line_is_ignored() {
     let recs = codex_fleet::rollout::journal::read("r-torn").unwrap();
     assert_eq!(recs.len(), 1);
     assert!(codex_fleet::rollout::journal::list_runs().contains(&"r-torn".to_string()));
+}
+
+#[test]
+fn operator_is_named_even_without_user_in_the_environment() {
+    std::env::remove_var("USER");
+    std::env::remove_var("LOGNAME");
+    let op = codex_fleet::rollout::journal::operator();
+    assert!(!op.starts_with("unknown"), "{op}");
+    let me = unsafe { libc::geteuid() };
+    let name = op.split('@').next().unwrap();
+    if me == 0 {
+        assert_eq!(name, "root", "{op}");
+    } else {
+        assert!(!name.is_empty(), "{op}");
+    }
 }

@@ -89,7 +89,6 @@ fn launch(state: &Path, extra: &str, w: u16, h: u16) -> Tmux {
 const T: Duration = Duration::from_secs(60);
 
 #[test]
-#[ignore = "needs --demo"]
 fn console_on_the_demo_fleet() {
     if !tmux_available() {
         panic!("tmux is required for this test");
@@ -171,7 +170,6 @@ fn console_on_the_demo_fleet() {
 }
 
 #[test]
-#[ignore = "needs --demo"]
 fn idle_console_with_10000_agents_uses_no_cpu() {
     if !tmux_available() {
         panic!("tmux is required for this test");
@@ -198,4 +196,39 @@ fn idle_console_with_10000_agents_uses_no_cpu() {
     assert!(used <= 3, "an idle console should not burn CPU: {used} ticks in 3 s");
     tm.text("q");
     tm.wait_for("EXIT=0", T);
+}
+
+#[test]
+fn read_only_console_makes_zero_mutating_calls() {
+    if !tmux_available() {
+        panic!("tmux is required for this test");
+    }
+    let state = tempfile::tempdir().unwrap();
+    let demo = state.path().join("demo.json");
+    let tm = launch(state.path(), &format!("--demo-latency 5 --read-only --demo-state {}", demo.display()), 160, 45);
+    tm.wait("the scan to finish", T, |s| s.contains("scan done"));
+    // Every mutating key, each refused where actions are dispatched.
+    tm.text("*");
+    tm.wait_for("marked", T);
+    tm.text("a");
+    tm.wait_for("read-only", T);
+    tm.text("y");
+    tm.text(":rollout");
+    tm.keys(&["Enter"]);
+    tm.text("P");
+    tm.text("X");
+    tm.text("B");
+    tm.text(":audit");
+    tm.keys(&["Enter"]);
+    tm.wait_for("Run history", T);
+    tm.text("B");
+    tm.text("v");
+    tm.text(":agents");
+    tm.keys(&["Enter"]);
+    tm.text("q");
+    let s = tm.wait_for("EXIT=", T);
+    assert!(s.contains("EXIT=0"), "{s}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&demo).unwrap()).unwrap();
+    let m = v["mutations"].as_object().cloned().unwrap_or_default();
+    assert!(m.is_empty(), "the read-only console made mutating calls: {m:?}");
 }

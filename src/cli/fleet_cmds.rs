@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use futures::StreamExt;
 use serde_json::json;
 
 use super::output::{table, verdict_label};
@@ -336,6 +337,9 @@ pub async fn plan(g: &GlobalArgs, a: &PlanArgs) -> u8 {
     }
 }
 
+/// How many boot assertions `verify` runs at once.
+const VERIFY_CONCURRENCY: usize = 16;
+
 pub async fn verify(g: &GlobalArgs, a: &VerifyArgs) -> u8 {
     let (fleet, report) = match open_and_scan(g).await {
         Ok(x) => x,
@@ -344,11 +348,18 @@ pub async fn verify(g: &GlobalArgs, a: &VerifyArgs) -> u8 {
     let mut rows = Vec::new();
     let mut out = Vec::new();
     let mut all = true;
-    for agent in report.agents() {
-        if !a.agents.is_empty() && !a.agents.iter().any(|s| agent.read.agent.matches(s)) {
-            continue;
-        }
-        let r = fleet.verify(&agent.read.agent).await;
+    let chosen: Vec<_> = report
+        .agents()
+        .filter(|agent| a.agents.is_empty() || a.agents.iter().any(|s| agent.read.agent.matches(s)))
+        .collect();
+    // Every agent's boot assertion is one round trip to its host: run them side by side (the
+    // backend caps its own API calls), report in scan order.
+    let fleet = &*fleet;
+    let results: Vec<_> = futures::stream::iter(chosen.iter().map(|agent| fleet.verify(&agent.read.agent)))
+        .buffered(VERIFY_CONCURRENCY)
+        .collect()
+        .await;
+    for (agent, r) in chosen.iter().zip(results) {
         let (passed, detail) = match &r {
             Ok(v) => (v.passed, v.checks.iter().map(|c| format!("{}: {} {}", c.0, if c.1 { "ok" } else { "FAIL" }, c.2)).collect::<Vec<_>>().join("; ")),
             Err(e) => (false, e.to_string()),

@@ -262,7 +262,7 @@ pub async fn rollback(g: &GlobalArgs, a: &RollbackArgs) -> u8 {
     if crate::rollout::is_live(&a.run) {
         return fail(format_args!("run {} is being executed by a live process", a.run));
     }
-    let touched = view.agents.values().filter(|p| !p.backups.is_empty()).count();
+    let touched = view.agents.values().filter(|p| !p.done.is_empty() || p.in_flight.is_some()).count();
     if !a.yes && !confirm(&format!("Roll back run {} on {touched} agent(s)?", a.run)) {
         return fail("not confirmed; nothing changed");
     }

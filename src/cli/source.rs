@@ -12,29 +12,29 @@ pub const DEFAULT_GITEA: &str = "https://git.moleculesai.app";
 #[derive(Debug, Args, Clone, Default)]
 pub struct SourceArgs {
     /// EC2 hosts found with DescribeInstances, reached with SSM Run Command (the default).
-    #[arg(long, global = true, hide = true, help_heading = "Fleet source")]
+    #[arg(long, global = true, help_heading = "Fleet source")]
     pub aws: bool,
     /// This machine's Docker engine as one host.
     #[arg(long, global = true, help_heading = "Fleet source")]
     pub docker: bool,
     /// A built-in simulated fleet: no credentials, no network, deterministic.
-    #[arg(long, global = true, hide = true, help_heading = "Fleet source")]
+    #[arg(long, global = true, help_heading = "Fleet source")]
     pub demo: bool,
 
     /// EC2 tag filter KEY=VALUE (repeatable; default Role=workspace).
-    #[arg(long = "tag", global = true, hide = true, value_name = "KEY=VALUE", help_heading = "AWS")]
+    #[arg(long = "tag", global = true, value_name = "KEY=VALUE", help_heading = "AWS")]
     pub tags: Vec<String>,
     /// EC2 instance id (repeatable).
-    #[arg(long = "instance", global = true, hide = true, value_name = "ID", help_heading = "AWS")]
+    #[arg(long = "instance", global = true, value_name = "ID", help_heading = "AWS")]
     pub instances: Vec<String>,
     /// AWS profile, as in the aws CLI.
-    #[arg(long, global = true, hide = true, help_heading = "AWS")]
+    #[arg(long, global = true, help_heading = "AWS")]
     pub profile: Option<String>,
     /// AWS region (repeatable: several regions in one view).
-    #[arg(long = "region", global = true, hide = true, help_heading = "AWS")]
+    #[arg(long = "region", global = true, help_heading = "AWS")]
     pub regions: Vec<String>,
     /// Endpoint URL, as in the aws CLI.
-    #[arg(long, global = true, hide = true, help_heading = "AWS")]
+    #[arg(long, global = true, help_heading = "AWS")]
     pub endpoint_url: Option<String>,
 
     /// Docker engine address (default: DOCKER_HOST, else the default socket).
@@ -42,13 +42,13 @@ pub struct SourceArgs {
     pub docker_host: Option<String>,
 
     /// Size of the demo fleet, HOSTSxAGENTS (e.g. 1000x8).
-    #[arg(long, global = true, hide = true, value_name = "HOSTSxAGENTS", help_heading = "Demo")]
+    #[arg(long, global = true, value_name = "HOSTSxAGENTS", help_heading = "Demo")]
     pub demo_scale: Option<String>,
     /// Simulated SSM command latency in milliseconds (default 200).
-    #[arg(long, global = true, hide = true, value_name = "MS", help_heading = "Demo")]
+    #[arg(long, global = true, value_name = "MS", help_heading = "Demo")]
     pub demo_latency: Option<u64>,
     /// Keep the simulated fleet's state in FILE so it outlives one process.
-    #[arg(long, global = true, hide = true, value_name = "FILE", help_heading = "Demo")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Demo")]
     pub demo_state: Option<std::path::PathBuf>,
 
     /// Which containers are codex agents: label=K=V, name=GLOB or image=SUBSTR (default image=codex).
@@ -101,15 +101,9 @@ impl SourceArgs {
     }
 }
 
-/// `1000x8` -> (1000, 8).
+/// `1000x8` -> (1000, 8), with the flag named in the error.
 pub fn parse_scale(s: &str) -> Result<(usize, usize), String> {
-    let bad = || format!("--demo-scale `{s}`: expected HOSTSxAGENTS, e.g. 1000x8");
-    let (h, a) = s.split_once(['x', 'X']).ok_or_else(bad)?;
-    let (h, a): (usize, usize) = (h.parse().map_err(|_| bad())?, a.parse().map_err(|_| bad())?);
-    if h == 0 || a == 0 {
-        return Err(bad());
-    }
-    Ok((h, a))
+    crate::fleet::aws::parse_scale(s).map_err(|e| format!("--demo-scale {e}"))
 }
 
 /// Open the chosen source.
@@ -127,7 +121,51 @@ pub async fn open(s: &SourceArgs) -> Result<Box<dyn Fleet>, String> {
                 .map_err(|e| format!("cannot reach the Docker engine: {e}"))?;
             Ok(Box::new(f))
         }
-        Kind::Demo => Err("the demo fleet is not built into this version yet; see `codex-fleet --help`".into()),
-        Kind::Aws => Err("the AWS source is not built into this version yet; `fix-config` works on local files".into()),
+        Kind::Demo => {
+            let scale = match &s.demo_scale {
+                Some(x) => Some(parse_scale(x)?),
+                None => None,
+            };
+            let opts = crate::fleet::aws::DemoOptions {
+                scale,
+                latency: std::time::Duration::from_millis(s.demo_latency.unwrap_or(200)),
+                state_file: s.demo_state.clone(),
+                aws: aws_options(s)?,
+            };
+            let f = crate::fleet::aws::demo_fleet(opts).await.map_err(|e| format!("cannot start the demo fleet: {e}"))?;
+            Ok(Box::new(f))
+        }
+        Kind::Aws => {
+            let f = crate::fleet::aws::AwsFleet::connect(aws_options(s)?).await.map_err(|e| match e {
+                crate::fleet::FleetError::NoCredentials(m) => m,
+                e => format!("cannot reach AWS: {e}"),
+            })?;
+            Ok(Box::new(f))
+        }
+    }
+}
+
+/// `--tag`, `--instance`, `--profile`, `--region`, `--endpoint-url` and the agent flags, as the
+/// AWS backend takes them (the demo takes the same: it is the same backend).
+fn aws_options(s: &SourceArgs) -> Result<crate::fleet::aws::AwsOptions, String> {
+    let tags = s.tags.iter().map(|t| parse_tag(t)).collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::fleet::aws::AwsOptions {
+        tags,
+        instances: s.instances.clone(),
+        profile: s.profile.clone(),
+        regions: s.regions.clone(),
+        endpoint_url: s.endpoint_url.clone(),
+        agent_filter: s.filter().to_string(),
+        agent_user: s.agent_user.clone(),
+        gitea_url: s.gitea(),
+        ..Default::default()
+    })
+}
+
+/// `--tag KEY=VALUE` -> (KEY, VALUE); the key must not be empty.
+pub fn parse_tag(t: &str) -> Result<(String, String), String> {
+    match t.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("--tag `{t}`: expected KEY=VALUE, e.g. Role=workspace")),
     }
 }

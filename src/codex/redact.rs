@@ -624,3 +624,18 @@ mod tests {
         );
     }
 }
+
+/// Placeholders renumbered by order of first appearance, so that two redactions of the same
+/// content compare equal whatever numbering each started from (agent-ops.sh's CANON_AWK does
+/// the same on the host).
+pub fn canonical_placeholders(text: &str) -> String {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| regex::Regex::new(r"<redacted:([0-9]+)>").unwrap());
+    let mut map: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    re.replace_all(text, |c: &regex::Captures| {
+        let n = map.len() + 1;
+        let k = *map.entry(c[1].to_string()).or_insert(n);
+        format!("<redacted:{k}>")
+    })
+    .into_owned()
+}

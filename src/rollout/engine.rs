@@ -9,10 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
+use futures::StreamExt;
 use tokio::sync::watch;
 
 use super::journal::{now, Journal, Outcome, Phase, Record, RunOptions, RunState, Step};
 use super::view::{AgentProgress, RunView};
+use crate::codex::redact::canonical_placeholders;
 use crate::diagnose::Code;
 use crate::fleet::{AgentRef, BackupRequest, Fleet, FleetError, LockOutcome, RestoreRequest, WriteRequest};
 use crate::plan::{AgentPlan, Plan};
@@ -113,6 +115,27 @@ fn jstep(j: &Shared, a: &AgentRef, step: Step, phase: Phase, f: impl FnOnce(&mut
     j.lock().unwrap().step(a, step, phase, f).expect("the run journal could not be written");
 }
 
+/// The waves of a run: those already recorded in its journal (a resumed run keeps them), then
+/// the computed ones past them, without the agents already placed. A run killed right after
+/// journaling its first wave still has all the others to do.
+fn resumed_waves(recorded: &[Vec<String>], computed: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    let mut all = recorded.to_vec();
+    let placed: std::collections::HashSet<String> = recorded.iter().flatten().cloned().collect();
+    let mut leftover: Vec<String> = Vec::new();
+    for (i, w) in computed.into_iter().enumerate() {
+        let rest: Vec<String> = w.into_iter().filter(|id| !placed.contains(id)).collect();
+        if i < recorded.len() {
+            leftover.extend(rest); // computed differently this time: never dropped
+        } else if !rest.is_empty() {
+            all.push(rest);
+        }
+    }
+    if !leftover.is_empty() {
+        all.push(leftover);
+    }
+    all
+}
+
 /// Begin a new run of `plan`.
 pub fn start(plan: &Plan, opts: &RunOptions, run_id: &str) -> std::io::Result<Journal> {
     let mut j = Journal::create(run_id)?;
@@ -144,7 +167,7 @@ pub async fn execute(
     let ids: Vec<String> = plan.agents.iter().map(|a| a.agent.id()).collect();
     let planned = ids.len();
     let budget = cfg.max_errors.of(planned);
-    let all_waves = if view.waves.is_empty() { waves(&ids, cfg.canary, cfg.wave) } else { view.waves.clone() };
+    let all_waves = resumed_waves(&view.waves, waves(&ids, cfg.canary, cfg.wave));
     let j: Shared = Arc::new(Mutex::new(journal));
     let mut progress = view.agents.clone();
     let mut errors = progress.values().filter(|p| matches!(p.outcome, Some(Outcome::Failed(_)))).count();
@@ -302,7 +325,10 @@ async fn steps(
             }
         };
     }
-    let config_path = plan.files.iter().find(|f| !f.path.ends_with(".sh")).map(|f| f.path.clone());
+    let config_path = plan
+        .config_path
+        .clone()
+        .or_else(|| plan.files.iter().find(|f| !f.path.ends_with(".sh")).map(|f| f.path.clone()));
 
     // Check: still the same container, every file still as planned.
     stop_check!();
@@ -449,6 +475,9 @@ async fn steps(
 }
 
 /// Restore every file a run changed or caused to change, byte for byte, then restart.
+/// How many agents a rollback restores at once.
+pub const ROLLBACK_CONCURRENCY: usize = 16;
+
 pub async fn rollback(
     fleet: &dyn Fleet,
     run_id: &str,
@@ -458,15 +487,25 @@ pub async fn rollback(
     let view = RunView::from_records(&super::journal::read(run_id)?)
         .ok_or_else(|| std::io::Error::other("journal has no start record"))?;
     let j: Shared = Arc::new(Mutex::new(Journal::open(run_id)?));
+    // Every agent the run began on: a process killed mid-write has no backup on record yet.
+    let todo: Vec<_> = view
+        .plan
+        .agents
+        .iter()
+        .filter_map(|ap| view.agents.get(&ap.agent.id()).filter(|p| !p.done.is_empty() || p.in_flight.is_some()).map(|p| (ap, p)))
+        .filter(|(_, p)| p.outcome != Some(Outcome::RolledBack))
+        .collect();
+    // Agents are independent: restore them side by side (a 1,000-agent rollback must not take
+    // a thousand round trips in a row), at most ROLLBACK_CONCURRENCY at once, results in plan order.
+    // (Collected first: a stream over a borrowing closure is not Send enough for tokio::spawn.)
+    let futs: Vec<_> = todo.iter().map(|(ap, p)| rollback_agent(fleet, run_id, ap, p, cfg, &j, on_event)).collect();
+    let outcomes: Vec<Outcome> = futures::stream::iter(futs)
+        .buffered(ROLLBACK_CONCURRENCY)
+        .collect()
+        .await;
     let mut results = Vec::new();
-    for ap in &view.plan.agents {
+    for ((ap, _), outcome) in todo.iter().zip(outcomes) {
         let id = ap.agent.id();
-        let Some(p) = view.agents.get(&id) else { continue };
-        if p.backups.is_empty() {
-            continue;
-        }
-        let a = &ap.agent;
-        let outcome = rollback_agent(fleet, run_id, a, p, cfg, &j, on_event).await;
         j.lock().unwrap().append(&Record::Agent { time: now(), agent: id.clone(), outcome: outcome.clone() })?;
         on_event(Event::Agent { agent: id.clone(), outcome: outcome.clone() });
         results.push((id, outcome));
@@ -481,12 +520,13 @@ pub async fn rollback(
 async fn rollback_agent(
     fleet: &dyn Fleet,
     run_id: &str,
-    a: &AgentRef,
+    ap: &AgentPlan,
     p: &AgentProgress,
     cfg: &EngineConfig,
     j: &Shared,
     on_event: &(dyn Fn(Event) + Send + Sync),
 ) -> Outcome {
+    let a = &ap.agent;
     let ev = |step: Step, phase: &'static str, detail: String| {
         on_event(Event::Step { agent: a.id(), step, phase, detail });
     };
@@ -496,12 +536,71 @@ async fn rollback_agent(
         Err(e) => return Outcome::RollbackFailed(e.to_string()),
     }
     let mut problems = Vec::new();
-    // Written files first (the emitter), then config.toml.
-    let mut paths: Vec<&String> = p.backups.keys().collect();
-    paths.sort_by_key(|path| !p.written.contains_key(*path));
-    for path in paths {
-        let backup = &p.backups[path];
-        let expected = p.after_restart.get(path).or(p.written.get(path)).cloned();
+    let mut restored = 0usize;
+    // The files the run wrote first (the emitter), then the one its restart regenerated from
+    // them (config.toml under an emitter: "derived").
+    let written: Vec<&crate::plan::FilePlan> = ap.files.iter().filter(|f| f.write).collect();
+    let config = ap.config_path.clone().or_else(|| ap.files.iter().find(|f| !f.path.ends_with(".sh")).map(|f| f.path.clone()));
+    let mut paths: Vec<(String, bool)> = written.iter().map(|f| (f.path.clone(), false)).collect();
+    if let Some(c) = config.filter(|c| !written.iter().any(|f| f.path == *c)) {
+        paths.push((c, true));
+    }
+    for (path, derived) in paths {
+        let in_flight_write = p.in_flight == Some(Step::Write) && p.in_flight_path.as_deref() == Some(path.as_str());
+        let backup = match p.backups.get(&path) {
+            Some(b) => b.clone(),
+            // No backup on record and no write begun: the run never changed this file (a derived
+            // file is backed up before any write, so none was written and none restarted).
+            None if !in_flight_write => continue,
+            // The process died inside the write: the host keeps the run's first copy, so asking
+            // for a backup now finds the original whether or not the write happened.
+            None => match fleet.backup(a, &BackupRequest { path: path.clone(), run_id: run_id.into() }).await {
+                Ok(Some(r)) => r.backup_path,
+                Ok(None) => continue,
+                Err(e) => {
+                    problems.push(format!("{path}: cannot find the run's backup: {e}"));
+                    continue;
+                }
+            },
+        };
+        let expected = if derived {
+            if !problems.is_empty() {
+                // The file it is generated from was not put back: leave this one as it is too.
+                problems.push(format!("{path}: left as it is, the file it is generated from was not restored"));
+                continue;
+            }
+            // The boot emitter rewrites it at every start, so any restart since the run's own
+            // changes its bytes. The emitter was just restored over exactly what the run wrote,
+            // so the emitter owns this file: restore it over what it holds now, read under the
+            // run's lock. (Not restarted by the run: it still holds the backed-up original.)
+            match current(fleet, a, &path).await {
+                Ok(c) => c.map(|c| c.0),
+                Err(e) => {
+                    problems.push(format!("{path}: cannot re-read: {e}"));
+                    continue;
+                }
+            }
+        } else if let Some(s) = p.after_restart.get(&path).or(p.written.get(&path)) {
+            Some(s.clone())
+        } else {
+            // A write in flight when the process died: restore over the current content only if
+            // it is exactly what the run previewed (the write happened); the original needs nothing.
+            let planned = written.iter().find(|f| f.path == path).map(|f| canonical_placeholders(&f.after_redacted));
+            match current(fleet, a, &path).await {
+                Ok(Some((sha, text))) if planned.as_deref() == Some(canonical_placeholders(&text).as_str()) => Some(sha),
+                Ok(Some((sha, _))) if written.iter().any(|f| f.path == path && f.before_sha256.as_deref() == Some(sha.as_str())) => {
+                    continue; // never written: already the original
+                }
+                Ok(_) => {
+                    problems.push(format!("{path}: neither the original nor what the run wrote; left as it is"));
+                    continue;
+                }
+                Err(e) => {
+                    problems.push(format!("{path}: cannot re-read: {e}"));
+                    continue;
+                }
+            }
+        };
         jstep(j, a, Step::Restore, Phase::Begin, |d| {
             d.path = Some(path.clone());
             d.backup = Some(backup.clone());
@@ -510,6 +609,7 @@ async fn rollback_agent(
         let req = RestoreRequest { path: path.clone(), backup_path: backup.clone(), expected_current_sha256: expected };
         match fleet.restore_file(a, &req).await {
             Ok(r) => {
+                restored += 1;
                 jstep(j, a, Step::Restore, Phase::Done, |d| {
                     d.path = Some(path.clone());
                     d.sha256 = Some(r.after_sha256.clone());
@@ -528,10 +628,13 @@ async fn rollback_agent(
             }
         }
     }
-    if let Err(e) = fleet.restart(a).await {
-        problems.push(format!("restart: {e}"));
-    } else if let Err(e) = fleet.wait_stable(a, cfg.stable_timeout).await {
-        problems.push(format!("after restart: {e}"));
+    // Restart when a file was put back or the run had restarted it (codex reads its config at start).
+    if restored > 0 || p.restart_begun {
+        if let Err(e) = fleet.restart(a).await {
+            problems.push(format!("restart: {e}"));
+        } else if let Err(e) = fleet.wait_stable(a, cfg.stable_timeout).await {
+            problems.push(format!("after restart: {e}"));
+        }
     }
     let _ = fleet.unlock(a, run_id).await;
     if problems.is_empty() {
@@ -539,4 +642,12 @@ async fn rollback_agent(
     } else {
         Outcome::RollbackFailed(problems.join("; "))
     }
+}
+
+/// A file's sha256 and redacted text as the agent holds it now (`None`: absent).
+async fn current(fleet: &dyn Fleet, a: &AgentRef, path: &str) -> Result<Option<(String, String)>, FleetError> {
+    let read = fleet.read_agent(a).await?;
+    let p = read.probe.map_err(FleetError::Other)?;
+    let f = [&p.config, &p.emitter].into_iter().find(|f| f.path == path);
+    Ok(f.and_then(|f| f.sha256.clone().map(|s| (s, f.redacted.clone().unwrap_or_default()))))
 }

@@ -192,7 +192,9 @@ impl Journal {
         let mut line = serde_json::to_string(r).map_err(std::io::Error::other)?;
         line.push('\n');
         self.file.write_all(line.as_bytes())?;
-        self.file.sync_data()
+        self.file.sync_data()?;
+        crash_test_pause();
+        Ok(())
     }
 
     pub fn step(&mut self, agent: &AgentRef, step: Step, phase: Phase, f: impl FnOnce(&mut StepDetail)) -> std::io::Result<()> {
@@ -257,11 +259,56 @@ pub fn audit(entry: &serde_json::Value) -> std::io::Result<()> {
 
 /// Who is running this: the OS user (and host), for locks and the audit log.
 pub fn operator() -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(os_user);
     let host = fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default();
     if host.is_empty() {
         user
     } else {
         format!("{user}@{host}")
+    }
+}
+
+/// The effective uid's name from the password database (cron, systemd units and `env -i` have
+/// no USER), else `uid:N`: an audit line never says "unknown".
+fn os_user() -> String {
+    // SAFETY: geteuid has no preconditions; getpwuid_r writes only into the buffers we pass,
+    // and pw_name is read only when it returned an entry pointing into `buf`.
+    unsafe {
+        let uid = libc::geteuid();
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) == 0 && !out.is_null() && !pw.pw_name.is_null() {
+            if let Ok(name) = std::ffi::CStr::from_ptr(pw.pw_name).to_str() {
+                if !name.is_empty() {
+                    return name.to_string();
+                }
+            }
+        }
+        format!("uid:{uid}")
+    }
+}
+
+/// The crash tests' seam: with `CODEX_FLEET_PAUSE_AT_RECORD=N`, the process stops itself
+/// (SIGSTOP) right after the N-th journal record it appends is durable, so that a test can
+/// `kill -9` it at exactly that step boundary (tests/rollout_crash.rs loops N over a whole run).
+/// Unset, this is one relaxed atomic add per record.
+fn crash_test_pause() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static AT: OnceLock<Option<u64>> = OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let at = *AT.get_or_init(|| std::env::var("CODEX_FLEET_PAUSE_AT_RECORD").ok().and_then(|v| v.parse().ok()));
+    if let Some(at) = at {
+        if COUNT.fetch_add(1, Ordering::SeqCst) + 1 == at {
+            // SAFETY: raising a signal on our own process has no memory-safety preconditions.
+            unsafe {
+                libc::raise(libc::SIGSTOP);
+            }
+        }
     }
 }

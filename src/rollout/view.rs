@@ -14,6 +14,10 @@ pub struct AgentProgress {
     pub done: Vec<Step>,
     /// A step begun and not finished (the process died or was stopped there).
     pub in_flight: Option<Step>,
+    /// The file the in-flight step was about (a write the process died in).
+    pub in_flight_path: Option<String>,
+    /// The run began restarting the agent (whether or not that finished).
+    pub restart_begun: bool,
     /// path -> where the original was kept.
     pub backups: BTreeMap<String, String>,
     /// path -> sha256 right after the run wrote it.
@@ -72,10 +76,18 @@ impl RunView {
                 Record::Step { agent, step, phase, path, backup, sha256, .. } => {
                     let a = v.agents.entry(agent.clone()).or_default();
                     match phase {
-                        Phase::Begin => a.in_flight = Some(*step),
-                        Phase::Failed => a.in_flight = None,
+                        Phase::Begin => {
+                            a.in_flight = Some(*step);
+                            a.in_flight_path = path.clone();
+                            a.restart_begun |= *step == Step::Restart;
+                        }
+                        Phase::Failed => {
+                            a.in_flight = None;
+                            a.in_flight_path = None;
+                        }
                         Phase::Done => {
                             a.in_flight = None;
+                            a.in_flight_path = None;
                             if !a.done.contains(step) || matches!(step, Step::Backup | Step::Write | Step::Wait) {
                                 a.done.push(*step);
                             }

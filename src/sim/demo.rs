@@ -310,7 +310,7 @@ pub fn fleet(hosts: usize, agents: usize) -> WorldState {
         docker_version: "27.3.1".into(),
     });
     ags.insert(id, Vec::new());
-    WorldState { format: STATE_FORMAT, seed: (hosts * 1_000_003 + agents) as u64, hosts: hs, agents: ags, faults: Faults::default() }
+    WorldState { format: STATE_FORMAT, seed: (hosts * 1_000_003 + agents) as u64, hosts: hs, agents: ags, faults: Faults::default(), mutations: BTreeMap::new() }
 }
 
 /// The default demo: 8 hosts x 6 agents (48 agents, one host unreachable).

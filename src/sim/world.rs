@@ -140,6 +140,11 @@ pub struct WorldState {
     /// instance id -> its containers.
     pub agents: BTreeMap<String, Vec<SimAgent>>,
     pub faults: Faults,
+    /// Mutating operations the hosts carried out, by operation (`write`, `restart`, ...):
+    /// kept with the state so that a test can count them across processes (`--read-only`
+    /// must leave this untouched).
+    #[serde(default)]
+    pub mutations: BTreeMap<String, u64>,
 }
 
 /// The fleet, shared by the simulated AWS and its hosts; optionally persisted in a file
@@ -258,6 +263,9 @@ impl World {
                     continue;
                 }
                 let (lines, rc, t) = self.run_item(&mut st, instance, &payload.run, item);
+                if MUTATING.contains(&item.op.as_str()) {
+                    *st.mutations.entry(item.op.clone()).or_default() += 1;
+                }
                 extra += t;
                 outs.push(ItemOutput { seq: k + 1, op: item.op.clone(), lines, rc });
             }
@@ -312,7 +320,7 @@ impl World {
                 for h in item.get("HASHES").unwrap_or("").split_whitespace() {
                     match store.and_then(|s| s.get(h)) {
                         Some(v) => lines.push(format!("b {h} {v}")),
-                        None => lines.push(format!("b {h} -")),
+                        None => lines.push(format!("m {h}")),
                     }
                 }
                 (lines, 0, Duration::ZERO)
@@ -411,11 +419,14 @@ pub fn is_blob_key(k: &str) -> bool {
     k.starts_with("e.") || matches!(k, "cfx" | "emx" | "cf" | "em")
 }
 
+/// Values this short travel inline: a reference (`@` + 16 hex + `:` + length) would be as long.
+pub const BLOB_MIN: usize = 24;
+
 /// `cfx=VALUE` -> `cfx=@HASH16:LEN`, VALUE kept in `store` (what host-ops.sh does with
 /// sha256sum and a file per blob).
 pub fn reduce_line(l: &str, store: &mut BTreeMap<String, String>) -> String {
     match l.split_once('=') {
-        Some((k, v)) if is_blob_key(k) && !v.is_empty() => {
+        Some((k, v)) if is_blob_key(k) && v.len() > BLOB_MIN => {
             let h = sha256_hex(v)[..16].to_string();
             let out = format!("{k}=@{h}:{}", v.len());
             store.insert(h, v.to_string());
@@ -653,17 +664,7 @@ fn cfo_fail(op: &str, mut items: Vec<(&str, String)>, code: &str, msg: &str) -> 
     cfo(op, items)
 }
 
-/// Placeholders renumbered by order of first appearance (agent-ops compares redactions so).
-fn canon(text: &str) -> String {
-    let re = regex::Regex::new(r"<redacted:([0-9]+)>").unwrap();
-    let mut map: BTreeMap<String, usize> = BTreeMap::new();
-    re.replace_all(text, |c: &regex::Captures| {
-        let n = map.len() + 1;
-        let k = *map.entry(c[1].to_string()).or_insert(n);
-        format!("<redacted:{k}>")
-    })
-    .into_owned()
-}
+use crate::codex::redact::canonical_placeholders as canon;
 
 fn file_of<'a>(a: &'a mut SimAgent, path: &str) -> Option<&'a mut Option<String>> {
     if path == EMITTER_PATH {

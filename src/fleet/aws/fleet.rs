@@ -330,10 +330,9 @@ impl AwsFleet {
                             let mut b = self.blobs.lock().unwrap();
                             for l in o.items.iter().flat_map(|i| i.lines.iter()) {
                                 let t: Vec<&str> = l.splitn(3, ' ').collect();
+                                // `b HASH VALUE` (any value, "-" included); `m HASH`: not kept.
                                 if let ["b", h, v] = t.as_slice() {
-                                    if *v != "-" {
-                                        b.insert(h.to_string(), v.to_string());
-                                    }
+                                    b.insert(h.to_string(), v.to_string());
                                 }
                             }
                         }
