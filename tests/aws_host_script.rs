@@ -49,7 +49,7 @@ fn dispatch_framing_and_packing() {
     let ops: Vec<(usize, &str)> = o.items.iter().map(|i| (i.seq, i.op.as_str())).collect();
     assert_eq!(ops, [(1, "scan"), (3, "blobs")], "the other instance's item is skipped");
     assert_eq!(o.items[0].lines, ["h docker=27.3.1 n=0"]);
-    assert_eq!(o.items[1].lines, ["b 0123456789abcdef -"], "only hex hashes are looked up");
+    assert_eq!(o.items[1].lines, ["m 0123456789abcdef"], "only hex hashes are looked up; a hash not kept is `m HASH`");
 }
 
 #[test]

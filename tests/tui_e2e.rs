@@ -79,7 +79,7 @@ fn launch(state: &Path, extra: &str, w: u16, h: u16) -> Tmux {
     let bin = env!("CARGO_BIN_EXE_codex-fleet");
     // After the console exits, the shell prints its status and the terminal's mode, then waits.
     let cmd = format!(
-        "env CODEX_FLEET_STATE_DIR={} XDG_STATE_HOME={} {bin} --demo {extra}; echo \"EXIT=$?\"; stty -a | tr ' ' '\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' '; echo; sleep 120",
+        "env CODEX_FLEET_STATE_DIR={} XDG_STATE_HOME={} {bin} --demo {extra}; echo \"EXIT=$?\"; stty -a | tr ' ' '\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' '; echo; echo MODES-DONE; sleep 120",
         state.display(),
         state.display()
     );
@@ -161,7 +161,8 @@ fn console_on_the_demo_fleet() {
 
     // Quit: status 0, terminal restored.
     tm.text("q");
-    let s = tm.wait_for("EXIT=", T);
+    // The shell prints the status, then the terminal's modes, then MODES-DONE.
+    let s = tm.wait_for("MODES-DONE", T);
     assert!(s.contains("EXIT=0"), "{s}");
     assert!(s.contains("icanon") && !s.contains("-icanon") && !s.contains("-echo "), "cooked mode restored:\n{s}");
     assert_eq!(tm.display("#{alternate_on}"), "0", "back on the main screen");

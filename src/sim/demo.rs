@@ -10,11 +10,12 @@ use sha2::{Digest, Sha256};
 use super::world::{AgentFaults, Faults, Primitives, SimAgent, SimHost, WorldState, STATE_FORMAT};
 use crate::codex::emitter::fix_emitter;
 
-const EM_ORIGINAL: &str = include_str!("../../assets/demo-fleet/emitter-original.sh");
-const EM_PR77: &str = include_str!("../../assets/demo-fleet/emitter-template-pr77.sh");
-const EM_PR82: &str = include_str!("../../assets/demo-fleet/emitter-template-pr82.sh");
-const EM_HOTPATCH1: &str = include_str!("../../assets/demo-fleet/emitter-hotpatch-1.sh");
-const EM_HOTPATCH2: &str = include_str!("../../assets/demo-fleet/emitter-hotpatch-2.sh");
+// The boot emitters of the incident (the same scripts the emitter tests run for real).
+const EM_ORIGINAL: &str = include_str!("../../tests/fixtures/emitter/scripts/original.sh");
+const EM_PR77: &str = include_str!("../../tests/fixtures/emitter/scripts/template-pr77.sh");
+const EM_PR82: &str = include_str!("../../tests/fixtures/emitter/scripts/template-pr82.sh");
+const EM_HOTPATCH1: &str = include_str!("../../tests/fixtures/emitter/scripts/hotpatch-1.sh");
+const EM_HOTPATCH2: &str = include_str!("../../tests/fixtures/emitter/scripts/hotpatch-2.sh");
 
 pub const REGIONS: [&str; 2] = ["us-east-2", "eu-west-1"];
 

@@ -195,20 +195,8 @@ pub fn decode(script: &str) -> Result<Payload, String> {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-const SAFE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~/:@+=-";
-
-/// Percent-encoding of free text in host output (the probe's alphabet).
-pub fn pct(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if SAFE.contains(&b) {
-            o.push(b as char);
-        } else {
-            o.push_str(&format!("%{b:02x}"));
-        }
-    }
-    o
-}
+/// Percent-encoding of free text in host output: the probe's alphabet, one implementation.
+pub use crate::probe::parse::pct_encode as pct;
 
 pub fn unpct(s: &str) -> String {
     let b = s.as_bytes();
