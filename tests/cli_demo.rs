@@ -76,6 +76,17 @@ fn primary_files(state: &Path) -> BTreeMap<String, Value> {
     out
 }
 
+fn agent_of(scan: &Value, id: &str) -> Value {
+    scan["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|h| h["agents"].as_array().unwrap().iter())
+        .find(|a| a["id"] == id)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
 fn read(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_default()
 }
@@ -168,7 +179,7 @@ fn scan_plan_refusals_apply_verify_report_rollback() {
             assert!(attention.contains(&id), "{id} still stalled and was not an attention agent");
         }
         if planned.contains(&id) {
-            assert!(v == "healthy" || v == "at-risk", "{id} is {v} after the fix");
+            assert!(v == "healthy" || v == "at-risk", "{id} is {v} after the fix: {}", agent_of(&after, &id));
         }
     }
     // Applying again plans nothing for the fixed agents.

@@ -148,3 +148,43 @@ async fn a_file_changed_after_the_plan_is_skipped_not_written() {
         .await;
     assert!(matches!(r, Err(codex_fleet::fleet::FleetError::Changed { .. })), "{r:?}");
 }
+
+/// Regression: when one host held more texts than one answer carries, it was put twice into
+/// one SendCommand; its two invocations could not be told apart and every text of the scan
+/// was lost (seen about one scan in four under load).
+#[test]
+fn a_host_with_many_texts_is_asked_in_several_commands_never_twice_in_one() {
+    use codex_fleet::fleet::Host;
+    let host = |id: &str| Host {
+        id: id.into(),
+        name: id.into(),
+        location: "us-east-2".into(),
+        reachable: true,
+        unreachable_reason: None,
+        agent_version: None,
+    };
+    let big: Vec<(String, usize)> = (0..5).map(|i| (format!("{i:016x}"), 20_000)).collect();
+    let mut small = big[..1].to_vec();
+    small.push(("ffffffffffffffff".into(), 100));
+    let wanted = vec![(host("i-0big"), "us-east-2".to_string(), big.clone()), (host("i-0small"), "us-east-2".to_string(), small)];
+    let known = std::collections::HashSet::from(["0000000000000004".to_string()]);
+    let cmds = codex_fleet::fleet::aws::blob_commands(&wanted, &known);
+    let mut asked: Vec<String> = Vec::new();
+    for (_, items) in &cmds {
+        let mut ids: Vec<&str> = items.iter().map(|(h, _)| h.id.as_str()).collect();
+        ids.sort();
+        let n = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "an instance twice in one command: {cmds:?}");
+        for (_, hashes) in items {
+            assert!(hashes.len() == 1 || hashes.len() * 20_000 <= 30_000 + 20_000, "{hashes:?}");
+            asked.extend(hashes.iter().cloned());
+        }
+    }
+    asked.sort();
+    let mut want: Vec<String> = (0..4).map(|i| format!("{i:016x}")).collect();
+    want.push("ffffffffffffffff".into());
+    want.sort();
+    assert_eq!(asked, want, "every text not yet known, each once");
+    assert!(cmds.len() >= 3, "20,000-character texts need several answers: {cmds:?}");
+}

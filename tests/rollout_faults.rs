@@ -296,6 +296,20 @@ async fn an_ssm_command_times_out() {
     let why = format!("{:?}", view.agents[&victim].outcome);
     assert!(why.to_lowercase().contains("timed out") || why.contains("deadline"), "{why}");
     with_agent(&s.sim, &victim, |a| a.faults.slow_ms = 0);
+    // The host still runs the slow command the run gave up on (SSM does not kill it): roll back
+    // with a console whose deadline outlasts it, over the same simulated AWS.
+    let patient = AwsFleet::from_sdk_config(
+        AwsOptions {
+            op_timeout: Duration::from_secs(90),
+            regions: codex_fleet::sim::demo::REGIONS.iter().map(|r| r.to_string()).collect(),
+            ..Default::default()
+        },
+        &codex_fleet::sim::sdk_config(&s.sim, 6),
+        None,
+    )
+    .unwrap();
+    patient.discover().await.unwrap();
+    let s = Setup { fleet: patient, ..s };
     rollback_restores(&s, &run_id, &c, &[]).await;
 }
 

@@ -49,7 +49,8 @@ impl Partial {
 }
 
 /// A host still waiting for texts: (host, region, (hash, length) it refers to).
-type Wanted = (Host, String, Vec<(String, usize)>);
+/// A host, its region, and the texts (hash, length) its agents refer to.
+pub type Wanted = (Host, String, Vec<(String, usize)>);
 
 fn parse_agents(lines: &[String]) -> Vec<Partial> {
     let mut out: Vec<Partial> = Vec::new();
@@ -252,44 +253,8 @@ impl AwsFleet {
 
     /// Round 2: fetch the texts not seen yet, each once, from hosts that have them.
     async fn fetch_blobs(&self, wanted: &[Wanted], nonce: &str, deadline: Instant) {
-        const BUDGET: usize = 30_000;
-        let mut need: HashMap<String, usize> = HashMap::new();
-        for (_, _, refs) in wanted {
-            for (h, n) in refs {
-                if !self.blobs.lock().unwrap().contains_key(h) {
-                    need.insert(h.clone(), *n);
-                }
-            }
-        }
-        // Greedy: the host holding the most still-needed texts first.
-        let mut plan: Vec<(Host, String, Vec<String>)> = Vec::new();
-        let mut left: HashSet<String> = need.keys().cloned().collect();
-        while !left.is_empty() {
-            let best = wanted
-                .iter()
-                .max_by_key(|(_, _, refs)| refs.iter().filter(|(h, _)| left.contains(h)).count());
-            let Some((host, region, refs)) = best else { break };
-            let mut take = Vec::new();
-            let mut size = 0;
-            for (h, n) in refs {
-                if left.contains(h) && (take.is_empty() || size + n < BUDGET) && !take.contains(h) {
-                    take.push(h.clone());
-                    size += n;
-                }
-            }
-            if take.is_empty() {
-                break;
-            }
-            for h in &take {
-                left.remove(h);
-            }
-            plan.push((host.clone(), region.clone(), take));
-        }
-        // One command per region and 50 hosts; each host runs its own item.
-        let mut by_region: BTreeMap<String, Vec<(Host, Vec<String>)>> = BTreeMap::new();
-        for (h, r, t) in plan {
-            by_region.entry(r).or_default().push((h, t));
-        }
+        let known: HashSet<String> = self.blobs.lock().unwrap().keys().cloned().collect();
+        let by_region = blob_commands(wanted, &known);
         let mut jobs = Vec::new();
         for (region, list) in by_region {
             for chunk in list.chunks(50) {
@@ -314,10 +279,19 @@ impl AwsFleet {
                         exec_timeout: Duration::from_secs(120),
                         delivery_timeout: Duration::from_secs(60),
                     };
-                    let Ok(cid) = self.send(rc, &spec, deadline).await else { return };
+                    let cid = match self.send(rc, &spec, deadline).await {
+                        Ok(c) => c,
+                        Err(e) => return self.note(format!("scan details in {region}: {e}")),
+                    };
                     let expect: HashSet<String> = chunk.iter().map(|(h, _)| h.id.clone()).collect();
                     let mut got = Vec::new();
-                    let _ = self.poll_many(rc, &cid, Some(&expect), deadline, |r| got.push(r)).await;
+                    match self.poll_many(rc, &cid, Some(&expect), deadline, |r| got.push(r)).await {
+                        Ok(missing) if !missing.is_empty() => {
+                            self.note(format!("scan details in {region}: no answer from {} before the deadline", missing.join(", ")))
+                        }
+                        Ok(_) => {}
+                        Err(e) => self.note(format!("scan details in {region}: {e}")),
+                    }
                     for inv in got {
                         let out = match host_script::parse_output(&inv.output) {
                             Ok(o) => Ok(o),
@@ -326,6 +300,9 @@ impl AwsFleet {
                                 _ => Err(host_script::OutputError::Truncated),
                             },
                         };
+                        if let Err(e) = &out {
+                            self.note(format!("scan details from {}: {e:?} (status {} {}, {} chars)", inv.instance, inv.status, inv.detail, inv.output.len()));
+                        }
                         if let Ok(o) = out {
                             let mut b = self.blobs.lock().unwrap();
                             for l in o.items.iter().flat_map(|i| i.lines.iter()) {
@@ -606,4 +583,47 @@ pub fn verify_report(read: &AgentRead) -> VerifyReport {
         }
     }
     VerifyReport { passed: checks.iter().all(|c| c.1), checks }
+}
+
+/// What the texts not seen yet (`known` excluded) cost to fetch: one command per (round,
+/// region) of at most 50 hosts, each host's item asking for at most ~30,000 characters so that
+/// its packed answer fits GetCommandInvocation's 24,000. Greedy: the host holding the most
+/// still-needed texts first. A host picked again goes into the next round's command: an
+/// instance id twice in one SendCommand makes two invocations that GetCommandInvocation cannot
+/// tell apart (this lost every text of a scan now and then).
+pub fn blob_commands(wanted: &[Wanted], known: &HashSet<String>) -> Vec<(String, Vec<(Host, Vec<String>)>)> {
+    const BUDGET: usize = 30_000;
+    let mut left: HashSet<String> =
+        wanted.iter().flat_map(|(_, _, refs)| refs.iter().map(|(h, _)| h.clone())).filter(|h| !known.contains(h)).collect();
+    let mut plan: Vec<(Host, String, Vec<String>)> = Vec::new();
+    while !left.is_empty() {
+        let best = wanted.iter().max_by_key(|(_, _, refs)| refs.iter().filter(|(h, _)| left.contains(h)).count());
+        let Some((host, region, refs)) = best else { break };
+        let mut take = Vec::new();
+        let mut size = 0;
+        for (h, n) in refs {
+            if left.contains(h) && (take.is_empty() || size + n < BUDGET) && !take.contains(h) {
+                take.push(h.clone());
+                size += n;
+            }
+        }
+        if take.is_empty() {
+            break;
+        }
+        for h in &take {
+            left.remove(h);
+        }
+        plan.push((host.clone(), region.clone(), take));
+    }
+    let mut by_round: BTreeMap<(usize, String), Vec<(Host, Vec<String>)>> = BTreeMap::new();
+    let mut rounds: HashMap<String, usize> = HashMap::new();
+    for (h, r, t) in plan {
+        let round = rounds.entry(h.id.clone()).or_insert(0);
+        by_round.entry((*round, r)).or_default().push((h, t));
+        *round += 1;
+    }
+    by_round
+        .into_iter()
+        .flat_map(|((_, region), list)| list.chunks(50).map(|c| (region.clone(), c.to_vec())).collect::<Vec<_>>())
+        .collect()
 }

@@ -10,6 +10,7 @@
 
 pub mod ec2;
 mod fleet;
+pub use fleet::{blob_commands, Wanted};
 pub mod host_script;
 pub mod ssm;
 
