@@ -62,6 +62,14 @@ pub struct Plan {
     pub attention: Vec<Attention>,
 }
 
+impl AgentPlan {
+    /// The config.toml a run backs up before touching the agent: the one recorded at planning,
+    /// or (plans saved before that field existed) the config file among the planned files.
+    pub fn config_file(&self) -> Option<String> {
+        self.config_path.clone().or_else(|| self.files.iter().find(|f| !f.path.ends_with(".sh")).map(|f| f.path.clone()))
+    }
+}
+
 impl Plan {
     pub fn has_changes(&self) -> bool {
         !self.agents.is_empty()

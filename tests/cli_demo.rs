@@ -10,6 +10,8 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+mod common;
+
 const SECRETS: [&str; 3] = ["sk-demo", "Bearer mm-", "whsec_"];
 
 struct Demo {
@@ -61,21 +63,6 @@ fn verdicts(scan: &Value) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The emitter (or config.toml where there is none) of every agent, as the simulated hosts hold
-/// them: what a rollback must put back byte for byte (the restart after it runs the original
-/// emitter, which rewrites config.toml as it always did).
-fn primary_files(state: &Path) -> BTreeMap<String, Value> {
-    let v: Value = serde_json::from_slice(&std::fs::read(state).unwrap()).unwrap();
-    let mut out = BTreeMap::new();
-    for (host, list) in v["agents"].as_object().unwrap() {
-        for a in list.as_array().unwrap() {
-            let f = if a["emitter"].is_null() { a["config"].clone() } else { a["emitter"].clone() };
-            out.insert(format!("{host}/{}", a["name"].as_str().unwrap()), f);
-        }
-    }
-    out
-}
-
 fn agent_of(scan: &Value, id: &str) -> Value {
     scan["hosts"]
         .as_array()
@@ -107,7 +94,7 @@ fn scan_plan_refusals_apply_verify_report_rollback() {
         assert!(!a0[f].is_null(), "scan --json: agent field `{f}` missing: {a0}");
     }
     let before = verdicts(&first);
-    let files0 = primary_files(&d.state());
+    let files0 = common::demo_primary_files(&d.state());
     // The demo's state file now exists; a scan does not change it again.
     let state0 = read(&d.state());
     assert!(!state0.is_empty(), "--demo-state file written");
@@ -212,7 +199,7 @@ fn scan_plan_refusals_apply_verify_report_rollback() {
     // rollback: byte for byte; the fleet is back to the first scan's verdicts.
     let out = d.run(&["rollback", "--run", run_id, "--yes", "--json"]);
     assert_eq!(out.status.code(), Some(0), "rollback: {}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(primary_files(&d.state()), files0, "files not byte-identical after the rollback");
+    assert_eq!(common::demo_primary_files(&d.state()), files0, "files not byte-identical after the rollback");
     // Same verdicts, except where the original emitter is not idempotent: the rollback's restart
     // runs it again (it prepends once more: that agent was at-risk for exactly this reason).
     let back = verdicts(&d.json(&["scan", "--json"], 1));

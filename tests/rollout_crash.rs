@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_codex-fleet"));
     c.stdin(Stdio::null()).env("NO_COLOR", "1");
@@ -63,16 +65,8 @@ impl World {
     }
 
     /// (emitter or else config.toml) per agent, as the simulated hosts hold them.
-    fn files(&self) -> Vec<(String, Value)> {
-        let v: Value = serde_json::from_slice(&std::fs::read(&self.demo).unwrap()).unwrap();
-        let mut out = Vec::new();
-        for (host, list) in v["agents"].as_object().unwrap() {
-            for a in list.as_array().unwrap() {
-                let f = if a["emitter"].is_null() { a["config"].clone() } else { a["emitter"].clone() };
-                out.push((format!("{host}/{}", a["name"].as_str().unwrap()), f));
-            }
-        }
-        out
+    fn files(&self) -> std::collections::BTreeMap<String, Value> {
+        common::demo_primary_files(&self.demo)
     }
 }
 

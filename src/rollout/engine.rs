@@ -325,10 +325,7 @@ async fn steps(
             }
         };
     }
-    let config_path = plan
-        .config_path
-        .clone()
-        .or_else(|| plan.files.iter().find(|f| !f.path.ends_with(".sh")).map(|f| f.path.clone()));
+    let config_path = plan.config_file();
 
     // Check: still the same container, every file still as planned.
     stop_check!();
@@ -540,7 +537,7 @@ async fn rollback_agent(
     // The files the run wrote first (the emitter), then the one its restart regenerated from
     // them (config.toml under an emitter: "derived").
     let written: Vec<&crate::plan::FilePlan> = ap.files.iter().filter(|f| f.write).collect();
-    let config = ap.config_path.clone().or_else(|| ap.files.iter().find(|f| !f.path.ends_with(".sh")).map(|f| f.path.clone()));
+    let config = ap.config_file();
     let mut paths: Vec<(String, bool)> = written.iter().map(|f| (f.path.clone(), false)).collect();
     if let Some(c) = config.filter(|c| !written.iter().any(|f| f.path == *c)) {
         paths.push((c, true));

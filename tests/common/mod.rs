@@ -40,3 +40,18 @@ pub fn codex_safe_tempdir() -> tempfile::TempDir {
     std::fs::create_dir_all(&base).unwrap();
     tempfile::Builder::new().prefix("t-").tempdir_in(base).unwrap()
 }
+
+/// The emitter (or config.toml where there is none) of every agent of a `--demo-state` file,
+/// by agent id: what a rollback must put back byte for byte (the restart after it runs the
+/// original emitter, which rewrites config.toml as it always did).
+pub fn demo_primary_files(state: &std::path::Path) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(state).unwrap()).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for (host, list) in v["agents"].as_object().unwrap() {
+        for a in list.as_array().unwrap() {
+            let f = if a["emitter"].is_null() { a["config"].clone() } else { a["emitter"].clone() };
+            out.insert(format!("{host}/{}", a["name"].as_str().unwrap()), f);
+        }
+    }
+    out
+}

@@ -179,21 +179,13 @@ impl AwsFleet {
         let mut last_completed = -1i64;
         let mut target_count: Option<i64>;
         loop {
-            if self.cancelled() {
-                self.cancel_command(rc, command).await;
-                return Err(FleetError::Other("cancelled".into()));
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                self.cancel_command(rc, command).await;
+            if !self.next_poll(rc, command, deadline, &mut backoff, Duration::from_secs(3)).await? {
                 let missing = match expect {
                     Some(e) => e.iter().filter(|i| !done.contains(*i)).cloned().collect(),
                     None => Vec::new(),
                 };
                 return Ok(missing);
             }
-            tokio::time::sleep(backoff.min(deadline - now)).await;
-            backoff = (backoff.mul_f64(1.5)).min(Duration::from_secs(3));
             // Progress: one cheap call.
             let lc = self.call(deadline, || rc.ssm.list_commands().command_id(command).send()).await;
             let (completed, targets) = match lc {
@@ -284,21 +276,31 @@ impl AwsFleet {
         }
     }
 
+    /// Wait before the next poll of `command`: `Ok(false)` at the deadline, an error on
+    /// cancellation (the command is cancelled on SSM in both cases); the backoff grows 1.5x up
+    /// to `cap`.
+    async fn next_poll(&self, rc: &RegionClients, command: &str, deadline: Instant, backoff: &mut Duration, cap: Duration) -> Result<bool, FleetError> {
+        if self.cancelled() {
+            self.cancel_command(rc, command).await;
+            return Err(FleetError::Other("cancelled".into()));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            self.cancel_command(rc, command).await;
+            return Ok(false);
+        }
+        tokio::time::sleep((*backoff).min(deadline - now)).await;
+        *backoff = backoff.mul_f64(1.5).min(cap);
+        Ok(true)
+    }
+
     /// Poll one invocation until it ends (backoff; InvocationDoesNotExist = not yet).
     pub(crate) async fn poll_one(&self, rc: &RegionClients, command: &str, instance: &str, deadline: Instant) -> Result<InvResult, FleetError> {
         let mut backoff = Duration::from_millis(150);
         loop {
-            if self.cancelled() {
-                self.cancel_command(rc, command).await;
-                return Err(FleetError::Other("cancelled".into()));
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                self.cancel_command(rc, command).await;
+            if !self.next_poll(rc, command, deadline, &mut backoff, Duration::from_secs(2)).await? {
                 return Err(FleetError::Timeout(format!("no answer from {instance} before the deadline (command {command} cancelled)")));
             }
-            tokio::time::sleep(backoff.min(deadline - now)).await;
-            backoff = backoff.mul_f64(1.5).min(Duration::from_secs(2));
             if let Some(r) = self.get_invocation(rc, command, instance, deadline).await? {
                 return Ok(r);
             }
