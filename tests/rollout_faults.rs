@@ -188,7 +188,7 @@ async fn the_canary_fails_its_boot_assertion_nothing_else_is_touched() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_host_goes_offline_mid_wave() {
-    let s = setup(None, AwsOptions { op_timeout: Duration::from_secs(20), ..Default::default() }).await;
+    let s = setup(None, AwsOptions::default()).await;
     let c = cfg(1, Size::Percent(50), Size::Percent(100));
     let w = waves(&s, &c);
     // A host with at least two planned agents in the first big wave: it goes away after its
@@ -346,7 +346,7 @@ proptest! {
     ) {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
         rt.block_on(async {
-            let s = setup(Some((3, 4)), AwsOptions { op_timeout: Duration::from_secs(15), ..Default::default() }).await;
+            let s = setup(Some((3, 4)), AwsOptions::default()).await;
             for (ap, f) in s.plan.agents.iter().zip(&faults) {
                 with_agent(&s.sim, &ap.agent.id(), |a| match f {
                     Fault::None => {}
