@@ -177,7 +177,10 @@ if ! have_image "$NS_H"; then
     "$cctx/noshell.tar" "$NS" >/dev/null
 fi
 
-# Older builds of these images (other hashes) that no container uses: removed.
+# Older builds of these images (other hashes) that no container uses: removed, unless
+# CODEX_FLEET_KEEP_IMAGES=1 (several work trees of this repo testing side by side on one engine,
+# each with its own recipe, would otherwise remove each other's images).
+[ "${CODEX_FLEET_KEEP_IMAGES:-0}" = 1 ] ||
 for ref in $(docker image ls --filter label=codex-fleet-test=1 --format '{{.Repository}}:{{.Tag}}'); do
   case $ref in "$BASE" | "$RT" | "$CX" | "$NS") ;; *) docker image rm "$ref" >/dev/null 2>&1 || true ;; esac
 done
