@@ -172,7 +172,7 @@ pub async fn scan(g: &GlobalArgs) -> u8 {
         Err(e) => return fail(e),
     };
     if g.json {
-        super::output::print_json(&report.to_json());
+        super::output::print_json(&super::output::document("scan", report.to_json()));
     } else {
         print!("{}", agents_table(&report));
         println!("\n{}\n{}", summary_line(&report), why_stalled(&report));
@@ -273,7 +273,7 @@ pub async fn show(g: &GlobalArgs, a: &ShowArgs) -> u8 {
         let mut v = agent_json(agent);
         v["plan"] = plan.to_json();
         v["config_redacted"] = json!(agent.read.probe.as_ref().ok().and_then(|p| p.config.redacted.clone()));
-        super::output::print_json(&v);
+        super::output::print_json(&super::output::document("show", v));
     } else {
         print!("{}", safe_text(&show_text(agent, &plan)));
     }
@@ -339,7 +339,7 @@ pub async fn plan(g: &GlobalArgs, a: &PlanArgs) -> u8 {
         eprintln!("plan saved to {} (apply it exactly with `apply --plan {}`)", out.display(), out.display());
     }
     if g.json {
-        super::output::print_json(&p.to_json());
+        super::output::print_json(&super::output::document("plan", p.to_json()));
     } else {
         print!("{}", safe_text(&plan_text(&p)));
     }
@@ -384,7 +384,7 @@ pub async fn verify(g: &GlobalArgs, a: &VerifyArgs) -> u8 {
     let unreachable = report.hosts.iter().filter(|h| !h.host.reachable).count();
     all &= unreachable == 0;
     if g.json {
-        super::output::print_json(&json!({ "agents": out, "unreachable_hosts": unreachable }));
+        super::output::print_json(&super::output::document("verify", json!({ "agents": out, "unreachable_hosts": unreachable })));
     } else {
         print!("{}", table(&["AGENT", "RESULT", "DETAIL"], &rows));
         if unreachable > 0 {
@@ -427,6 +427,7 @@ pub async fn report(g: &GlobalArgs, a: &ReportArgs) -> u8 {
         Format::Csv => crate::tui::app::Format::Csv,
     };
     let text = crate::tui::export::report_text(&report, &crate::tui::export::load_runs(), format, &now());
+    let text = super::output::name_report_context(text, matches!(a.format, Format::Json));
     // md and csv are for people: terminal-safe wherever they go; json keeps the exact text.
     let text = match a.format {
         Format::Json => crate::term_safe::json(text),

@@ -210,7 +210,7 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
             })).collect::<Vec<_>>(),
             "summary": summary,
         });
-        super::output::print_json(&v);
+        super::output::print_json(&super::output::document("apply", v));
     } else {
         println!(
             "run {}: {} — {} verified, {} failed, {} skipped, {} untouched",
@@ -246,7 +246,7 @@ pub fn runs(g: &GlobalArgs) -> u8 {
             "skipped": v.count("skipped"),
             "unfinished": v.untouched_or_unfinished(),
         })).collect::<Vec<_>>() });
-        super::output::print_json(&v);
+        super::output::print_json(&super::output::document("runs", v));
     } else {
         let rows: Vec<Vec<String>> = views
             .iter()
@@ -296,10 +296,10 @@ pub async fn rollback(g: &GlobalArgs, a: &RollbackArgs) -> u8 {
     };
     let ok = results.iter().all(|(_, o)| *o == crate::rollout::journal::Outcome::RolledBack);
     if g.json {
-        super::output::print_json(&json!({
+        super::output::print_json(&super::output::document("rollback", json!({
             "run_id": a.run,
             "agents": results.iter().map(|(id, o)| json!({ "id": id, "outcome": o.word(), "detail": o })).collect::<Vec<_>>(),
-        }));
+        })));
     } else {
         for (id, o) in &results {
             println!("{}: {}", crate::term_safe::line(id), o.word());
