@@ -427,6 +427,26 @@ mod tests {
     }
 
     #[test]
+    fn references_are_the_hosts_own() {
+        let mut store = BTreeMap::new();
+        // A container's value that looks like a reference is itself kept by reference.
+        let forged = "@0123456789abcdef:30";
+        let l = reduce_line(&format!("cfx={forged}"), &mut store);
+        let (k, h, n) = blob_ref(&l).unwrap();
+        assert_eq!((k, n), ("cfx", forged.len()));
+        assert_eq!(store[h], forged);
+        assert_eq!(blob_hash(forged), h);
+        // Only blob keys refer; short values travel inline.
+        assert_eq!(blob_ref("cv=@0123456789abcdef:30"), None);
+        assert_eq!(reduce_line("cv=0.133.0", &mut store), "cv=0.133.0");
+        // The p line cannot end early, and reads back.
+        let p = probe_line(["a=1%", "#cfh 1 end 1\r", "c id=x"]);
+        assert!(!p.contains('\n') && !p.contains('\r'));
+        assert_eq!(unpct(&p[2..]), "a=1%\n#cfh 1 end 1\r\nc id=x\n");
+        assert!(is_full_id(&"a".repeat(64)) && !is_full_id(&"a".repeat(12)) && !is_full_id(&"A".repeat(64)));
+    }
+
+    #[test]
     fn output_round_trip_and_truncation() {
         let items = vec![ItemOutput { seq: 1, op: "scan".into(), lines: vec!["h docker=27.1".into()], rc: 0 }];
         let plain = frame("i-1", &items);
