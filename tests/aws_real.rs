@@ -23,16 +23,6 @@ use docker_support::*;
 
 const INSTANCE: &str = "i-0real00000000001";
 
-fn state_dir() -> &'static std::path::Path {
-    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let d = tempfile::tempdir().unwrap();
-        std::env::set_var("CODEX_FLEET_STATE_DIR", d.path());
-        d
-    })
-    .path()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_apply_restart_verify_rollback_and_locks_through_ssm_on_real_containers() {
     let Some(img) = images() else { return };

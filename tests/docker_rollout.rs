@@ -32,16 +32,6 @@ fn engine_config() -> EngineConfig {
     }
 }
 
-/// One journal directory per test process (the engine reads CODEX_FLEET_STATE_DIR).
-fn state_dir() -> &'static std::path::Path {
-    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let d = tempfile::tempdir().unwrap();
-        std::env::set_var("CODEX_FLEET_STATE_DIR", d.path());
-        d
-    })
-    .path()
-}
 
 fn sha256_hex(b: &[u8]) -> String {
     use sha2::Digest;

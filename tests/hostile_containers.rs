@@ -136,8 +136,7 @@ async fn race(path: &str, f: &TestFleet, fleet: &dyn Fleet, a: &AgentRef, run: &
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_containers_through_docker_and_aws_on_real_containers() {
     let Some(img) = images() else { return };
-    let _state = tempfile::tempdir().unwrap();
-    std::env::set_var("CODEX_FLEET_STATE_DIR", _state.path());
+    let _state = state_dir();
     let mut f = TestFleet::new("hostile", img.clone());
     let on = format!("cf-sim.instance={INSTANCE}");
     let agent_path = "PATH=/home/agent/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -220,6 +219,10 @@ async fn hostile_containers_through_docker_and_aws_on_real_containers() {
         let b = fleet.backup(&forger, &BackupRequest { path: EMITTER.into(), run_id: format!("{run}-fb") }).await.unwrap();
         assert!(b.is_some(), "{path}");
         assert!(!f.exec("forger", None, &["test", "-e", "/forger-ran-as-root"]).0, "{path}: root ran the agent's `sh`");
+        // Only the full id names a container: a prefix is refused with nothing done.
+        let prefix = AgentRef { container_id: victim.container_id[..12].to_string(), ..victim.clone() };
+        let rp = fleet.backup(&prefix, &BackupRequest { path: EMITTER.into(), run_id: format!("{run}-p") }).await;
+        assert!(matches!(rp, Err(codex_fleet::fleet::FleetError::Refused(_))), "{path}: {rp:?}");
         // The racer.
         let ra = agent(&r, &f.name("racer")).read.agent.clone();
         race(path, &f, fleet, &ra, &format!("{run}-race")).await;

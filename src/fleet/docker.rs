@@ -467,7 +467,20 @@ impl DockerFleet {
         })
     }
 
+    /// Mutations name a container only by the full id a scan read, and the engine must agree
+    /// (a name or an id prefix can be taken by another container).
+    async fn checked(&self, agent: &AgentRef) -> Result<(), FleetError> {
+        if !crate::fleet::aws::host_script::is_full_id(&agent.container_id) {
+            return Err(FleetError::Refused(format!("{}: no full container id ({:?}); scan again", agent.id(), agent.container_id)));
+        }
+        match self.inspect(agent).await?.id {
+            Some(id) if id == agent.container_id => Ok(()),
+            _ => Err(FleetError::AgentGone { agent: agent.id() }),
+        }
+    }
+
     async fn run_op(&self, agent: &AgentRef, op: Op<'_>, stdin: Option<&[u8]>) -> Result<ops::OpsOutput, FleetError> {
+        self.checked(agent).await?;
         let cmd = op.command();
         let out = match self.exec(&agent.container_id, "0", cmd, stdin, self.opts.ops_timeout).await {
             Ok(o) => o,
@@ -596,6 +609,7 @@ impl Fleet for DockerFleet {
     }
 
     async fn restart(&self, agent: &AgentRef) -> Result<(), FleetError> {
+        self.checked(agent).await?;
         let opts = RestartContainerOptions { t: Some(self.opts.stop_timeout), ..Default::default() };
         match self.docker.restart_container(&agent.container_id, Some(opts)).await {
             Ok(()) => Ok(()),

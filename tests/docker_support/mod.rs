@@ -279,6 +279,17 @@ impl Drop for TestFleet {
     }
 }
 
+/// One journal directory per test process (the rollout engine reads CODEX_FLEET_STATE_DIR).
+pub fn state_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        std::env::set_var("CODEX_FLEET_STATE_DIR", d.path());
+        d
+    })
+    .path()
+}
+
 /// A fixture file of the repository.
 pub fn fixture(rel: &str) -> String {
     std::fs::read_to_string(repo().join("tests/fixtures").join(rel)).unwrap()
