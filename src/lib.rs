@@ -12,6 +12,8 @@ pub mod fsutil;
 pub mod plan;
 pub mod probe;
 pub mod rollout;
+pub mod saved_plan;
 pub mod scan;
 pub mod sim;
+pub mod term_safe;
 pub mod tui;

@@ -116,12 +116,21 @@ fn attention_reason(a: &AgentState) -> Option<String> {
     None
 }
 
+/// The files a scan discovered for an agent, as plans name them: its boot emitter (when it has
+/// one) and its config.toml. The only paths a plan may write (a saved plan is checked against
+/// them: `saved_plan`).
+pub fn discovered_paths(p: &crate::probe::ProbeReport) -> (Option<String>, String) {
+    let config = if p.config.path.is_empty() { "~/.codex/config.toml".to_string() } else { p.config.path.clone() };
+    let emitter = p.emitter.sha256.as_ref().map(|_| if p.emitter.path.is_empty() { EMITTER_PATH.into() } else { p.emitter.path.clone() });
+    (emitter, config)
+}
+
 /// The plan for one agent: `Ok(None)` when nothing would change.
 pub fn plan_agent(a: &AgentState) -> Result<Option<AgentPlan>, String> {
     let p = a.read.probe.as_ref().map_err(|e| format!("no probe report: {e}"))?;
     let cli_profile = a.diagnosis.cli.profile.clone();
     let config_before = p.config.redacted.clone().unwrap_or_default();
-    let config_path = if p.config.path.is_empty() { "~/.codex/config.toml".to_string() } else { p.config.path.clone() };
+    let (emitter_path, config_path) = discovered_paths(p);
     let config_fix = fix(&config_before, &FixOptions { cli_profile }).map_err(|e| {
         format!("config.toml cannot be fixed safely ({e}); fix it by hand, then plan again")
     })?;
@@ -133,7 +142,7 @@ pub fn plan_agent(a: &AgentState) -> Result<Option<AgentPlan>, String> {
         notes.extend(ef.replaced.iter().cloned());
         if ef.changed {
             files.push(FilePlan {
-                path: if p.emitter.path.is_empty() { EMITTER_PATH.into() } else { p.emitter.path.clone() },
+                path: emitter_path.unwrap_or_else(|| EMITTER_PATH.into()),
                 before_sha256: Some(sha.clone()),
                 diff: unified_diff(EMITTER_PATH, text, &ef.text),
                 before_redacted: text.clone(),

@@ -14,6 +14,7 @@ use crate::fleet::Fleet;
 use crate::plan::{plan as make_plan, Plan};
 use crate::rollout::journal::now;
 use crate::scan::{agent_json, AgentState, FleetReport};
+use crate::term_safe::{line as safe, text as safe_text};
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
@@ -166,7 +167,7 @@ pub async fn scan(g: &GlobalArgs) -> u8 {
         Err(e) => return fail(e),
     };
     if g.json {
-        println!("{}", serde_json::to_string_pretty(&super::output::document("scan", report.to_json())).unwrap_or_default());
+        super::output::print_json(&super::output::document("scan", report.to_json()));
     } else {
         print!("{}", agents_table(&report));
         println!("\n{}\n{}", summary_line(&report), why_stalled(&report));
@@ -183,31 +184,31 @@ fn show_text(a: &AgentState, plan: &Plan) -> String {
     let d = &a.diagnosis;
     let mut s = String::new();
     s.push_str(&format!("agent     {}\ncontainer {} ({})\nimage     {}\nstate     {} (restarts {}, started {})\nuser      {}\nverdict   {}\n",
-        r.agent.id(), r.agent.name, r.agent.container_id, r.image, r.state, r.restart_count, r.started_at, r.user, verdict_label(d.verdict)));
+        safe(&r.agent.id()), safe(&r.agent.name), safe(&r.agent.container_id), safe(&r.image), safe(&r.state), r.restart_count, safe(&r.started_at), safe(&r.user), verdict_label(d.verdict)));
     if let Some(e) = &d.effective {
         s.push_str(&format!(
             "effective sandbox_mode = {} ({}), approval_policy = {} ({}), network_access = {}\n",
-            e.sandbox_mode.value,
+            safe(&e.sandbox_mode.value),
             e.sandbox_mode.source.as_str(),
-            e.approval_policy.value,
+            safe(&e.approval_policy.value),
             e.approval_policy.source.as_str(),
             e.network_access
         ));
     }
     if !r.start_command.is_empty() {
-        s.push_str(&format!("command   {}\n", r.start_command.join(" ")));
+        s.push_str(&format!("command   {}\n", r.start_command.iter().map(|a| safe(a)).collect::<Vec<_>>().join(" ")));
     }
     s.push_str("\nfindings\n");
     if d.findings.is_empty() {
         s.push_str("  (none)\n");
     }
     for f in &d.findings {
-        s.push_str(&format!("  {:<22} {}\n", f.code.as_str(), f.evidence));
+        s.push_str(&format!("  {:<22} {}\n", f.code.as_str(), safe(&f.evidence)));
     }
     match &r.probe {
         Ok(p) => {
             s.push_str("\nevidence\n");
-            let line = |k: &str, v: String| format!("  {k:<22} {v}\n");
+            let line = |k: &str, v: String| format!("  {k:<22} {}\n", safe(&v));
             s.push_str(&line("uid/gid", format!("{:?}/{:?} {}", p.uid, p.gid, p.user.clone().unwrap_or_default())));
             s.push_str(&line("CapEff", p.cap_eff.clone().unwrap_or_else(|| "?".into())));
             s.push_str(&line("uid_map", p.uid_map.clone().unwrap_or_else(|| "?".into())));
@@ -219,29 +220,29 @@ fn show_text(a: &AgentState, plan: &Plan) -> String {
             s.push_str(&line("gitea (plain)", format!("{:?} {}", p.gitea_plain.status, p.gitea_plain.stderr.lines().next().unwrap_or(""))));
             s.push_str(&line("gitea (via codex)", format!("{:?} {}", p.gitea_codex.status, p.gitea_codex.stderr.lines().next().unwrap_or(""))));
             if let Some(c) = &p.config.redacted {
-                s.push_str(&format!("\nconfig.toml ({}, sha256 {}), secrets redacted\n", p.config.path, p.config.sha256.clone().unwrap_or_default()));
+                s.push_str(&format!("\nconfig.toml ({}, sha256 {}), secrets redacted\n", safe(&p.config.path), safe(&p.config.sha256.clone().unwrap_or_default())));
                 for (i, l) in c.lines().enumerate() {
-                    s.push_str(&format!("  {:>4} | {l}\n", i + 1));
+                    s.push_str(&format!("  {:>4} | {}\n", i + 1, safe(l)));
                 }
             }
             if p.emitter.sha256.is_some() {
-                s.push_str(&format!("\nemitter {} sha256 {}\n", p.emitter.path, p.emitter.sha256.clone().unwrap_or_default()));
+                s.push_str(&format!("\nemitter {} sha256 {}\n", safe(&p.emitter.path), safe(&p.emitter.sha256.clone().unwrap_or_default())));
             }
         }
-        Err(e) => s.push_str(&format!("\nprobe failed: {e}\n")),
+        Err(e) => s.push_str(&format!("\nprobe failed: {}\n", safe(e))),
     }
     if !r.layer_changes.is_empty() {
-        s.push_str(&format!("\nwritable layer\n  {}\n", r.layer_changes.join("\n  ")));
+        s.push_str(&format!("\nwritable layer\n  {}\n", r.layer_changes.iter().map(|l| safe(l)).collect::<Vec<_>>().join("\n  ")));
     }
     s.push_str("\nplan\n");
     if let Some(p) = plan.agents.first() {
         for f in &p.files {
-            s.push_str(&format!("  {} ({})\n", f.path, if f.write { "written" } else { "regenerated at restart" }));
-            s.push_str(&f.diff);
+            s.push_str(&format!("  {} ({})\n", safe(&f.path), if f.write { "written" } else { "regenerated at restart" }));
+            s.push_str(&safe_diff(&f.diff));
         }
         s.push_str(&format!("  restart: {}\n", p.restart));
     } else if let Some(att) = plan.attention.first() {
-        s.push_str(&format!("  needs attention: {}\n", att.reason));
+        s.push_str(&format!("  needs attention: {}\n", safe(&att.reason)));
     } else {
         s.push_str("  nothing to change\n");
     }
@@ -254,7 +255,7 @@ pub async fn show(g: &GlobalArgs, a: &ShowArgs) -> u8 {
         Err(e) => return fail(e),
     };
     let Some(agent) = report.find(&a.agent) else {
-        return fail(format_args!("no agent `{}` (use an id from `scan --json` or a container name)", a.agent));
+        return fail(format_args!("no agent `{}` (use an id from `scan --json` or a container name)", safe(&a.agent)));
     };
     let one = FleetReport {
         hosts: vec![crate::scan::HostState {
@@ -267,31 +268,43 @@ pub async fn show(g: &GlobalArgs, a: &ShowArgs) -> u8 {
         let mut v = agent_json(agent);
         v["plan"] = plan.to_json();
         v["config_redacted"] = json!(agent.read.probe.as_ref().ok().and_then(|p| p.config.redacted.clone()));
-        println!("{}", serde_json::to_string_pretty(&super::output::document("show", v)).unwrap_or_default());
+        super::output::print_json(&super::output::document("show", v));
     } else {
-        print!("{}", show_text(agent, &plan));
+        print!("{}", safe_text(&show_text(agent, &plan)));
     }
     EXIT_OK
+}
+
+/// A unified diff for the terminal: each line made safe on its own (a CR, a newline-free
+/// escape or a cursor move inside a line cannot hide or fake another diff line).
+pub fn safe_diff(diff: &str) -> String {
+    let mut out = String::with_capacity(diff.len());
+    for l in diff.split_inclusive('\n') {
+        let (body, nl) = l.strip_suffix('\n').map(|b| (b, "\n")).unwrap_or((l, ""));
+        out.push_str(&safe(body));
+        out.push_str(nl);
+    }
+    out
 }
 
 pub fn plan_text(p: &Plan) -> String {
     let mut s = String::new();
     for a in &p.agents {
-        s.push_str(&format!("== {} (restart: {})\n", a.agent.id(), if a.restart { "yes" } else { "no" }));
+        s.push_str(&format!("== {} (restart: {})\n", safe(&a.agent.id()), if a.restart { "yes" } else { "no" }));
         for n in &a.notes {
-            s.push_str(&format!("   note: {n}\n"));
+            s.push_str(&format!("   note: {}\n", safe(n)));
         }
         for f in &a.files {
             if !f.write {
-                s.push_str(&format!("   {} is regenerated by the emitter at restart; expected result:\n", f.path));
+                s.push_str(&format!("   {} is regenerated by the emitter at restart; expected result:\n", safe(&f.path)));
             }
-            s.push_str(&f.diff);
+            s.push_str(&safe_diff(&f.diff));
         }
     }
     if !p.attention.is_empty() {
         s.push_str("\nneeds attention (not planned):\n");
         for a in &p.attention {
-            s.push_str(&format!("  {}: {}\n", a.agent.id(), a.reason));
+            s.push_str(&format!("  {}: {}\n", safe(&a.agent.id()), safe(&a.reason)));
         }
     }
     s.push_str(&format!(
@@ -321,9 +334,9 @@ pub async fn plan(g: &GlobalArgs, a: &PlanArgs) -> u8 {
         eprintln!("plan saved to {} (apply it exactly with `apply --plan {}`)", out.display(), out.display());
     }
     if g.json {
-        println!("{}", serde_json::to_string_pretty(&super::output::document("plan", p.to_json())).unwrap_or_default());
+        super::output::print_json(&super::output::document("plan", p.to_json()));
     } else {
-        print!("{}", plan_text(&p));
+        print!("{}", safe_text(&plan_text(&p)));
     }
     if p.has_changes() {
         EXIT_ATTENTION
@@ -366,7 +379,7 @@ pub async fn verify(g: &GlobalArgs, a: &VerifyArgs) -> u8 {
     let unreachable = report.hosts.iter().filter(|h| !h.host.reachable).count();
     all &= unreachable == 0;
     if g.json {
-        println!("{}", serde_json::to_string_pretty(&super::output::document("verify", json!({ "agents": out, "unreachable_hosts": unreachable }))).unwrap_or_default());
+        super::output::print_json(&super::output::document("verify", json!({ "agents": out, "unreachable_hosts": unreachable })));
     } else {
         print!("{}", table(&["AGENT", "RESULT", "DETAIL"], &rows));
         if unreachable > 0 {
@@ -410,6 +423,11 @@ pub async fn report(g: &GlobalArgs, a: &ReportArgs) -> u8 {
     };
     let text = crate::tui::export::report_text(&report, &crate::tui::export::load_runs(), format, &now());
     let text = super::output::name_report_context(text, matches!(a.format, Format::Json));
+    // md and csv are for people: terminal-safe wherever they go; json keeps the exact text.
+    let text = match a.format {
+        Format::Json => crate::term_safe::json(text),
+        Format::Md | Format::Csv => safe_text(&text).into_owned(),
+    };
     match &a.out {
         Some(p) => {
             if let Err(e) = std::fs::write(p, &text) {

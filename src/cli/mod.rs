@@ -134,8 +134,9 @@ pub fn main() -> u8 {
     }
 }
 
-/// Print an error the contract's way and return exit 2.
+/// Print an error the contract's way and return exit 2. Errors quote host text (names, paths,
+/// stderr): made terminal-safe.
 pub fn fail(msg: impl std::fmt::Display) -> u8 {
-    eprintln!("codex-fleet: {msg}");
+    eprintln!("codex-fleet: {}", crate::term_safe::text(&msg.to_string()));
     EXIT_FAILURE
 }

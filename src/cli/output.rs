@@ -14,8 +14,12 @@ pub fn verdict_label(v: Verdict) -> String {
     format!("{g} {}", v.as_str())
 }
 
-/// Render rows as a left-aligned table with a header; the last column is not padded.
+/// Render rows as a left-aligned table with a header; the last column is not padded. Cells
+/// hold host-supplied text: each is made terminal-safe on one line (a cell cannot forge rows).
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> =
+        rows.iter().map(|r| r.iter().map(|c| crate::term_safe::line(c).into_owned()).collect()).collect();
+    let rows = &rows;
     let n = header.len();
     let mut w: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
@@ -40,6 +44,12 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         line(r.iter().map(String::as_str).collect(), &mut out);
     }
     out
+}
+
+/// Print a JSON document on stdout: the exact text, with the characters a terminal could act on
+/// written as `\uXXXX` escapes (see `term_safe::json`).
+pub fn print_json(v: &serde_json::Value) {
+    println!("{}", crate::term_safe::json(serde_json::to_string_pretty(v).unwrap_or_default()));
 }
 
 /// The version of every `--json` document's shape; raised when a field changes meaning or goes.

@@ -83,25 +83,27 @@ fn confirm(question: &str) -> bool {
     matches!(line.trim(), "y" | "Y" | "yes")
 }
 
+/// Progress on stderr. Agent ids, details and reasons quote host text: made terminal-safe.
 fn print_event(e: Event) {
+    use crate::term_safe::line as safe;
     let e = &e;
     match e {
         Event::Wave { index, agents } => eprintln!("wave {index}: {} agent(s)", agents.len()),
         Event::Step { agent, step, phase, detail } => {
             if *phase != "begin" || !detail.is_empty() {
-                eprintln!("  {agent}: {} {phase} {detail}", step.as_str());
+                eprintln!("  {}: {} {phase} {}", safe(agent), step.as_str(), safe(detail));
             } else {
-                eprintln!("  {agent}: {}", step.as_str());
+                eprintln!("  {}: {}", safe(agent), step.as_str());
             }
         }
         Event::Agent { agent, outcome } => {
             use crate::rollout::journal::Outcome as O;
             match outcome {
-                O::Failed(w) | O::Skipped(w) | O::RollbackFailed(w) => eprintln!("  {agent}: {} ({w})", outcome.word()),
-                O::Verified | O::RolledBack => eprintln!("  {agent}: {}", outcome.word()),
+                O::Failed(w) | O::Skipped(w) | O::RollbackFailed(w) => eprintln!("  {}: {} ({})", safe(agent), outcome.word(), safe(w)),
+                O::Verified | O::RolledBack => eprintln!("  {}: {}", safe(agent), outcome.word()),
             }
         }
-        Event::Halted { reason } => eprintln!("halted: {reason}"),
+        Event::Halted { reason } => eprintln!("halted: {}", safe(reason)),
     }
 }
 
@@ -129,10 +131,21 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
             let run_id = Journal::new_run_id();
             eprintln!("run {run_id}");
             let plan: Plan = match &a.plan {
-                Some(p) => match std::fs::read_to_string(p).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())) {
-                    Ok(plan) => plan,
-                    Err(e) => return fail(format_args!("{}: not a saved plan: {e}", p.display())),
-                },
+                // A saved plan is untrusted input: checked against a scan made now (saved_plan).
+                Some(p) => {
+                    let saved = match crate::saved_plan::load(p) {
+                        Ok(plan) => plan,
+                        Err(e) => return fail(e),
+                    };
+                    let (fleet, report) = match open_and_scan(g).await {
+                        Ok(x) => x,
+                        Err(e) => return fail(e),
+                    };
+                    match crate::saved_plan::check(saved, &fleet.describe(), &report) {
+                        Ok(plan) => plan,
+                        Err(e) => return fail(format_args!("{}: {e}; nothing written", p.display())),
+                    }
+                }
                 None => {
                     let (fleet, report) = match open_and_scan(g).await {
                         Ok(x) => x,
@@ -151,7 +164,7 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
                 return EXIT_OK;
             }
             if !a.yes {
-                eprint!("{}", plan_text(&plan));
+                eprint!("{}", crate::term_safe::text(&plan_text(&plan)));
                 if !confirm(&format!("Apply to {} agent(s) (canary {}, waves of {})?", plan.agents.len(), a.canary, a.wave)) {
                     return fail("not confirmed; nothing changed");
                 }
@@ -197,7 +210,7 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
             })).collect::<Vec<_>>(),
             "summary": summary,
         });
-        println!("{}", serde_json::to_string_pretty(&super::output::document("apply", v)).unwrap_or_default());
+        super::output::print_json(&super::output::document("apply", v));
     } else {
         println!(
             "run {}: {} — {} verified, {} failed, {} skipped, {} untouched",
@@ -233,7 +246,7 @@ pub fn runs(g: &GlobalArgs) -> u8 {
             "skipped": v.count("skipped"),
             "unfinished": v.untouched_or_unfinished(),
         })).collect::<Vec<_>>() });
-        println!("{}", serde_json::to_string_pretty(&super::output::document("runs", v)).unwrap_or_default());
+        super::output::print_json(&super::output::document("runs", v));
     } else {
         let rows: Vec<Vec<String>> = views
             .iter()
@@ -283,13 +296,13 @@ pub async fn rollback(g: &GlobalArgs, a: &RollbackArgs) -> u8 {
     };
     let ok = results.iter().all(|(_, o)| *o == crate::rollout::journal::Outcome::RolledBack);
     if g.json {
-        println!("{}", serde_json::to_string_pretty(&super::output::document("rollback", json!({
+        super::output::print_json(&super::output::document("rollback", json!({
             "run_id": a.run,
             "agents": results.iter().map(|(id, o)| json!({ "id": id, "outcome": o.word(), "detail": o })).collect::<Vec<_>>(),
-        }))).unwrap_or_default());
+        })));
     } else {
         for (id, o) in &results {
-            println!("{id}: {}", o.word());
+            println!("{}: {}", crate::term_safe::line(id), o.word());
         }
     }
     if ok {

@@ -29,7 +29,10 @@ pub fn load_runs() -> Vec<RunSummary> {
         .collect()
 }
 
+/// A CSV cell. md and csv reports are read by people (in a terminal too): host text in them is
+/// made terminal-safe (`term_safe::line`); the exact text is in the JSON report.
 fn csv(s: &str) -> String {
+    let s = &*crate::term_safe::line(s);
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -38,7 +41,7 @@ fn csv(s: &str) -> String {
 }
 
 fn md(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    crate::term_safe::line(s).replace('|', "\\|").replace('\n', " ")
 }
 
 /// The audit report of `report` and `runs`.
@@ -73,9 +76,9 @@ pub fn report_text(report: &FleetReport, runs: &[RunSummary], format: Format, ge
                     csv(&a.read.agent.host),
                     csv(&a.read.agent.name),
                     a.diagnosis.verdict.as_str(),
-                    e.map(|e| e.sandbox_mode.value.as_str()).unwrap_or(""),
+                    csv(e.map(|e| e.sandbox_mode.value.as_str()).unwrap_or("")),
                     e.map(|e| e.sandbox_mode.source.as_str()).unwrap_or(""),
-                    e.map(|e| e.approval_policy.value.as_str()).unwrap_or(""),
+                    csv(e.map(|e| e.approval_policy.value.as_str()).unwrap_or("")),
                     csv(&a.diagnosis.codes().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" ")),
                 ));
             }
@@ -100,7 +103,7 @@ pub fn report_text(report: &FleetReport, runs: &[RunSummary], format: Format, ge
                     md(&a.read.agent.host),
                     md(&a.read.agent.name),
                     verdict_label(a.diagnosis.verdict),
-                    mode,
+                    md(&mode),
                     a.diagnosis.codes().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
                 ));
             }
