@@ -196,7 +196,14 @@ pub fn diagnose_read(r: &AgentRead) -> Diagnosis {
 /// Discover and read the whole fleet; `on_host` sees each host as it answers (the console
 /// streams them in).
 pub async fn scan(fleet: &dyn Fleet, mut on_host: impl FnMut(&HostState)) -> Result<FleetReport, FleetError> {
+    scan_counting(fleet, |h, _| on_host(h)).await
+}
+
+/// `scan`, with the number of hosts discovered passed along with each answer (for progress).
+pub async fn scan_counting(fleet: &dyn Fleet, mut on_host: impl FnMut(&HostState, usize)) -> Result<FleetReport, FleetError> {
     let hosts = fleet.discover().await?;
+    let total = hosts.len();
+    let mut on_host = move |s: &HostState| on_host(s, total);
     let order: Vec<String> = hosts.iter().map(|h| h.id.clone()).collect();
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
     let reachable: Vec<Host> = hosts.iter().filter(|h| h.reachable).cloned().collect();

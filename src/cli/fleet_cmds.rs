@@ -13,7 +13,7 @@ use crate::diagnose::{Code, ProbeSummary, Verdict};
 use crate::fleet::Fleet;
 use crate::plan::{plan as make_plan, Plan};
 use crate::rollout::journal::now;
-use crate::scan::{agent_json, scan as run_scan, AgentState, FleetReport};
+use crate::scan::{agent_json, AgentState, FleetReport};
 use crate::term_safe::{line as safe, text as safe_text};
 
 #[derive(Debug, Args)]
@@ -58,20 +58,15 @@ pub struct ReportArgs {
 /// Open the source and scan it, with progress on stderr when it is a terminal.
 pub async fn open_and_scan(g: &GlobalArgs) -> Result<(Box<dyn Fleet>, FleetReport), String> {
     let fleet = source::open(&g.source).await?;
-    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let progress = super::progress::Progress::new(g);
     let mut n = 0usize;
-    let report = run_scan(fleet.as_ref(), |h| {
+    let report = crate::scan::scan_counting(fleet.as_ref(), |_, total| {
         n += 1;
-        if tty {
-            eprint!("\rscanning {}: {n} host(s) answered ", fleet.describe());
-        }
-        let _ = h;
+        progress.set(&format!("scanning {}: {n}/{total} host(s) answered", fleet.describe()));
     })
-    .await
-    .map_err(|e| format!("scan failed: {e}"))?;
-    if tty {
-        eprintln!();
-    }
+    .await;
+    progress.clear();
+    let report = report.map_err(|e| format!("scan failed: {e}"))?;
     Ok((fleet, report))
 }
 

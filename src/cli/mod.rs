@@ -8,6 +8,7 @@ pub mod fleet_cmds;
 pub mod fix_config;
 pub mod generate;
 pub mod output;
+pub mod progress;
 pub mod rollout_cmds;
 pub mod source;
 
