@@ -12,7 +12,7 @@ export CODEX_FLEET_CACHE="$CACHE"
 # Builds are cached across clones of the repo (CI runs in a fresh clone on the same machine).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
-CODEX_VERSIONS="0.133.0 0.163.0"   # the incident's generation and the current one
+CODEX_VERSIONS="0.133.0 0.136.0 0.144.4 0.149.0 0.153.4 0.163.0"   # the incident's generation ... the current one: tests/real_codex.rs judges the fixer with each
 mkdir -p "$CACHE"
 
 log() { printf '[test.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

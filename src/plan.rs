@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::codex::diff::unified_diff;
 use crate::codex::emitter::{fix_emitter, EMITTER_PATH};
 use crate::codex::fix::{fix, FixOptions};
+use crate::codex::version::CodexVersion;
 use crate::diagnose::{Code, Verdict};
 use crate::fleet::AgentRef;
 use crate::scan::{AgentState, FleetReport};
@@ -131,7 +132,8 @@ pub fn plan_agent(a: &AgentState) -> Result<Option<AgentPlan>, String> {
     let cli_profile = a.diagnosis.cli.profile.clone();
     let config_before = p.config.redacted.clone().unwrap_or_default();
     let (emitter_path, config_path) = discovered_paths(p);
-    let config_fix = fix(&config_before, &FixOptions { cli_profile }).map_err(|e| {
+    let codex_version = p.codex_version.as_deref().and_then(CodexVersion::parse);
+    let config_fix = fix(&config_before, &FixOptions { cli_profile, codex_version }).map_err(|e| {
         format!("config.toml cannot be fixed safely ({e}); fix it by hand, then plan again")
     })?;
     let mut files = Vec::new();

@@ -127,3 +127,25 @@ fn help_lists_only_what_works() {
         assert_eq!(run(&[sub, "--help"]).status.code(), Some(0), "{sub} --help");
     }
 }
+
+/// A byte-order mark codex refuses (not at the start) is refused with line and column, and the
+/// file is not touched; `--codex-version` makes the fix follow what that release accepts.
+#[test]
+fn bom_refused_and_codex_version_followed() {
+    let (_d, p) = copy_fixture("bom-mid-file.refused.toml");
+    let before = fs::read(&p).unwrap();
+    let o = run(&["fix-config", "--write", &p]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(s(&o.stderr).contains(&format!("{p}:3:2:")), "{}", s(&o.stderr));
+    assert_eq!(fs::read(&p).unwrap(), before, "nothing written");
+
+    let (_d2, p) = copy_fixture("legacy-profile.toml");
+    let o = run(&["fix-config", "--stdout", "--codex-version", "0.163.0", &p]);
+    assert_eq!(o.status.code(), Some(0), "{}", s(&o.stderr));
+    assert!(!s(&o.stdout).contains("profile = \"review\""), "{}", s(&o.stdout));
+    assert!(s(&o.stderr).contains("codex 0.163.0 refuses it"), "{}", s(&o.stderr));
+    let o = run(&["fix-config", "--stdout", "--codex-version", "0.133.0", &p]);
+    assert!(s(&o.stdout).contains("profile = \"review\""), "0.133 honours the selector");
+    let o = run(&["fix-config", "--codex-version", "latest", &p]);
+    assert_eq!(o.status.code(), Some(2), "a version that is not one is a usage error");
+}

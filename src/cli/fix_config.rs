@@ -8,6 +8,7 @@ use serde_json::json;
 use super::{fail, GlobalArgs, EXIT_ATTENTION, EXIT_OK};
 use crate::codex::diff::unified_diff;
 use crate::codex::fix::{fix, FixOptions};
+use crate::codex::version::CodexVersion;
 use crate::fsutil::{replace_with_backup, utc_stamp};
 
 #[derive(Debug, Args)]
@@ -28,6 +29,14 @@ pub struct FixConfigArgs {
     /// The legacy profile codex is started with (`codex --profile NAME`): its keys are fixed too.
     #[arg(long, value_name = "NAME")]
     pub codex_profile: Option<String>,
+    /// The codex release that reads FILE (e.g. 0.163.0): nothing it refuses is written (a
+    /// legacy `profile = ...` selector is removed for 0.134 and later). Default: any release.
+    #[arg(long, value_name = "VERSION", value_parser = parse_codex_version)]
+    pub codex_version: Option<CodexVersion>,
+}
+
+fn parse_codex_version(s: &str) -> Result<CodexVersion, String> {
+    CodexVersion::parse(s).ok_or_else(|| format!("`{s}` is not a codex version (like 0.163.0)"))
 }
 
 pub fn run(g: &GlobalArgs, a: &FixConfigArgs) -> u8 {
@@ -42,7 +51,7 @@ pub fn run(g: &GlobalArgs, a: &FixConfigArgs) -> u8 {
     let Ok(text) = std::str::from_utf8(&bytes) else {
         return fail(format_args!("{path}: not UTF-8, so not TOML codex can read; nothing written"));
     };
-    let opts = FixOptions { cli_profile: a.codex_profile.clone() };
+    let opts = FixOptions { cli_profile: a.codex_profile.clone(), codex_version: a.codex_version };
     let out = match fix(text, &opts) {
         Ok(o) => o,
         Err(p) => {

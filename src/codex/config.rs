@@ -80,9 +80,31 @@ pub struct ParseProblem {
     pub message: String,
 }
 
+/// The UTF-8 byte-order mark codex accepts once, at the very start of config.toml.
+pub const BOM: char = '\u{feff}';
+
+/// `text` as (leading byte-order mark or "", the rest). A second mark right after the first is
+/// refused: codex refuses it (`invalid unquoted key`), while the TOML parser used here would
+/// silently skip it, so without this check the fixer would "fix" a file codex cannot read. A
+/// mark anywhere else outside a comment or string is refused by the parser itself, as by codex
+/// (`key with no value, expected '='`); inside a comment or string both accept it.
+pub fn split_bom(text: &str) -> Result<(&str, &str), ParseProblem> {
+    let (bom, body) = match text.strip_prefix(BOM) {
+        Some(b) => (&text[..BOM.len_utf8()], b),
+        None => ("", text),
+    };
+    if body.starts_with(BOM) {
+        return Err(ParseProblem {
+            location: Location::of(text, bom.len()),
+            message: "a byte-order mark (U+FEFF) that is not at the file's start: codex refuses it (invalid unquoted key)".into(),
+        });
+    }
+    Ok((bom, body))
+}
+
 /// Parse keeping spans (for lint findings that point at lines).
 pub fn parse_spanned(text: &str) -> Result<Document<String>, ParseProblem> {
-    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let (_, body) = split_bom(text)?;
     Document::parse(body.to_string()).map_err(|e| {
         let bom = text.len() - body.len();
         let span = e.span().unwrap_or(0..0);

@@ -15,6 +15,7 @@ use super::config::{
     effective, misplaced_keys, parse, parse_spanned, Misplaced, ParseProblem, DANGER_FULL_ACCESS, FIXED_KEYS, NEVER,
 };
 use super::repair::repair;
+use super::version::CodexVersion;
 
 const SWS: &str = "sandbox_workspace_write";
 /// Keys the earlier workaround (`workspace-write` + network) put in `[sandbox_workspace_write]`.
@@ -25,6 +26,9 @@ const MARKER: &str = "# codex-fleet (core#2128): codex's inner sandbox is off; t
 pub struct FixOptions {
     /// A profile selected on codex's command line (`--profile NAME`); its keys are set too.
     pub cli_profile: Option<String>,
+    /// The agent's codex release where known (the probe's `codex --version`): the fix never
+    /// writes what that release refuses (see [`super::version`]). `None`: any release.
+    pub codex_version: Option<CodexVersion>,
 }
 
 /// The fixed document and an account of what changed.
@@ -43,22 +47,34 @@ pub struct FixOutcome {
 /// Fix `text`. Refuses (Err, nothing to write) any invalid document that is not one of the
 /// hotpatch shapes `repair` knows.
 pub fn fix(text: &str, opts: &FixOptions) -> Result<FixOutcome, ParseProblem> {
-    let (bom, body) = match text.strip_prefix('\u{feff}') {
-        Some(b) => ("\u{feff}", b),
-        None => ("", text),
-    };
+    let (bom, body) = super::config::split_bom(text)?;
     let repaired = repair(body)?;
     let work = repaired.as_ref().map(|r| r.text.as_str()).unwrap_or(body);
+    // A release that refuses the legacy selector loses it below, and with it the only
+    // semantic problem known today (a selector naming no profile).
+    let drop_selector = opts.codex_version.is_some_and(CodexVersion::refuses_legacy_profile);
     if let Some(p) = super::config::semantic_problems(&parse_spanned(work)?).into_iter().next() {
-        return Err(p);
+        if !drop_selector {
+            return Err(p);
+        }
     }
     let mut doc = parse(work)?;
     let mut changes = Vec::new();
     if let Some(r) = &repaired {
         changes.push(format!("removed {} duplicated hotpatch line(s)", r.removed.len()));
     }
-
     let mut orphans = Vec::new();
+    if let (true, Some(v)) = (drop_selector, opts.codex_version) {
+        if let Some(name) = doc.get("profile").filter(|p| p.is_value()).map(|p| p.as_str().unwrap_or("?").to_string()) {
+            if let Some(comment) = remove_key(doc.as_table_mut(), "profile") {
+                orphans.push(Orphan { after: None, comment });
+            }
+            changes.push(format!(
+                "removed the legacy selector profile = \"{name}\": codex {v} refuses it (start codex with --profile {name} and a {name}.config.toml instead)"
+            ));
+        }
+    }
+
     strip_trapped(doc.as_table_mut(), &mut Vec::new(), None, &mut changes, &mut orphans);
 
     let profile_name = opts
@@ -405,6 +421,36 @@ mod tests {
         assert!(o.text.contains("[profiles.p]\nsandbox_mode = \"danger-full-access\"\napproval_policy = \"never\""), "{}", o.text);
         assert!(o.text.contains("[profiles.q]\nsandbox_mode = \"read-only\""), "inactive profile untouched");
         assert!(o.text.contains("default_permissions = \":danger-full-access\""));
+    }
+
+    #[test]
+    fn legacy_selector_removed_only_for_releases_that_refuse_it() {
+        let t = "# pick the review profile\nprofile = \"review\"\nmodel = \"o3\"\n[profiles.review]\nsandbox_mode = \"workspace-write\"\n";
+        let old = FixOptions { codex_version: CodexVersion::parse("0.133.0"), ..Default::default() };
+        let o = fix(t, &old).unwrap();
+        assert!(o.text.contains("profile = \"review\""), "{}", o.text);
+        assert!(o.text.contains("[profiles.review]\nsandbox_mode = \"danger-full-access\""), "{}", o.text);
+        let new = FixOptions { codex_version: CodexVersion::parse("codex-cli 0.163.0"), ..Default::default() };
+        let o = fix(t, &new).unwrap();
+        assert!(!o.text.contains("profile = "), "{}", o.text);
+        assert!(o.text.contains("# pick the review profile"), "the operator's comment stays: {}", o.text);
+        assert!(o.changes.iter().any(|c| c.contains("codex 0.163.0 refuses it")), "{:?}", o.changes);
+        assert_eq!(fix(&o.text, &new).unwrap().text, o.text, "idempotent");
+        // A selector naming no profile: refused when it may be honoured, cured when it cannot be.
+        let missing = "profile = \"gone\"\n";
+        assert!(fix(missing, &FixOptions::default()).is_err());
+        assert!(!fix(missing, &new).unwrap().text.contains("profile"));
+    }
+
+    #[test]
+    fn byte_order_mark_only_at_the_start() {
+        let o = fix("\u{feff}model = \"o3\"\n", &FixOptions::default()).unwrap();
+        assert!(o.text.starts_with("\u{feff}") && !o.text[3..].contains('\u{feff}'), "{:?}", o.text);
+        let e = fix("\u{feff}\u{feff}model = \"o3\"\n", &FixOptions::default()).unwrap_err();
+        assert_eq!((e.location.line, e.location.column), (1, 2), "{e}");
+        let e = fix("model = \"o3\"\n\u{feff}\n[a]\n", &FixOptions::default()).unwrap_err();
+        assert_eq!(e.location.line, 2, "{e}");
+        assert!(fix("# \u{feff}\nmodel = \"o\u{feff}3\"\n", &FixOptions::default()).is_ok());
     }
 
     #[test]

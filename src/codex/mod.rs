@@ -7,3 +7,4 @@ pub mod emitter;
 pub mod fix;
 pub mod redact;
 pub mod repair;
+pub mod version;
