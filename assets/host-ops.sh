@@ -86,7 +86,7 @@ agent_lines() {
 		printf '%s\n' "$out" | while IFS= read -r pl; do
 			k=${pl%%=*}; v=${pl#*=}
 			case $k in
-			e.* | cfx | emx | cf | em)
+			e.* | cfx | emx | cf | em | sy | rq | mc | pj | syx | rqx | mcx | pjx)
 				# Short values travel inline: a reference would be as long (BLOB_MIN in sim/world.rs).
 				if [ "$k" != "$pl" ] && [ "${#v}" -gt 24 ]; then
 					h=$(printf '%s' "$v" | sha256sum | cut -c1-16)

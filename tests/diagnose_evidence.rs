@@ -250,7 +250,7 @@ fn verdict_order_first_match_wins() {
     );
     // Every code has a stable, distinct spelling.
     let names: std::collections::BTreeSet<_> = Code::ALL.iter().map(|c| c.as_str()).collect();
-    assert_eq!(names.len(), 15);
+    assert_eq!(names.len(), 17);
     for c in Code::ALL {
         assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
     }
