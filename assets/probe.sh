@@ -353,7 +353,7 @@ if [ -d "$CH/sessions" ] && [ -r "$CH/sessions" ]; then
 	hs=$(tmo "$TS" awk -v now="${now:-0}" '
 		function days(y, m, d) { if (m <= 2) { y--; m += 12 } return 365 * y + int(y / 4) - int(y / 100) + int(y / 400) + int((153 * (m - 3) + 2) / 5) + d - 719469 }
 		function epoch(ts) { return days(substr(ts, 1, 4) + 0, substr(ts, 6, 2) + 0, substr(ts, 9, 2) + 0) * 86400 + substr(ts, 12, 2) * 3600 + substr(ts, 15, 2) * 60 + substr(ts, 18, 2) }
-		/"type":"function_call_output"|"type":"custom_tool_call_output"/ {
+		/"type":"function_call_output"|"type":"custom_tool_call_output"|"type":"local_shell_call_output"/ {
 			if (!match($0, /"timestamp":"[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]/)) next
 			t = epoch(substr($0, RSTART + 13, 19)); if (now > 0 && t < now - 86400) next
 			n++
