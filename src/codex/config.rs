@@ -595,4 +595,64 @@ mod tests {
         assert_eq!(p.location.line, 3);
         assert!(p.message.contains("duplicate"), "{}", p.message);
     }
+
+    /// The layer order and rules measured with the real codex 0.133-0.163 (`codex debug
+    /// prompt-input` with files in /etc/codex, CODEX_HOME and the working directory).
+    #[test]
+    fn layers_stack_as_codex_stacks_them() {
+        let cli = CliOverrides::default();
+        let d = |t: &str| parse(t).unwrap();
+        let system = d("sandbox_mode = \"workspace-write\"\n");
+        let other = OtherLayers { system: Some(&system), ..Default::default() };
+        // the system layer speaks when the user's config is silent, and loses when it speaks
+        let e = effective_in(&d(""), &other, &cli, None);
+        assert_eq!(e.sandbox_mode, Setting::new("workspace-write", Source::System));
+        let user = d("sandbox_mode = \"danger-full-access\"\napproval_policy = \"never\"\n");
+        let e = effective_in(&user, &other, &cli, None);
+        assert_eq!(e.sandbox_mode, Setting::new(DANGER_FULL_ACCESS, Source::Config));
+        // across layers the higher one wins whatever its key; within one, default_permissions
+        let sys_dp = d("default_permissions = \":workspace\"\n");
+        let e = effective_in(&user, &OtherLayers { system: Some(&sys_dp), ..Default::default() }, &cli, None);
+        assert_eq!(e.sandbox_mode.value, DANGER_FULL_ACCESS);
+        let both = d("default_permissions = \":workspace\"\nsandbox_mode = \"danger-full-access\"\n");
+        assert_eq!(effective(&both, &cli, None).sandbox_mode, Setting::new("workspace-write", Source::Config));
+        let custom = d("default_permissions = \"locked\"\n[permissions.locked]\n");
+        assert!(effective(&custom, &cli, None).needs_bwrap());
+        // a project's config counts only when trusted, and then beats the user's
+        let project = d("sandbox_mode = \"workspace-write\"\napproval_policy = \"on-request\"\n");
+        let other = OtherLayers { project: Some((&project, "/w")), ..Default::default() };
+        assert!(effective_in(&user, &other, &cli, Some("/w")).is_fixed());
+        let trusting = d("sandbox_mode = \"danger-full-access\"\napproval_policy = \"never\"\n[projects.\"/w\"]\ntrust_level = \"trusted\"\n");
+        let e = effective_in(&trusting, &other, &cli, Some("/w"));
+        assert_eq!(e.sandbox_mode, Setting::new("workspace-write", Source::Project));
+        assert_eq!(e.approval_policy, Setting::new("on-request", Source::Project));
+        // the command line beats every layer
+        let cli_ro = CliOverrides { sandbox_mode: Some("read-only".into()), ..Default::default() };
+        assert_eq!(effective_in(&trusting, &other, &cli_ro, Some("/w")).sandbox_mode.source, Source::Cli);
+    }
+
+    /// Managed requirements: a value they do not allow falls back (sandbox `read-only`,
+    /// approval the first allowed); the legacy managed_config.toml's values win outright.
+    #[test]
+    fn requirements_constrain_every_layer() {
+        let cli = CliOverrides::default();
+        let user = parse("sandbox_mode = \"danger-full-access\"\napproval_policy = \"never\"\n").unwrap();
+        let req = Requirements::from_files(Some("allowed_sandbox_modes = [\"read-only\", \"workspace-write\"]\nallowed_approval_policies = [\"on-request\"]\n"), None).unwrap();
+        let e = effective_in(&user, &OtherLayers { requirements: Some(&req), ..Default::default() }, &cli, None);
+        assert_eq!(e.sandbox_mode, Setting::new("read-only", Source::Requirements));
+        assert_eq!(e.approval_policy, Setting::new("on-request", Source::Requirements));
+        let why = req.forbidding_fix();
+        assert_eq!(why.len(), 2, "{why:?}");
+        assert!(why[0].starts_with("/etc/codex/requirements.toml: allowed_sandbox_modes = [\"read-only\", \"workspace-write\"]"), "{why:?}");
+        let allowing = Requirements::from_files(Some("allowed_sandbox_modes = [\"read-only\", \"danger-full-access\"]\n"), None).unwrap();
+        assert!(allowing.forbidding_fix().is_empty());
+        let managed = Requirements::from_files(None, Some("sandbox_mode = \"workspace-write\"\n")).unwrap();
+        let e = effective_in(&user, &OtherLayers { requirements: Some(&managed), ..Default::default() }, &cli, None);
+        assert_eq!(e.sandbox_mode, Setting::new("workspace-write", Source::Requirements));
+        assert!(managed.forbidding_fix()[0].contains("/etc/codex/managed_config.toml: sandbox_mode = \"workspace-write\""));
+        // requirements.toml wins over managed_config.toml for the same field
+        let both = Requirements::from_files(Some("allowed_sandbox_modes = [\"read-only\", \"danger-full-access\"]\n"), Some("sandbox_mode = \"workspace-write\"\n")).unwrap();
+        assert!(both.forbidding_fix().is_empty());
+        assert!(Requirements::from_files(Some("allowed_sandbox_modes = [\n"), None).is_err());
+    }
 }
