@@ -7,8 +7,12 @@
 # text. Plain POSIX sh (dash, busybox ash) + coreutils/busybox + awk (mawk-safe).
 #
 #   backup  PATH RUN_ID                      keep a copy of PATH in this run's backup directory
-#   write   PATH EXPECTED_SHA256|- RUN_ID    stdin: the new content as previewed, with the
-#                                            <redacted:N> placeholders of the CURRENT file
+#   write   PATH EXPECTED_SHA256|- RUN_ID [PREVIEW_BYTES]
+#                                            stdin: the new content as previewed, with the
+#                                            <redacted:N> placeholders of the CURRENT file; with
+#                                            PREVIEW_BYTES, stdin is that many bytes of new
+#                                            content followed by the (redacted) content the plan
+#                                            was made from, which the current file must redact to
 #   restore PATH BACKUP EXPECTED_CURRENT_SHA256|-
 #   lock    RUN_ID HOLDER
 #   unlock  RUN_ID
@@ -27,8 +31,19 @@
 # refused as changed), idem=1 (already done by this run), run/holder/since (a lock).
 # No secret value is ever written to stdout or stderr: contents are handled only in files
 # under the backup directory (0700) and restored in place.
+#
+# Root never follows a path the agent can change. A file whose directories (up to /) are all
+# root's and writable by nobody else is read and replaced by root. A file below a directory a
+# non-root user owns (config.toml in the agent's CODEX_HOME) is read and replaced AS THAT USER
+# (setpriv, else chroot --userspec): a link swapped in between check and use then leads only
+# where that user could write anyway. Everything else (two different owners on the way, a
+# directory anybody may write, a file owned by somebody other than its directory's owner, no
+# way to change uid) is refused with err=refused, nothing written. Root's own copies (backups,
+# work files) live under /var/backups/codex-fleet, which must be root's all the way up.
 
 LC_ALL=C; export LC_ALL
+# Never the container's PATH: it may name a directory the agent writes to.
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
 umask 077
 BK_ROOT=/var/backups/codex-fleet
 LK_ROOT=/var/lib/codex-fleet/locks
@@ -66,6 +81,90 @@ sha() { # sha256 of file $1 (lower-case hex), empty when it cannot be computed
 	fi
 }
 cursha() { if [ -f "$1" ]; then sha "$1"; else echo -; fi; }
+
+# whose PATH: sets AS to "" (root may act: every directory above PATH is root's and writable by
+# root only) or to UID:GID (the one non-root user owning a directory above it; GID: the file's
+# group, else the user's uid); fails (refused) when neither holds.
+whose() {
+	AS=; wu=; d=$(dirname "$1")
+	while :; do
+		[ -L "$d" ] && fail refused "$d is a symbolic link; $1 left as is"
+		st=$(stat -c '%u %g %a' "$d" 2>/dev/null) || fail io "cannot stat $d"
+		u=${st%% *}; r=${st#* }; g=${r%% *}; m=${r#* }
+		case $m in [0-7][0-7][0-7]) m=0$m ;; [0-7][0-7][0-7][0-7]) ;; *) fail io "cannot read the mode of $d" ;; esac
+		sticky=$(( ${m%???} & 1 )); gw=$(( (0$m >> 3) & 2 )); ow=$(( 0$m & 2 ))
+		# Anybody may write (and, without the sticky bit, rename anybody's entries): refused.
+		[ "$ow" != 0 ] && [ "$sticky" = 0 ] && fail refused "$d is writable by anybody; $1 left as is"
+		if [ "$u" != 0 ]; then
+			[ -n "$wu" ] && [ "$wu" != "$u" ] && fail refused "$1 lies below directories of two users ($wu, $u); left as is"
+			wu=$u
+		elif [ "$gw" != 0 ] && [ "$g" != 0 ]; then
+			fail refused "$d is root's but writable by group $g; $1 left as is"
+		fi
+		[ "$d" = / ] && break
+		d=$(dirname "$d")
+	done
+	[ -n "$wu" ] || return 0
+	if [ -e "$1" ] || [ -L "$1" ]; then
+		fo=$(stat -c '%u:%g' "$1" 2>/dev/null) || fail io "cannot stat $1"
+		[ "${fo%%:*}" = "$wu" ] || fail refused "$1 belongs to uid ${fo%%:*} in a directory uid $wu controls; its owner cannot be kept safely; left as is"
+		wg=${fo#*:}
+	else
+		wg=$(stat -c '%g' "$(dirname "$1")" 2>/dev/null) || wg=$wu
+	fi
+	AS=$wu:$wg
+	as_user true || fail refused "cannot act as uid $wu in this container (no setpriv or chroot --userspec); $1 left as is"
+}
+# as_user CMD...: CMD as $AS (root when AS is empty), no other group, no new privileges.
+as_user() {
+	if [ -z "$AS" ]; then "$@"
+	elif have setpriv; then setpriv --reuid="${AS%%:*}" --regid="${AS#*:}" --clear-groups -- "$@"
+	elif chroot --help 2>&1 | grep -q userspec; then chroot --userspec="$AS" --skip-chdir / "$@"
+	else return 125; fi
+}
+# snap PATH OUT: PATH's bytes into OUT (root's), read as $AS; sets CUR (sha256, - when absent),
+# OWN (uid:gid) and MODE. A symbolic link or anything but a regular file is refused.
+SNAP_SH='[ -e "$1" ] || [ -L "$1" ] || exit 3; [ -L "$1" ] && exit 4; [ -f "$1" ] || exit 5
+m=$(stat -c "%u:%g %a" -- "$1") || exit 6; printf "%s\n" "$m" >&2; exec cat -- "$1"'
+snap() {
+	as_user sh -c "$SNAP_SH" codex-fleet-snap "$1" >"$2" 2>"$2.meta"; r=$?
+	case $r in
+	0) CUR=$(sha "$2"); OWN=$(head -n 1 "$2.meta" | cut -d' ' -f1); MODE=$(head -n 1 "$2.meta" | cut -d' ' -f2) ;;
+	3) CUR=-; OWN=; MODE= ;;
+	4) fail refused "$1 is a symbolic link; left as is" ;;
+	5) fail refused "$1 is not a regular file" ;;
+	*) fail io "cannot read $1" ;;
+	esac
+	case $MODE in '' | [0-7][0-7][0-7] | [0-7][0-7][0-7][0-7]) ;; *) fail io "cannot read the mode of $1" ;; esac
+}
+# put NEWFILE PATH MODE [OWNER]: atomic replace as $AS (a temporary file in PATH's directory,
+# then rename); root also gives it OWNER. The content comes on stdin: nothing is opened by path
+# as root where the agent could have put a link.
+PUT_SH='umask 077; t=$(mktemp "$(dirname -- "$1")/.codex-fleet-write.XXXXXX") || exit 10
+cat >"$t" || { rm -f "$t"; exit 11; }
+if [ -n "$3" ]; then chown -- "$3" "$t" || { rm -f "$t"; exit 12; }; fi
+chmod -- "$2" "$t" || { rm -f "$t"; exit 13; }
+mv -f -- "$t" "$1" || { rm -f "$t"; exit 14; }'
+put() {
+	o=; [ -z "$AS" ] && o=$4
+	as_user sh -c "$PUT_SH" codex-fleet-put "$2" "$3" "$o" <"$1"; r=$?
+	case $r in
+	0) ;;
+	10) fail io "cannot create a temporary file next to $2" ;;
+	12) fail io "cannot keep the owner $4 of $2" ;;
+	13) fail io "cannot keep the mode $3 of $2" ;;
+	14) fail io "cannot rename the temporary file onto $2" ;;
+	*) fail io "cannot write a temporary file next to $2" ;;
+	esac
+}
+# bk_dir RUN_ID: this run's backup directory, made, and root's all the way up.
+bk_dir() {
+	mkdir -p "$BK_ROOT/$1" || fail io "cannot create the backup directory"
+	chmod 700 "$BK_ROOT" "$BK_ROOT/$1" || fail io "cannot make the backup directory owner-only"
+	AS_KEEP=$AS; whose "$BK_ROOT/$1/x"
+	[ -z "$AS" ] || fail refused "$BK_ROOT is not root's alone; nothing written"
+	AS=$AS_KEEP
+}
 nonl_of() { if [ -s "$1" ] && [ "$(tail -c 1 "$1" | wc -l)" -eq 0 ]; then echo 1; else echo 0; fi; }
 owner_of() { stat -c '%u:%g' "$1" 2>/dev/null; }
 mode_of() { stat -c '%a' "$1" 2>/dev/null; }
@@ -86,13 +185,14 @@ check_sha() {
 # backup_of PATH RUN_ID: where this run keeps PATH.
 backup_of() { printf '%s/%s/%s' "$BK_ROOT" "$2" "$(printf '%s' "$1" | awk "$ENC_AWK" | sed 's|/|%2f|g')"; }
 
-# do_backup PATH RUN_ID: sets BK (the backup file); the first copy in a run is kept.
+# do_backup PATH RUN_ID SNAPSHOT: sets BK (the backup file), a copy of SNAPSHOT (PATH as read by
+# snap, OWN and MODE with it); the first copy in a run is kept.
 do_backup() {
 	BK=$(backup_of "$1" "$2")
-	mkdir -p "$BK_ROOT/$2" || fail io "cannot create the backup directory"
-	chmod 700 "$BK_ROOT" "$BK_ROOT/$2" || fail io "cannot make the backup directory owner-only"
+	bk_dir "$2"
 	[ -f "$BK" ] && return 0
-	cp -p "$1" "$BK.partial" 2>/dev/null || { rm -f "$BK.partial"; fail io "cannot copy $1 to the backup directory"; }
+	{ cp "$3" "$BK.partial" && chown "$OWN" "$BK.partial" && chmod "$MODE" "$BK.partial"; } 2>/dev/null \
+		|| { rm -f "$BK.partial"; fail io "cannot copy $1 to the backup directory"; }
 	mv -f "$BK.partial" "$BK" || fail io "cannot keep the backup"
 	return 0
 }
@@ -142,45 +242,46 @@ END {
 	if (NR > 0 && !nonl) printf "\n"
 }'
 
-# replace_file PATH NEWFILE OWNER MODE: atomic (temp in the same directory, then mv).
-replace_file() {
-	d=$(dirname "$1")
-	t=$(mktemp "$d/.codex-fleet-write.XXXXXX" 2>/dev/null) || fail io "cannot create a temporary file in $d"
-	if ! cat "$2" >"$t"; then rm -f "$t"; fail io "cannot write a temporary file in $d"; fi
-	if [ -n "$3" ] && ! chown "$3" "$t" 2>/dev/null; then rm -f "$t"; fail io "cannot keep the owner $3 of $1"; fi
-	if [ -n "$4" ] && ! chmod "$4" "$t" 2>/dev/null; then rm -f "$t"; fail io "cannot keep the mode $4 of $1"; fi
-	mv -f "$t" "$1" || { rm -f "$t"; fail io "cannot rename the temporary file onto $1"; }
-}
-
 case $OP in
 backup)
 	[ $# -eq 3 ] || fail usage "backup PATH RUN_ID"
 	P=$2; check_path "$P"; check_run "$3"
 	item path "$(enc "$P")"
-	if [ ! -e "$P" ]; then item absent 1; ok; fi
-	do_backup "$P" "$3"
+	whose "$P"; bk_dir "$3"
+	W=$(mktemp -d "$BK_ROOT/$3/.work.XXXXXX") || fail io "cannot create a work directory"
+	trap 'rm -rf "$W"' EXIT
+	snap "$P" "$W/cur"
+	if [ "$CUR" = - ]; then item absent 1; ok; fi
+	do_backup "$P" "$3" "$W/cur"
 	item backup "$(enc "$BK")"
 	item sha "$(sha "$BK")"
 	ok
 	;;
 write)
-	[ $# -eq 4 ] || fail usage "write PATH EXPECTED_SHA256|- RUN_ID (content on stdin)"
-	P=$2; EXP=$3; R=$4
+	[ $# -eq 4 ] || [ $# -eq 5 ] || fail usage "write PATH EXPECTED_SHA256|- RUN_ID [PREVIEW_BYTES] (content on stdin)"
+	P=$2; EXP=$3; R=$4; PB=${5:-}
 	check_path "$P"; check_sha "$EXP"; check_run "$R"
+	case $PB in *[!0-9]*) fail usage "PREVIEW_BYTES must be a number" ;; esac
 	item path "$(enc "$P")"
-	mkdir -p "$BK_ROOT/$R" && chmod 700 "$BK_ROOT" "$BK_ROOT/$R" || fail io "cannot create the backup directory"
+	whose "$P"; bk_dir "$R"
 	W=$(mktemp -d "$BK_ROOT/$R/.work.XXXXXX") || fail io "cannot create a work directory"
 	trap 'rm -rf "$W"' EXIT
-	cat >"$W/preview" || fail io "cannot read the new content from stdin"
+	if [ -n "$PB" ]; then
+		cat >"$W/in" || fail io "cannot read the new content from stdin"
+		[ "$(wc -c <"$W/in")" -ge "$PB" ] || fail usage "stdin is shorter than PREVIEW_BYTES"
+		head -c "$PB" "$W/in" >"$W/preview"; tail -c +"$((PB + 1))" "$W/in" >"$W/was"
+	else
+		cat >"$W/preview" || fail io "cannot read the new content from stdin"
+	fi
 	pnl=$(nonl_of "$W/preview")
 	awk "$CANON_AWK" <"$W/preview" >"$W/preview.canon"
-	CUR=$(cursha "$P")
+	snap "$P" "$W/cur"
 	item before "$CUR"
 	BK=$(backup_of "$P" "$R")
 	if [ "$CUR" != "$EXP" ]; then
 		# Idempotent within a run: this run already wrote exactly this content.
 		if [ "$CUR" != - ] && [ -f "$BK" ] && [ "$(cursha "$BK")" = "$EXP" ]; then
-			redact_file "$P" "$W/cur.red" "$W/cur.sec"
+			redact_file "$W/cur" "$W/cur.red" "$W/cur.sec"
 			awk "$CANON_AWK" <"$W/cur.red" >"$W/cur.canon"
 			if cmp -s "$W/cur.canon" "$W/preview.canon"; then
 				item backup "$(enc "$BK")"; item sha "$CUR"; item idem 1; ok
@@ -192,7 +293,17 @@ write)
 	if [ "$CUR" = - ]; then
 		: >"$W/cur.sec"
 	else
-		redact_file "$P" "$W/cur.red" "$W/cur.sec" || fail io "cannot read $P"
+		redact_file "$W/cur" "$W/cur.red" "$W/cur.sec" || fail io "cannot read $P"
+		# The content itself, read here, against what the plan was made from: a sha256 alone
+		# is what the container said about itself.
+		if [ -n "$PB" ]; then
+			awk "$CANON_AWK" <"$W/cur.red" >"$W/cur.canon"
+			awk "$CANON_AWK" <"$W/was" >"$W/was.canon"
+			if ! cmp -s "$W/cur.canon" "$W/was.canon" || [ "$(nonl_of "$W/cur")" != "$(nonl_of "$W/was")" ]; then
+				item found "$CUR"
+				fail changed "$P does not hold the content the plan was made from; nothing written"
+			fi
+		fi
 	fi
 	awk -v secfile="$W/cur.sec" -v nonl="$pnl" "$RESTORE_AWK" <"$W/preview" >"$W/new" 2>"$W/restore.err"
 	rc=$?
@@ -202,14 +313,14 @@ write)
 	awk "$CANON_AWK" <"$W/new.red" >"$W/new.canon"
 	cmp -s "$W/new.canon" "$W/preview.canon" || fail refused "the restored content does not redact to the previewed content; nothing written"
 	if [ "$CUR" != - ]; then
-		do_backup "$P" "$R"
+		do_backup "$P" "$R" "$W/cur"
 		item backup "$(enc "$BK")"
-		own=$(owner_of "$P"); mode=$(mode_of "$P")
+		own=$OWN; mode=$MODE
 	else
 		own=$(owner_of "$(dirname "$P")"); mode=644
 	fi
-	replace_file "$P" "$W/new" "$own" "$mode"
-	item sha "$(sha "$P")"
+	put "$W/new" "$P" "$mode" "$own"
+	item sha "$(sha "$W/new")"
 	ok
 	;;
 restore)
@@ -219,16 +330,24 @@ restore)
 	case $B in "$BK_ROOT"/*) ;; *) fail refused "backups are restored only from $BK_ROOT" ;; esac
 	case /$B/ in */../* | */./*) fail refused "backup path with . or .. components" ;; esac
 	item path "$(enc "$P")"
+	AS=; whose "$B"; [ -z "$AS" ] || fail refused "$B is not root's alone; not restored"
+	[ -L "$B" ] && fail refused "the backup $B is a symbolic link; not restored"
 	[ -f "$B" ] || fail absent "the backup $B is not there"
-	BS=$(sha "$B"); CUR=$(cursha "$P")
+	whose "$P"
+	W=$(mktemp -d "$BK_ROOT/.restore.XXXXXX") || fail io "cannot create a work directory"
+	trap 'rm -rf "$W"' EXIT
+	cp "$B" "$W/bk" || fail io "cannot read the backup $B"
+	BO=$(owner_of "$B"); BM=$(mode_of "$B")
+	BS=$(sha "$W/bk"); snap "$P" "$W/cur"
 	item before "$CUR"
 	if [ "$CUR" = "$BS" ]; then item sha "$CUR"; item idem 1; ok; fi
 	if [ "$CUR" != "$EXP" ]; then
 		item found "$CUR"
 		fail changed "$P no longer holds what the run left there; not restored"
 	fi
-	replace_file "$P" "$B" "$(owner_of "$B")" "$(mode_of "$B")"
-	item sha "$(sha "$P")"
+	[ -z "$AS" ] || [ "${BO%%:*}" = "${AS%%:*}" ] || fail refused "the backup of $P belongs to uid ${BO%%:*}, the file's directory to uid ${AS%%:*}; not restored"
+	put "$W/bk" "$P" "$BM" "$BO"
+	item sha "$BS"
 	ok
 	;;
 lock)

@@ -8,12 +8,20 @@
 #   blobs   NONCE HASHES                    texts a scan kept by hash: `b HASH VALUE`, or `m HASH` when not kept
 #   read    CONTAINER AGENT_USER GITEA      one container, full probe (files)
 #   backup  CONTAINER PATH RUN              agent-ops.sh backup, in the container
-#   write   CONTAINER PATH BEFORE CONTENT RUN   agent-ops.sh write (conditional, atomic, backed
-#                                           up; placeholders restored from the current file)
+#   write   CONTAINER PATH BEFORE CONTENT RUN [BEFORE_TEXT]   agent-ops.sh write (conditional on
+#                                           the sha256 and, with BEFORE_TEXT, on the content;
+#                                           atomic, backed up; placeholders restored from the
+#                                           current file)
 #   restore CONTAINER PATH BACKUP EXPECTED  agent-ops.sh restore (conditional)
 #   lock    CONTAINER RUN HOLDER / unlock CONTAINER RUN   agent-ops.sh lock / unlock
 #   restart CONTAINER                       docker restart
 #   wait    CONTAINER TIMEOUT AGENT_USER GITEA  running, restart count unchanged; then read
+#
+# A container speaks only for itself. Each scanned container is one record whose lines this
+# script writes: `c id=FULL_ID ...` (what docker, not the container, says), `d`/`w`/`e` lines
+# percent-encoded, and the probe's whole output as ONE percent-encoded `p` line; nothing a
+# container prints can start a line of the frame. CONTAINER is always the full 64-hex id the
+# console got from a scan; every operation checks it against `docker inspect` before acting.
 LC_ALL=C; export LC_ALL
 umask 077
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
@@ -28,6 +36,9 @@ PCT_AWK='BEGIN { for (i = 1; i < 256; i++) { c = sprintf("%c", i); h[c] = sprint
 { n = length($0); for (i = 1; i <= n; i++) { c = substr($0, i, 1); if (index(safe, c)) printf "%s", c; else printf "%%%s", h[c] }
   if (nl) printf "%%0a"; else if (NR > 0) nl1 = 1 }
 END { printf "\n" }'
+# pline: stdin as the one `p` line of a record (`%`, CR, LF encoded: it cannot end early;
+# probe_line in src/fleet/aws/host_script.rs).
+pline() { awk 'BEGIN { printf "p " } { gsub(/%/, "%25"); gsub(/\r/, "%0d"); printf "%s%%0a", $0 } END { printf "\n" }'; }
 # pct1 VALUE: one line, percent-encoded; pctl: stdin lines, each with its newline.
 pct1() { printf '%s\n' "$1" | awk -v nl=0 "$PCT_AWK"; }
 pctl() { awk -v nl=1 "$PCT_AWK"; }
@@ -59,15 +70,24 @@ agent_lines() {
 	c=$1
 	f='{{.Id}}|{{.Name}}|{{.Config.Image}}|{{.Image}}|{{.State.Status}}|{{.RestartCount}}|{{.State.StartedAt}}'
 	line=$(docker inspect --format "$f" "$c" 2>/dev/null) || return 1
-	id=$(printf '%s' "$line" | cut -d'|' -f1 | cut -c1-12); name=$(printf '%s' "$line" | cut -d'|' -f2); name=${name#/}
+	id=$(printf '%s' "$line" | cut -d'|' -f1); name=$(printf '%s' "$line" | cut -d'|' -f2); name=${name#/}
+	full_id "$id" || return 1
 	image=$(printf '%s' "$line" | cut -d'|' -f3); iid=$(printf '%s' "$line" | cut -d'|' -f4)
 	st=$(printf '%s' "$line" | cut -d'|' -f5); rc=$(printf '%s' "$line" | cut -d'|' -f6); at=$(printf '%s' "$line" | cut -d'|' -f7)
 	u=$(agent_user "$2" "$c")
 	cmd=$(docker inspect --format '{{range .Config.Entrypoint}}{{println .}}{{end}}{{range .Config.Cmd}}{{println .}}{{end}}' "$c" | redact -v argvmode=1 | pctl)
 	lb=$(docker inspect --format '{{range $k, $v := .Config.Labels}}{{$k}}={{println $v}}{{end}}' "$c" | redact | pctl)
+	iidv=$(pct1 "$iid")
+	if [ "$5" = 1 ]; then # by reference in a scan: random hex that does not compress (reduce_value)
+		h=$(printf '%s' "$iidv" | sha256sum | cut -c1-16); printf '%s' "$iidv" >"$6/$h"; iidv="@$h:${#iidv}"
+	fi
 	printf 'c id=%s name=%s image=%s iid=%s st=%s rc=%s at=%s u=%s cmd=%s lb=%s\n' "$id" "$(pct1 "$name")" "$(pct1 "$image")" \
-		"$(pct1 "$iid")" "$(pct1 "$st")" "$rc" "$(pct1 "$at")" "$(pct1 "$u")" "$cmd" "$lb"
-	ch=$(docker exec "$c" sh -c 'printf %s "${CODEX_HOME:-$HOME/.codex}"' 2>/dev/null)
+		"$iidv" "$(pct1 "$st")" "$rc" "$(pct1 "$at")" "$(pct1 "$u")" "$cmd" "$lb"
+	# CODEX_HOME from the container's configuration (nothing run inside it for this).
+	ch=$(docker inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$c" 2>/dev/null | awk '
+		/^CODEX_HOME=/ { ch = substr($0, 12) } /^HOME=/ { h = substr($0, 6) }
+		END { if (ch != "") print ch; else if (h != "") { sub(/\/+$/, "", h); print h "/.codex" } }')
+	[ -n "$ch" ] || ch=$(docker exec -u "$u" "$c" sh -c 'printf %s "${CODEX_HOME:-$HOME/.codex}"' 2>/dev/null)
 	docker diff "$c" 2>/dev/null | while IFS= read -r dl; do
 		case $dl in "C $EMITTER" | "A $EMITTER" | "C $ch/config.toml" | "A $ch/config.toml") printf 'd %s\n' "$(pct1 "$dl")" ;; esac
 	done
@@ -88,22 +108,28 @@ agent_lines() {
 			case $k in
 			e.* | cfx | emx | cf | em | sy | rq | mc | pj | syx | rqx | mcx | pjx)
 				# Short values travel inline: a reference would be as long (BLOB_MIN in sim/world.rs).
-				if [ "$k" != "$pl" ] && [ "${#v}" -gt 24 ]; then
+				# A value starting with `@` always goes by reference: inline, it would read as one.
+				if [ "$k" != "$pl" ] && { [ "${#v}" -gt 24 ] || [ "${v#@}" != "$v" ]; }; then
 					h=$(printf '%s' "$v" | sha256sum | cut -c1-16)
 					printf '%s' "$v" >"$6/$h"
 					printf '%s=@%s:%s\n' "$k" "$h" "${#v}"
 				else printf '%s\n' "$pl"; fi ;;
 			*) printf '%s\n' "$pl" ;;
 			esac
-		done
+		done | pline
 	else
-		printf '%s\n' "$out"
+		printf '%s\n' "$out" | pline
 	fi
 }
 
+# full_id ID: a full container id (64 lower-case hex), nothing else.
+full_id() { case $1 in *[!0-9a-f]* | '') return 1 ;; esac; [ ${#1} -eq 64 ]; }
+
 # The container-side mutations are agent-ops.sh's (src/fleet/ops.rs parses its `#cfo` output):
 # run as root in the container, values as positional arguments, the new content on stdin.
-agent_ops() { c=$1; shift; docker exec -u 0 -i "$c" sh -c "$(cat "$CFH_DIR/agent-ops.sh")" codex-fleet-agent-ops "$@"; }
+# /bin/sh by absolute path and a fixed PATH: the container's PATH may name a directory the agent
+# writes to (its own `sh` would then run as root). ROOT_PATH in src/fleet/ops.rs.
+agent_ops() { c=$1; shift; docker exec -u 0 -e PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin -i "$c" /bin/sh -c "$(cat "$CFH_DIR/agent-ops.sh")" codex-fleet-agent-ops "$@"; }
 # ops_item CONTAINER ARGS...: print agent-ops' answer; fail the item when it says err=.
 ops_item() {
 	a=$(agent_ops "$@" 2>"$CFH_DIR/ops.err")
@@ -114,7 +140,12 @@ err="*) return 1 ;; esac
 	return 0
 }
 op_backup() { ops_item "$1" backup "$2" "$3" </dev/null; }
-op_write() { printf '%s' "$4" | ops_item "$1" write "$2" "$3" "$5"; }
+op_write() { # C PATH BEFORE CONTENT RUN [BEFORE_TEXT]: with it, agent-ops compares the content too
+	if [ $# -ge 6 ]; then
+		n=$(printf '%s' "$4" | wc -c | tr -d ' ')
+		{ printf '%s' "$4"; printf '%s' "$6"; } | ops_item "$1" write "$2" "$3" "$5" "$n"
+	else printf '%s' "$4" | ops_item "$1" write "$2" "$3" "$5"; fi
+}
 op_restore() { ops_item "$1" restore "$2" "$3" "$4" </dev/null; }
 op_lock() { ops_item "$1" lock "$2" "$3" </dev/null; }
 op_unlock() { ops_item "$1" unlock "$2" </dev/null; }
@@ -134,20 +165,32 @@ op_wait() { # C TIMEOUT AGENT_USER GITEA
 
 run_item() { # N
 	eval "op=\$CFH_${1}_OP"
-	for f in CONTAINER FILTER AGENT_USER GITEA NONCE HASHES PATH BEFORE CONTENT RUN HOLDER BACKUP EXPECTED TIMEOUT; do
+	for f in CONTAINER FILTER AGENT_USER GITEA NONCE HASHES PATH BEFORE CONTENT RUN HOLDER BACKUP EXPECTED TIMEOUT BEFORE_TEXT; do
 		eval "F_$f=\${CFH_${1}_F_$f-}"
 	done
-	if [ -n "$F_CONTAINER" ] && ! docker inspect "$F_CONTAINER" >/dev/null 2>&1; then
-		printf 'gone %s\n' "$(pct1 "Error response from daemon: No such container: $F_CONTAINER")"
-		return 3
-	fi
+	eval "H_BEFORE_TEXT=\${CFH_${1}_F_BEFORE_TEXT+1}"
+	case $op in scan | blobs) ;; *)
+		# Only the full id names a container (a name or prefix could name another one).
+		if ! full_id "$F_CONTAINER"; then
+			printf 'err refused %s\n' "$(pct1 "not a full container id: $F_CONTAINER")"
+			return 1
+		fi
+		if [ "$(docker inspect --format '{{.Id}}' "$F_CONTAINER" 2>/dev/null)" != "$F_CONTAINER" ]; then
+			printf 'gone %s\n' "$(pct1 "Error response from daemon: No such container: $F_CONTAINER")"
+			return 3
+		fi ;;
+	esac
 	case $op in
 	scan)
 		dir="$STORE/$F_NONCE"; mkdir -p "$dir"; chmod 700 "$STORE" "$dir"
 		find "$STORE" -mindepth 1 -maxdepth 1 -mmin +120 -exec rm -rf {} + 2>/dev/null
-		list=$(docker ps -a --format '{{.ID}}' 2>"$CFH_DIR/ps.err") || { printf 'h docker=- n=0\n'; printf 'x %s\n' "$(pct1 "$(cat "$CFH_DIR/ps.err")")"; return 1; }
+		list=$(docker ps -a --no-trunc --format '{{.ID}}' 2>"$CFH_DIR/ps.err") || { printf 'h docker=- n=0\n'; printf 'x %s\n' "$(pct1 "$(cat "$CFH_DIR/ps.err")")"; return 1; }
 		sel=; n=0
-		for c in $list; do if matches "${F_FILTER:-image=codex}" "$c"; then sel="$sel $c"; n=$((n + 1)); fi; done
+		for c in $list; do
+			full_id "$c" || continue
+			case " $sel " in *" $c "*) continue ;; esac
+			if matches "${F_FILTER:-image=codex}" "$c"; then sel="$sel $c"; n=$((n + 1)); fi
+		done
 		printf 'h docker=%s n=%s\n' "$(pct1 "$(docker version --format '{{.Server.Version}}' 2>/dev/null || echo -)")" "$n"
 		for c in $sel; do agent_lines "$c" "$F_AGENT_USER" "$F_GITEA" files 1 "$dir"; done ;;
 	blobs)
@@ -157,7 +200,8 @@ run_item() { # N
 		done ;;
 	read) agent_lines "$F_CONTAINER" "$F_AGENT_USER" "$F_GITEA" files 0 "" ;;
 	backup) op_backup "$F_CONTAINER" "$F_PATH" "$F_RUN" ;;
-	write) op_write "$F_CONTAINER" "$F_PATH" "$F_BEFORE" "$F_CONTENT" "$F_RUN" ;;
+	write) if [ -n "$H_BEFORE_TEXT" ]; then op_write "$F_CONTAINER" "$F_PATH" "$F_BEFORE" "$F_CONTENT" "$F_RUN" "$F_BEFORE_TEXT"
+		else op_write "$F_CONTAINER" "$F_PATH" "$F_BEFORE" "$F_CONTENT" "$F_RUN"; fi ;;
 	restore) op_restore "$F_CONTAINER" "$F_PATH" "$F_BACKUP" "$F_EXPECTED" ;;
 	lock) op_lock "$F_CONTAINER" "$F_RUN" "$F_HOLDER" ;;
 	unlock) op_unlock "$F_CONTAINER" "$F_RUN" ;;

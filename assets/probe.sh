@@ -9,12 +9,13 @@
 # Every step is time-bounded when `timeout` exists and reports `absent` when its tool is
 # missing; no step can fail the whole probe.
 #
-# Inputs (positional, else environment):
-#   $1 / CFP_MODE        summary (default) | detail | files (= detail + redacted file contents)
-#   $2 / CFP_GITEA       Gitea base URL (default https://git.moleculesai.app)
-#   $3 / CFP_CODEX_HOME  the agent's CODEX_HOME (default $CODEX_HOME, else $HOME/.codex)
-#   $4 / CFP_EMITTER     the boot emitter (default /usr/local/bin/codex_mcp_config.sh)
-#   CFP_TIMEOUT (s, per step, default 10), CFP_CODEX_TIMEOUT (s, per codex run, default 30)
+# Inputs (positional only: the container's environment is the agent's, and an agent must not
+# steer where the console later writes as root, so no CFP_* variable is ever read from it):
+#   $1  summary (default) | detail | files (= detail + redacted file contents)
+#   $2  Gitea base URL (default https://git.moleculesai.app)
+#   $3  the agent's CODEX_HOME (default $CODEX_HOME, else $HOME/.codex)
+#   $4  the boot emitter (default /usr/local/bin/codex_mcp_config.sh)
+#   $5  seconds per step (default 10), $6 seconds per codex run (default 30)
 # Of the container's environment only HOME and CODEX_HOME are used; no value is read out.
 #
 # Output (parsed by src/probe/parse.rs, which documents every item):
@@ -29,12 +30,12 @@
 
 LC_ALL=C; export LC_ALL
 umask 077
-CFP_MODE=${1:-${CFP_MODE:-summary}}
-CFP_GITEA=${2:-${CFP_GITEA:-https://git.moleculesai.app}}
-CH=${3:-${CFP_CODEX_HOME:-${CODEX_HOME:-${HOME:-/}/.codex}}}
-EMITTER=${4:-${CFP_EMITTER:-/usr/local/bin/codex_mcp_config.sh}}
-TS=${CFP_TIMEOUT:-10}
-TC=${CFP_CODEX_TIMEOUT:-30}
+CFP_MODE=${1:-summary}
+CFP_GITEA=${2:-https://git.moleculesai.app}
+CH=${3:-${CODEX_HOME:-${HOME:-/}/.codex}}
+EMITTER=${4:-/usr/local/bin/codex_mcp_config.sh}
+TS=${5:-10}; case $TS in *[!0-9]* | '') TS=10 ;; esac
+TC=${6:-30}; case $TC in *[!0-9]* | '') TC=30 ;; esac
 case $CFP_MODE in summary) M=s ;; detail) M=d ;; files) M=f ;; *) M=s ;; esac
 
 REDACT_AWK=$(cat <<'CFP_AWK_EOF'

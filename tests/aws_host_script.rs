@@ -56,10 +56,28 @@ fn dispatch_framing_and_packing() {
 fn a_container_gone_is_reported_and_fails_the_item() {
     let dir = tempfile::tempdir().unwrap();
     fake_docker(dir.path(), "exit 1");
-    let p = Payload { run: "r1".into(), z: false, items: vec![Item::new("*", "restart").with("CONTAINER", "codex-a")] };
+    let p = Payload { run: "r1".into(), z: false, items: vec![Item::new("*", "restart").with("CONTAINER", "ab".repeat(32))] };
     let (stdout, rc) = run(&render(&p), dir.path());
     assert_eq!(rc, 1);
     let o = parse_output(&stdout).unwrap();
     assert_eq!(o.items[0].rc, 3);
     assert!(o.items[0].lines[0].starts_with("gone "), "{:?}", o.items[0]);
+}
+
+#[test]
+fn only_a_full_container_id_that_docker_confirms_names_a_container() {
+    let dir = tempfile::tempdir().unwrap();
+    // An engine that resolves anything (a name, a prefix) to the same other container.
+    fake_docker(dir.path(), &format!("case $1 in inspect) echo {} ;; restart) touch {}/restarted ;; esac", "cd".repeat(32), dir.path().display()));
+    for sel in ["codex-a", "cdcdcdcdcdcd", &"ab".repeat(32)] {
+        let p = Payload { run: "r1".into(), z: false, items: vec![Item::new("*", "restart").with("CONTAINER", sel)] };
+        let (stdout, rc) = run(&render(&p), dir.path());
+        assert_eq!(rc, 1, "{sel}: {stdout}");
+        let o = parse_output(&stdout).unwrap();
+        assert!(o.items[0].lines[0].starts_with("err refused ") || o.items[0].lines[0].starts_with("gone "), "{sel}: {:?}", o.items[0]);
+        assert!(!dir.path().join("restarted").exists(), "{sel}: acted on another container");
+    }
+    let p = Payload { run: "r1".into(), z: false, items: vec![Item::new("*", "restart").with("CONTAINER", "cd".repeat(32))] };
+    let (stdout, _) = run(&render(&p), dir.path());
+    assert!(dir.path().join("restarted").exists(), "the full id docker confirms is acted on: {stdout}");
 }

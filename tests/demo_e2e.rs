@@ -144,6 +144,7 @@ async fn a_file_changed_after_the_plan_is_skipped_not_written() {
             before_sha256: w.before_sha256.clone(),
             after_redacted: w.after_redacted.clone(),
             run_id: "run-test".into(),
+            before_redacted: Some(w.before_redacted.clone()),
         })
         .await;
     assert!(matches!(r, Err(codex_fleet::fleet::FleetError::Changed { .. })), "{r:?}");

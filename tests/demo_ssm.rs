@@ -87,7 +87,8 @@ async fn failed_with_partial_output_is_read() {
     let (s, _) = sim::start(&opts(50, Some((2, 2)))).unwrap();
     let c = client(&s);
     let h = online_host(&s);
-    let name = s.world.with(|st| st.agents[&h.instance_id][0].name.clone());
+    // Containers are named by their full id only (a name or prefix could name another one).
+    let name = s.world.with(|st| st.agents[&h.instance_id][0].container_id.clone());
     let items = vec![
         Item::new("*", "lock").with("CONTAINER", name.clone()).with("RUN", "r1").with("HOLDER", "t"),
         Item::new("*", "write")

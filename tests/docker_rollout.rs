@@ -251,6 +251,7 @@ async fn changed_between_plan_and_apply_is_skipped_and_locks_are_held() {
         before_sha256: fp.before_sha256.clone(),
         after_redacted: fp.after_redacted.clone(),
         run_id: "r-direct".into(),
+        before_redacted: Some(fp.before_redacted.clone()),
     };
     match fleet.write_file(&a, &req).await {
         Err(FleetError::Changed { path, found }) => {
@@ -275,7 +276,7 @@ async fn changed_between_plan_and_apply_is_skipped_and_locks_are_held() {
     let redacted = cfg.redacted.clone().unwrap();
     assert!(!redacted.contains(secret) && redacted.contains("<redacted:1>"), "{redacted}");
     let after = format!("sandbox_mode = \"danger-full-access\"\napproval_policy = \"never\"\n{redacted}");
-    let op = codex_fleet::fleet::ops::Op::Write { path: CONFIG, expected_sha256: cfg.sha256.as_deref(), run_id: "r-secret" };
+    let op = codex_fleet::fleet::ops::Op::Write { path: CONFIG, expected_sha256: cfg.sha256.as_deref(), run_id: "r-secret", preview_bytes: None };
     let out = fleet.exec(&a.container_id, "0", op.command(), Some(after.as_bytes()), Duration::from_secs(60)).await.unwrap();
     assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret), "{out:?}");
     let o = codex_fleet::fleet::ops::parse(&out.stdout).unwrap();

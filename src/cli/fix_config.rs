@@ -73,7 +73,7 @@ pub fn run(g: &GlobalArgs, a: &FixConfigArgs) -> u8 {
             "repaired_lines": out.repaired.iter().map(|(n, _)| n).collect::<Vec<_>>(),
             "misplaced": out.misplaced,
         });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(&super::output::document("fix-config", v)).unwrap_or_default());
     } else if a.stdout {
         print!("{}", out.text);
     } else {

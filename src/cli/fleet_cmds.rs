@@ -176,7 +176,7 @@ pub async fn scan(g: &GlobalArgs) -> u8 {
         Err(e) => return fail(e),
     };
     if g.json {
-        println!("{}", serde_json::to_string_pretty(&report.to_json()).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(&super::output::document("scan", report.to_json())).unwrap_or_default());
     } else {
         print!("{}", agents_table(&report));
         println!("\n{}\n{}", summary_line(&report), why_stalled(&report));
@@ -294,7 +294,7 @@ pub async fn show(g: &GlobalArgs, a: &ShowArgs) -> u8 {
         let mut v = agent_json(agent);
         v["plan"] = plan.to_json();
         v["config_redacted"] = json!(agent.read.probe.as_ref().ok().and_then(|p| p.config.redacted.clone()));
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(&super::output::document("show", v)).unwrap_or_default());
     } else {
         print!("{}", show_text(agent, &plan));
     }
@@ -348,7 +348,7 @@ pub async fn plan(g: &GlobalArgs, a: &PlanArgs) -> u8 {
         eprintln!("plan saved to {} (apply it exactly with `apply --plan {}`)", out.display(), out.display());
     }
     if g.json {
-        println!("{}", serde_json::to_string_pretty(&p.to_json()).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(&super::output::document("plan", p.to_json())).unwrap_or_default());
     } else {
         print!("{}", plan_text(&p));
     }
@@ -393,7 +393,7 @@ pub async fn verify(g: &GlobalArgs, a: &VerifyArgs) -> u8 {
     let unreachable = report.hosts.iter().filter(|h| !h.host.reachable).count();
     all &= unreachable == 0;
     if g.json {
-        println!("{}", serde_json::to_string_pretty(&json!({ "agents": out, "unreachable_hosts": unreachable })).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(&super::output::document("verify", json!({ "agents": out, "unreachable_hosts": unreachable }))).unwrap_or_default());
     } else {
         print!("{}", table(&["AGENT", "RESULT", "DETAIL"], &rows));
         if unreachable > 0 {
@@ -436,6 +436,7 @@ pub async fn report(g: &GlobalArgs, a: &ReportArgs) -> u8 {
         Format::Csv => crate::tui::app::Format::Csv,
     };
     let text = crate::tui::export::report_text(&report, &crate::tui::export::load_runs(), format, &now());
+    let text = super::output::name_report_context(text, matches!(a.format, Format::Json));
     match &a.out {
         Some(p) => {
             if let Err(e) = std::fs::write(p, &text) {

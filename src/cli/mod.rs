@@ -1,8 +1,9 @@
 //! The command line: parsing (clap) and one file per command. Every command returns its exit
 //! status; 2 always means "could not do the job" (usage, refusal, unsafe input, failed scan).
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+pub mod context;
 pub mod fleet_cmds;
 pub mod fix_config;
 pub mod generate;
@@ -39,8 +40,12 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub json: bool,
     /// Make every mutation impossible: no file written, no restart, no rollback.
-    #[arg(long, global = true)]
+    /// (`--read-only=false` is refused in a context marked read-only.)
+    #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL", hide_default_value = true, hide_possible_values = true)]
     pub read_only: bool,
+    /// The named context of ~/.config/codex-fleet/config.toml to run in (default: its current_context).
+    #[arg(long, global = true, env = "CODEX_FLEET_CONTEXT", value_name = "NAME")]
+    pub context: Option<String>,
     #[command(flatten)]
     pub source: source::SourceArgs,
 }
@@ -69,18 +74,28 @@ pub enum Command {
     Completions(generate::CompletionsArgs),
     /// The manual page (roff), on stdout; `--out-dir DIR` writes one page per command.
     Man(generate::ManArgs),
+    /// Named contexts (source, agent and rollout defaults, read-only): list, show, use.
+    Context(context::ContextArgs),
 }
 
 /// Parse the process's arguments and run; returns the exit status.
 pub fn main() -> u8 {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
+    let parsed = Cli::command().try_get_matches().and_then(|m| Cli::from_arg_matches(&m).map(|c| (c, m)));
+    let (mut cli, matches) = match parsed {
+        Ok(x) => x,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() { EXIT_FAILURE } else { EXIT_OK };
         }
     };
+    let resolved = match context::resolve(&mut cli, &matches) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
     let g = &cli.global;
+    if let (Some(name), false, Some(_)) = (&resolved.context, g.json, &cli.command) {
+        eprintln!("context: {name}{}", if g.read_only { " (read-only)" } else { "" });
+    }
     if let Err(e) = g.source.validate() {
         eprintln!("codex-fleet: {e}");
         return EXIT_FAILURE;
@@ -93,6 +108,7 @@ pub fn main() -> u8 {
         Command::Runs => rollout_cmds::runs(g),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
+        Command::Context(a) => context::run(g, a, &resolved),
         other => {
             let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
                 Ok(rt) => rt,
@@ -110,7 +126,7 @@ pub fn main() -> u8 {
                     Command::Report(a) => fleet_cmds::report(g, a).await,
                     Command::Apply(a) => rollout_cmds::apply(g, a).await,
                     Command::Rollback(a) => rollout_cmds::rollback(g, a).await,
-                    Command::FixConfig(_) | Command::Runs | Command::Completions(_) | Command::Man(_) => unreachable!(),
+                    Command::FixConfig(_) | Command::Runs | Command::Completions(_) | Command::Man(_) | Command::Context(_) => unreachable!(),
                 }
             })
         }

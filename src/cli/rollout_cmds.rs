@@ -197,7 +197,7 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
             })).collect::<Vec<_>>(),
             "summary": summary,
         });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(&super::output::document("apply", v)).unwrap_or_default());
     } else {
         println!(
             "run {}: {} — {} verified, {} failed, {} skipped, {} untouched",
@@ -233,7 +233,7 @@ pub fn runs(g: &GlobalArgs) -> u8 {
             "skipped": v.count("skipped"),
             "unfinished": v.untouched_or_unfinished(),
         })).collect::<Vec<_>>() });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(&super::output::document("runs", v)).unwrap_or_default());
     } else {
         let rows: Vec<Vec<String>> = views
             .iter()
@@ -283,10 +283,10 @@ pub async fn rollback(g: &GlobalArgs, a: &RollbackArgs) -> u8 {
     };
     let ok = results.iter().all(|(_, o)| *o == crate::rollout::journal::Outcome::RolledBack);
     if g.json {
-        println!("{}", serde_json::to_string_pretty(&json!({
+        println!("{}", serde_json::to_string_pretty(&super::output::document("rollback", json!({
             "run_id": a.run,
             "agents": results.iter().map(|(id, o)| json!({ "id": id, "outcome": o.word(), "detail": o })).collect::<Vec<_>>(),
-        })).unwrap_or_default());
+        }))).unwrap_or_default());
     } else {
         for (id, o) in &results {
             println!("{id}: {}", o.word());

@@ -216,6 +216,9 @@ impl DockerFleet {
                         tty: Some(false),
                         cmd: Some(cmd),
                         user: Some(user.to_string()),
+                        // Root never looks a command up in the container's PATH, which may
+                        // name a directory the agent writes to.
+                        env: (user == "0" || user == "root").then(|| vec![format!("PATH={}", ops::ROOT_PATH)]),
                         ..Default::default()
                     },
                 )
@@ -576,8 +579,9 @@ impl Fleet for DockerFleet {
     }
 
     async fn write_file(&self, agent: &AgentRef, req: &WriteRequest) -> Result<WriteReceipt, FleetError> {
-        let op = Op::Write { path: &req.path, expected_sha256: req.before_sha256.as_deref(), run_id: &req.run_id };
-        let out = self.run_op(agent, op, Some(req.after_redacted.as_bytes())).await?;
+        let (stdin, preview_bytes) = ops::write_input(req);
+        let op = Op::Write { path: &req.path, expected_sha256: req.before_sha256.as_deref(), run_id: &req.run_id, preview_bytes };
+        let out = self.run_op(agent, op, Some(&stdin)).await?;
         out.receipt()?.ok_or_else(|| FleetError::Other(format!("write {}: no receipt", req.path)))
     }
 

@@ -98,6 +98,10 @@ pub struct WriteRequest {
     /// file, restored on the host.
     pub after_redacted: String,
     pub run_id: String,
+    /// The redacted content the plan was made from: the host compares it with the file it reads
+    /// itself before writing (None: the sha256 alone, as plans and journals before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_redacted: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

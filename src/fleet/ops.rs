@@ -31,6 +31,10 @@ pub const ARGV0: &str = "codex-fleet-agent-ops";
 
 /// Where backups live inside a container.
 pub const BACKUP_ROOT: &str = "/var/backups/codex-fleet";
+/// The PATH of every command run as root in a container (the container's own PATH may name a
+/// directory the agent writes to, where a `sh` or `stat` of its own would then run as root).
+pub const ROOT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// Where locks live inside a container.
 pub const LOCK_ROOT: &str = "/var/lib/codex-fleet/locks";
 
@@ -44,8 +48,9 @@ pub fn script() -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op<'a> {
     Backup { path: &'a str, run_id: &'a str },
-    /// The new content goes on stdin.
-    Write { path: &'a str, expected_sha256: Option<&'a str>, run_id: &'a str },
+    /// The new content goes on stdin ([`write_input`]); with `preview_bytes`, followed by the
+    /// content the plan was made from, which the current file must redact to.
+    Write { path: &'a str, expected_sha256: Option<&'a str>, run_id: &'a str, preview_bytes: Option<usize> },
     Restore { path: &'a str, backup: &'a str, expected_current_sha256: Option<&'a str> },
     Lock { run_id: &'a str, holder: &'a str },
     Unlock { run_id: &'a str },
@@ -68,8 +73,9 @@ impl Op<'_> {
         let mut v = vec![self.name().to_string()];
         match self {
             Op::Backup { path, run_id } => v.extend([path.to_string(), run_id.to_string()]),
-            Op::Write { path, expected_sha256, run_id } => {
-                v.extend([path.to_string(), opt(*expected_sha256), run_id.to_string()])
+            Op::Write { path, expected_sha256, run_id, preview_bytes } => {
+                v.extend([path.to_string(), opt(*expected_sha256), run_id.to_string()]);
+                v.extend(preview_bytes.map(|n| n.to_string()));
             }
             Op::Restore { path, backup, expected_current_sha256 } => {
                 v.extend([path.to_string(), backup.to_string(), opt(*expected_current_sha256)])
@@ -80,11 +86,26 @@ impl Op<'_> {
         v
     }
 
-    /// The whole command line for an exec API: `sh -c SCRIPT codex-fleet-agent-ops ARGS...`.
+    /// The whole command line for an exec API: `/bin/sh -c SCRIPT codex-fleet-agent-ops ARGS...`
+    /// (by absolute path, with [`ROOT_PATH`]: never a `sh` the agent put on the PATH).
     pub fn command(&self) -> Vec<String> {
-        let mut v = vec!["sh".to_string(), "-c".to_string(), script(), ARGV0.to_string()];
+        let mut v = vec!["/bin/sh".to_string(), "-c".to_string(), script(), ARGV0.to_string()];
         v.extend(self.args());
         v
+    }
+}
+
+/// A write's stdin and its `preview_bytes`: the new content, then (when the request carries it)
+/// the redacted content the plan was made from. The script compares that content with the file
+/// it reads itself: a matching sha256 alone is only what the container said about itself.
+pub fn write_input(req: &crate::fleet::WriteRequest) -> (Vec<u8>, Option<usize>) {
+    let mut v = req.after_redacted.as_bytes().to_vec();
+    match &req.before_redacted {
+        Some(b) if req.before_sha256.is_some() => {
+            v.extend_from_slice(b.as_bytes());
+            (v, Some(req.after_redacted.len()))
+        }
+        _ => (v, None),
     }
 }
 
@@ -234,10 +255,12 @@ mod tests {
 
     #[test]
     fn args_are_positional_values() {
-        let op = Op::Write { path: "/a b/$(x)", expected_sha256: None, run_id: "r1" };
+        let op = Op::Write { path: "/a b/$(x)", expected_sha256: None, run_id: "r1", preview_bytes: None };
         assert_eq!(op.args(), ["write", "/a b/$(x)", "-", "r1"]);
+        let with = Op::Write { path: "/p", expected_sha256: None, run_id: "r1", preview_bytes: Some(7) };
+        assert_eq!(with.args(), ["write", "/p", "-", "r1", "7"]);
         let c = op.command();
-        assert_eq!(&c[..2], ["sh", "-c"]);
+        assert_eq!(&c[..2], ["/bin/sh", "-c"], "root's sh by absolute path, never the container PATH's");
         assert_eq!(c[3], ARGV0);
         assert_eq!(&c[4..], ["write", "/a b/$(x)", "-", "r1"]);
     }

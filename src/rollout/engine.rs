@@ -391,6 +391,7 @@ async fn steps(
             before_sha256: f.before_sha256.clone(),
             after_redacted: f.after_redacted.clone(),
             run_id: run_id.into(),
+            before_redacted: Some(f.before_redacted.clone()),
         };
         match fleet.write_file(a, &req).await {
             Ok(r) => {

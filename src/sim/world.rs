@@ -349,7 +349,11 @@ impl World {
             }
             op => {
                 let sel = item.get("CONTAINER").unwrap_or("");
-                let Some(a) = agents.iter_mut().find(|a| a.name == sel || (sel.len() >= 12 && a.container_id.starts_with(sel))) else {
+                // As host-ops.sh: only the full container id names a container.
+                if !host_script::is_full_id(sel) {
+                    return (vec![format!("err refused {}", pct(&format!("not a full container id: {sel}")))], 1, Duration::ZERO);
+                }
+                let Some(a) = agents.iter_mut().find(|a| a.container_id == sel) else {
                     return (vec![format!("gone {}", pct(&format!("Error response from daemon: No such container: {sel}")))], 3, Duration::ZERO);
                 };
                 agent_op(a, op, item, run, &gitea)
@@ -368,17 +372,21 @@ pub fn matches_filter(a: &SimAgent, filter: &str) -> bool {
 /// The inspect line (`c ...`), writable-layer lines (`d`), boot check (`w`) and probe of one
 /// container, as `host-ops.sh` prints them for a scan. With `store`, free-text probe items
 /// are replaced by `@hash:len` references and kept in the store (the host's blob directory).
-pub fn agent_lines(a: &SimAgent, agent_user: Option<&str>, gitea: &str, store: Option<&mut BTreeMap<String, String>>) -> Vec<String> {
+pub fn agent_lines(a: &SimAgent, agent_user: Option<&str>, gitea: &str, mut store: Option<&mut BTreeMap<String, String>>) -> Vec<String> {
     let mut lines = Vec::new();
+    let iid = match store.as_deref_mut() {
+        Some(st) => host_script::reduce_value(&pct(&a.image_id), st),
+        None => pct(&a.image_id),
+    };
     let labels: String = a.labels.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
     let cmd: String = crate::codex::redact::redact_argv(&a.start_command).iter().map(|s| format!("{s}\n")).collect();
     let user = agent_user.map(str::to_string).unwrap_or_else(|| a.uid.to_string());
     lines.push(format!(
         "c id={} name={} image={} iid={} st={} rc={} at={} u={} cmd={} lb={}",
-        &a.container_id[..12.min(a.container_id.len())],
+        a.container_id,
         pct(&a.name),
         pct(&a.image),
-        pct(&a.image_id),
+        iid,
         pct(&a.state),
         a.restart_count,
         pct(&started_at(a)),
@@ -402,11 +410,10 @@ pub fn agent_lines(a: &SimAgent, agent_user: Option<&str>, gitea: &str, store: O
     }
     let text = probe_text(a, gitea);
     match store {
-        None => lines.extend(text.lines().map(str::to_string)),
+        None => lines.push(host_script::probe_line(text.lines())),
         Some(store) => {
-            for l in text.lines() {
-                lines.push(reduce_line(l, store));
-            }
+            let reduced: Vec<String> = text.lines().map(|l| reduce_line(l, store)).collect();
+            lines.push(host_script::probe_line(reduced.iter().map(String::as_str)));
         }
     }
     lines
@@ -436,28 +443,7 @@ fn probe_text(a: &SimAgent, gitea: &str) -> String {
     t
 }
 
-/// Probe items that travel by reference in a scan: free text, and the full file hashes
-/// (random hex does not compress; the same file's hash is fetched once).
-pub fn is_blob_key(k: &str) -> bool {
-    k.starts_with("e.") || matches!(k, "cfx" | "emx" | "cf" | "em" | "sy" | "rq" | "mc" | "pj" | "syx" | "rqx" | "mcx" | "pjx")
-}
-
-/// Values this short travel inline: a reference (`@` + 16 hex + `:` + length) would be as long.
-pub const BLOB_MIN: usize = 24;
-
-/// `cfx=VALUE` -> `cfx=@HASH16:LEN`, VALUE kept in `store` (what host-ops.sh does with
-/// sha256sum and a file per blob).
-pub fn reduce_line(l: &str, store: &mut BTreeMap<String, String>) -> String {
-    match l.split_once('=') {
-        Some((k, v)) if is_blob_key(k) && v.len() > BLOB_MIN => {
-            let h = sha256_hex(v)[..16].to_string();
-            let out = format!("{k}=@{h}:{}", v.len());
-            store.insert(h, v.to_string());
-            out
-        }
-        _ => l.to_string(),
-    }
-}
+use crate::fleet::aws::host_script::reduce_line;
 
 fn started_at(a: &SimAgent) -> String {
     // Deterministic: boots advance the clock by a minute each.
@@ -823,6 +809,13 @@ fn agent_op(a: &mut SimAgent, op: &str, item: &Item, run: &str, gitea: &str) -> 
                 items.push(("found", cur_sha));
                 return cfo_fail("write", items, "changed", &format!("{path} changed since the plan was made; nothing written"));
             }
+            // The content itself against what the plan was made from, as agent-ops.sh does.
+            if let (Some(c), Some(was)) = (&cur, item.get("BEFORE_TEXT")) {
+                if canon(&redact(c).text) != canon(was) {
+                    items.push(("found", cur_sha));
+                    return cfo_fail("write", items, "changed", &format!("{path} does not hold the content the plan was made from; nothing written"));
+                }
+            }
             let secrets = cur.as_deref().map(|t| redact(t).secrets).unwrap_or_default();
             let new = match restore(&preview, &secrets) {
                 Ok(r) => r,
@@ -901,19 +894,26 @@ mod tests {
 
     #[test]
     fn a_scan_of_eight_agents_fits_the_listing() {
-        let st = crate::sim::demo::fleet(3, 8);
-        let id = &st.hosts[0].instance_id;
-        let mut store = BTreeMap::new();
-        let mut lines = vec!["h docker=27.3.1 n=8".to_string()];
-        for a in &st.agents[id] {
-            if matches_filter(a, "image=codex") {
-                lines.extend(agent_lines(a, None, "https://git.moleculesai.app", Some(&mut store)));
+        // Every host of a mixed fleet (each agent's record keyed by its full 64-hex id).
+        let st = crate::sim::demo::fleet(40, 8);
+        let mut worst = (0, String::new());
+        for h in &st.hosts {
+            let id = &h.instance_id;
+            let mut store = BTreeMap::new();
+            let mut lines = vec!["h docker=27.3.1 n=8".to_string()];
+            for a in st.agents.get(id).into_iter().flatten() {
+                if matches_filter(a, "image=codex") {
+                    lines.extend(agent_lines(a, None, "https://git.moleculesai.app", Some(&mut store)));
+                }
+            }
+            let out = vec![ItemOutput { seq: 1, op: "scan".into(), lines: lines.clone(), rc: 0 }];
+            let plain = host_script::frame(id, &out);
+            let packed = host_script::pack(&plain);
+            if packed.len() > worst.0 {
+                worst = (packed.len(), plain);
             }
         }
-        let out = vec![ItemOutput { seq: 1, op: "scan".into(), lines: lines.clone(), rc: 0 }];
-        let plain = host_script::frame(id, &out);
-        let packed = host_script::pack(&plain);
-        eprintln!("plain {} packed {}\n{}", plain.len(), packed.len(), plain);
-        assert!(packed.len() <= 2_500, "{} characters", packed.len());
+        eprintln!("packed {}\n{}", worst.0, worst.1);
+        assert!(worst.0 <= 2_500, "{} characters", worst.0);
     }
 }

@@ -120,6 +120,9 @@ fn draw_header(f: &mut Frame, area: Rect, app: &App) {
         Span::styled(app.view.title(), t.bold()),
         Span::raw(format!(" · {}", app.source)),
     ];
+    if let Some(c) = crate::cli::context::active() {
+        title.push(Span::raw(format!(" · context {c}")));
+    }
     if app.read_only {
         title.push(Span::raw(" · "));
         title.push(Span::styled("READ-ONLY", t.warn().add_modifier(Modifier::BOLD)));

@@ -40,11 +40,9 @@ struct Partial {
 impl Partial {
     /// `(hash, len)` of the texts this agent's probe output refers to.
     fn refs(&self) -> Vec<(String, usize)> {
-        self.probe
-            .iter()
-            .filter_map(|l| l.split_once("=@").map(|(_, r)| r))
-            .filter_map(|r| r.split_once(':').and_then(|(h, n)| n.parse().ok().map(|n| (h.to_string(), n))))
-            .collect()
+        let iid = self.c.get("iid").and_then(|v| host_script::value_ref(v));
+        let probe = self.probe.iter().filter_map(|l| host_script::blob_ref(l)).map(|(_, h, n)| (h, n));
+        iid.into_iter().chain(probe).map(|(h, n)| (h.to_string(), n)).collect()
     }
 }
 
@@ -52,21 +50,32 @@ impl Partial {
 /// A host, its region, and the texts (hash, length) its agents refer to.
 pub type Wanted = (Host, String, Vec<(String, usize)>);
 
-fn parse_agents(lines: &[String]) -> Vec<Partial> {
+/// A host's records (module doc of [`host_script`]: one per container, framed by the host).
+/// Only the host's own line kinds are read; a record must name a full container id, once.
+fn parse_agents(lines: &[String]) -> Result<Vec<Partial>, String> {
     let mut out: Vec<Partial> = Vec::new();
     for l in lines {
         let (tag, rest) = l.split_once(' ').unwrap_or((l.as_str(), ""));
-        match tag {
-            "h" => {}
-            "c" => out.push(Partial { c: kv(rest), ..Default::default() }),
-            "d" if !out.is_empty() => out.last_mut().unwrap().diff.push(unpct(rest)),
-            "w" if !out.is_empty() => out.last_mut().unwrap().warn = Some(unpct(rest)),
-            "e" if !out.is_empty() => out.last_mut().unwrap().error = Some(unpct(rest)),
-            _ if !out.is_empty() => out.last_mut().unwrap().probe.push(l.clone()),
+        match (tag, out.last_mut()) {
+            ("c", _) => out.push(Partial { c: kv(rest), ..Default::default() }),
+            ("d", Some(p)) => p.diff.push(unpct(rest)),
+            ("w", Some(p)) => p.warn = Some(unpct(rest)),
+            ("e", Some(p)) => p.error = Some(unpct(rest)),
+            ("p", Some(p)) => p.probe = unpct(rest).lines().map(str::to_string).collect(),
             _ => {}
         }
     }
-    out
+    let mut seen = HashSet::new();
+    for p in &out {
+        let id = p.c.get("id").map(String::as_str).unwrap_or("");
+        if !host_script::is_full_id(id) {
+            return Err(format!("the host's answer names a container without a full id ({id:?}): not read"));
+        }
+        if !seen.insert(id) {
+            return Err(format!("the host's answer names container {id} twice: not read"));
+        }
+    }
+    Ok(out)
 }
 
 fn now_nonce(what: &str) -> String {
@@ -89,6 +98,11 @@ impl AwsFleet {
     /// An agent's read from its partial, with the texts put back.
     fn assemble(&self, host: &Host, p: &Partial) -> AgentRead {
         let c = |k: &str| p.c.get(k).map(|v| unpct(v)).unwrap_or_default();
+        // The image id of a scan travels by reference (host_script::reduce_value).
+        let image_id = match p.c.get("iid").and_then(|v| host_script::value_ref(v)) {
+            Some((h, _)) => self.blobs.lock().unwrap().get(h).map(|v| unpct(v)).unwrap_or_default(),
+            None => c("iid"),
+        };
         let labels = c("lb")
             .lines()
             .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
@@ -100,9 +114,8 @@ impl AwsFleet {
                 let mut text = String::new();
                 let mut missing = None;
                 for l in &p.probe {
-                    match l.split_once("=@") {
-                        Some((k, r)) => {
-                            let h = r.split(':').next().unwrap_or("");
+                    match host_script::blob_ref(l) {
+                        Some((k, h, _)) => {
                             match blobs.get(h) {
                                 Some(v) => text.push_str(&format!("{k}={v}\n")),
                                 None => {
@@ -125,7 +138,7 @@ impl AwsFleet {
         AgentRead {
             agent: AgentRef { host: host.id.clone(), container_id: c("id"), name: c("name") },
             image: c("image"),
-            image_id: c("iid"),
+            image_id,
             labels,
             state: c("st"),
             restart_count: c("rc").parse().unwrap_or(0),
@@ -246,7 +259,10 @@ impl AwsFleet {
                     parsed = invocation_output(&h.name, &inv);
                 }
             }
-            out.push((h.clone(), parsed.map(|o| o.items.iter().flat_map(|i| parse_agents(&i.lines)).collect()).map_err(|e| e.to_string())));
+            let agents = parsed.map_err(|e| e.to_string()).and_then(|o| {
+                o.items.iter().map(|i| parse_agents(&i.lines)).collect::<Result<Vec<_>, _>>().map(|v| v.concat())
+            });
+            out.push((h.clone(), agents));
         }
         out
     }
@@ -304,12 +320,23 @@ impl AwsFleet {
                             self.note(format!("scan details from {}: {e:?} (status {} {}, {} chars)", inv.instance, inv.status, inv.detail, inv.output.len()));
                         }
                         if let Ok(o) = out {
+                            // Only the texts asked of this host, and only when they are what
+                            // their hash says: a host answers for the hashes its scan named.
+                            let asked: HashSet<&str> = chunk
+                                .iter()
+                                .filter(|(h, _)| h.id == inv.instance)
+                                .flat_map(|(_, t)| t.iter().map(String::as_str))
+                                .collect();
                             let mut b = self.blobs.lock().unwrap();
                             for l in o.items.iter().flat_map(|i| i.lines.iter()) {
                                 let t: Vec<&str> = l.splitn(3, ' ').collect();
                                 // `b HASH VALUE` (any value, "-" included); `m HASH`: not kept.
                                 if let ["b", h, v] = t.as_slice() {
-                                    b.insert(h.to_string(), v.to_string());
+                                    if asked.contains(h) && host_script::blob_hash(v) == *h {
+                                        b.insert(h.to_string(), v.to_string());
+                                    } else {
+                                        self.note(format!("scan details from {}: text {h} refused (not asked of it, or not what its hash says)", inv.instance));
+                                    }
                                 }
                             }
                         }
@@ -323,7 +350,15 @@ impl AwsFleet {
     /// Run one agent operation and return its item's output.
     async fn agent_op(&self, agent: &AgentRef, item: Item, z: bool, timeout: Duration) -> Result<ItemOutput, FleetError> {
         let op = item.op.clone();
-        let item = item.with("CONTAINER", agent.name.clone());
+        // The host acts only on the container this full id names (it checks with docker).
+        if !host_script::is_full_id(&agent.container_id) {
+            return Err(FleetError::Refused(format!(
+                "{op} on {}: no full container id ({:?}); scan again",
+                agent.id(),
+                agent.container_id
+            )));
+        }
+        let item = item.with("CONTAINER", agent.container_id.clone());
         let payload = Payload { run: item.get("RUN").unwrap_or("-").to_string(), z, items: vec![Item { instance: agent.host.clone(), ..item }] };
         let host = self.host_of(&agent.host);
         let out: HostOutput = self.run_one(&agent.host, &payload, &op, timeout).await.map_err(|e| match e {
@@ -331,9 +366,11 @@ impl AwsFleet {
             e => e,
         })?;
         let it = out.items.into_iter().next().ok_or_else(|| FleetError::Other(format!("{op}: no output from the host")))?;
-        if let Some(l) = it.lines.iter().find(|l| l.starts_with("gone ")) {
-            let _ = l;
+        if it.lines.iter().any(|l| l.starts_with("gone ")) {
             return Err(FleetError::AgentGone { agent: agent.id() });
+        }
+        if let Some(l) = it.lines.first().and_then(|l| l.strip_prefix("err refused ")) {
+            return Err(FleetError::Refused(unpct(l)));
         }
         Ok(it)
     }
@@ -350,12 +387,11 @@ impl AwsFleet {
     }
 
     fn read_from(&self, agent: &AgentRef, it: &ItemOutput) -> Result<AgentRead, FleetError> {
-        let parts = parse_agents(&it.lines);
+        let parts = parse_agents(&it.lines).map_err(FleetError::Other)?;
         let p = parts.into_iter().next().ok_or_else(|| FleetError::AgentGone { agent: agent.id() })?;
         let host = self.host_of(&agent.host);
         let read = self.assemble(&host, &p);
-        let (a, b) = (&agent.container_id, &read.agent.container_id);
-        if !(a.is_empty() || a.starts_with(b.as_str()) || b.starts_with(a.as_str())) {
+        if read.agent.container_id != agent.container_id {
             return Err(FleetError::AgentGone { agent: agent.id() });
         }
         Ok(read)
@@ -475,6 +511,10 @@ impl Fleet for AwsFleet {
             .with("BEFORE", req.before_sha256.clone().unwrap_or_else(|| "-".into()))
             .with("CONTENT", req.after_redacted.clone())
             .with("RUN", req.run_id.clone());
+        let it = match (&req.before_redacted, &req.before_sha256) {
+            (Some(b), Some(_)) => it.with("BEFORE_TEXT", b.clone()),
+            _ => it,
+        };
         let out = self.agent_op(agent, it, false, self.timeout()).await?;
         let r = ops_output(&out)?.receipt()?;
         Ok(r.map(|r| WriteReceipt { backup_path: if r.backup_path.is_empty() { "-".into() } else { r.backup_path }, ..r })
@@ -511,7 +551,7 @@ impl Fleet for AwsFleet {
             (ok, _) if ok == "ok" => {
                 // The container id stays across a restart; re-read from the same output.
                 let rest: Vec<String> = out.lines.iter().skip_while(|l| !l.starts_with("c ")).cloned().collect();
-                self.read_from(&AgentRef { container_id: String::new(), ..agent.clone() }, &ItemOutput { lines: rest, ..out.clone() })
+                self.read_from(agent, &ItemOutput { lines: rest, ..out.clone() })
             }
             (_, rest) => {
                 let (_, msg) = rest.split_once(' ').unwrap_or(("", rest.as_str()));
@@ -522,7 +562,7 @@ impl Fleet for AwsFleet {
 
     async fn verify(&self, agent: &AgentRef) -> Result<VerifyReport, FleetError> {
         let read = self.read_agent(agent).await?;
-        Ok(verify_report(&read))
+        Ok(verify_report(&read, &self.opts.gitea_url))
     }
 
     async fn lock(&self, agent: &AgentRef, run_id: &str, holder: &str) -> Result<LockOutcome, FleetError> {
@@ -549,40 +589,22 @@ fn ops_output(it: &ItemOutput) -> Result<crate::fleet::ops::OpsOutput, FleetErro
     })
 }
 
-/// The boot assertion from a fresh read: codex's effective permissions (its own
-/// `prompt-input` answer) and Gitea through codex's command path.
-pub fn verify_report(read: &AgentRead) -> VerifyReport {
-    let mut checks = Vec::new();
-    match &read.probe {
-        Err(e) => checks.push(("probe".to_string(), false, e.clone())),
-        Ok(p) => {
-            let state = crate::scan::AgentState::from_read(read.clone());
-            let d = &state.diagnosis;
-            let eff = d.effective.as_ref();
-            let perm_ok = eff.is_some_and(|e| e.is_fixed()) && !d.has(crate::diagnose::Code::ConfigInvalid);
-            let said = p.effective.as_ref().map(|e| {
-                format!(
-                    "codex debug prompt-input: sandbox_mode={} approval_policy={}",
-                    e.sandbox_mode.as_deref().unwrap_or("?"),
-                    e.approval_policy.as_deref().unwrap_or("?")
-                )
-            });
-            let ev = match (said, eff) {
-                (Some(s), _) => s,
-                (None, Some(e)) => format!("sandbox_mode={} approval_policy={}", e.sandbox_mode.value, e.approval_policy.value),
-                (None, None) => d.evidence(crate::diagnose::Code::ConfigInvalid).unwrap_or("effective permissions unknown").to_string(),
-            };
-            checks.push(("effective-permissions".to_string(), perm_ok, ev));
-            let g = &p.gitea_codex;
-            let ok = g.status == Some(200);
-            let ev = match g.status {
-                Some(s) => format!("GET /api/v1/version through codex: HTTP {s}"),
-                None => g.stderr.lines().next().map(str::to_string).unwrap_or_else(|| format!("GET /api/v1/version through codex: {}", g.outcome.as_str())),
-            };
-            checks.push(("gitea-through-codex".to_string(), ok, ev));
-        }
+/// The boot assertion from a fresh read: the Docker backend's one ([`crate::fleet::docker::boot_assertion`]:
+/// codex's effective permissions and Gitea through codex's command path, or plain curl in a
+/// container without codex), plus codex's own verdict on the config (a config codex cannot
+/// parse never passes).
+pub fn verify_report(read: &AgentRead, gitea: &str) -> VerifyReport {
+    let p = match &read.probe {
+        Err(e) => return VerifyReport { passed: false, checks: vec![("probe".to_string(), false, e.clone())] },
+        Ok(p) => p,
+    };
+    let mut v = crate::fleet::docker::boot_assertion(p, gitea);
+    let state = crate::scan::AgentState::from_read(read.clone());
+    if let Some(e) = state.diagnosis.evidence(crate::diagnose::Code::ConfigInvalid) {
+        v.checks.push(("config.toml parses".to_string(), false, e.to_string()));
+        v.passed = false;
     }
-    VerifyReport { passed: checks.iter().all(|c| c.1), checks }
+    v
 }
 
 /// What the texts not seen yet (`known` excluded) cost to fetch: one command per (round,

@@ -325,6 +325,81 @@ pub fn frame(instance: &str, items: &[ItemOutput]) -> String {
     s
 }
 
+// ---------------------------------------------------------------------------------------------
+// One container's record in a scan
+//
+// The host script frames each container itself: a `c id=FULL_ID ...` line from `docker inspect`,
+// `d`/`w`/`e` lines, and the probe's whole output as ONE percent-encoded `p` line, so nothing a
+// container prints can start a line of the frame or a neighbour's record. Long free-text probe
+// items travel as `KEY=@HASH16:LEN` references into the host's blob store; the console accepts a
+// text for a hash only when sha256(text) starts with that hash.
+
+/// Probe items that travel by reference in a scan: free text, and the full file hashes
+/// (random hex does not compress; the same file's hash is fetched once).
+pub fn is_blob_key(k: &str) -> bool {
+    k.starts_with("e.") || matches!(k, "cfx" | "emx" | "cf" | "em" | "sy" | "rq" | "mc" | "pj" | "syx" | "rqx" | "mcx" | "pjx")
+}
+
+/// Values this short travel inline: a reference (`@` + 16 hex + `:` + length) would be as long.
+pub const BLOB_MIN: usize = 24;
+
+/// The hash a blob is named by: the first 16 hex digits of its sha256.
+pub fn blob_hash(v: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(v.as_bytes()))[..16].to_string()
+}
+
+/// `(key, hash, len)` of a probe line that is a blob reference (`KEY=@HASH16:LEN`, KEY a blob key).
+pub fn blob_ref(line: &str) -> Option<(&str, &str, usize)> {
+    let (k, v) = line.split_once('=')?;
+    let (h, n) = value_ref(v)?;
+    is_blob_key(k).then_some((k, h, n))
+}
+
+/// One probe line as a scan carries it: a long free-text value (or one starting with `@`, which
+/// would read as a reference) replaced by its reference and kept in `store` (what host-ops.sh
+/// does with sha256sum and a file per blob).
+pub fn reduce_line(l: &str, store: &mut BTreeMap<String, String>) -> String {
+    match l.split_once('=') {
+        Some((k, v)) if is_blob_key(k) && (v.len() > BLOB_MIN || v.starts_with('@')) => format!("{k}={}", reduce_value(v, store)),
+        _ => l.to_string(),
+    }
+}
+
+/// A value kept in `store` and replaced by its reference `@HASH16:LEN` (the image id of a scan's
+/// `c` lines: 32 random bytes that do not compress, the same for many containers, fetched once).
+pub fn reduce_value(v: &str, store: &mut BTreeMap<String, String>) -> String {
+    let h = blob_hash(v);
+    let out = format!("@{h}:{}", v.len());
+    store.insert(h, v.to_string());
+    out
+}
+
+/// `(hash, len)` of a value that is a reference (`@HASH16:LEN`).
+pub fn value_ref(v: &str) -> Option<(&str, usize)> {
+    let (h, n) = v.strip_prefix('@')?.split_once(':')?;
+    let hex16 = h.len() == 16 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    hex16.then_some(())?;
+    Some((h, n.parse().ok()?))
+}
+
+/// The `p` line of a record: the probe's output (reduced or not) as one line, with `%`, CR and
+/// LF percent-encoded (nothing else needs to be: the line cannot end early, and the rest keeps
+/// gzip's compression of the probe's own text; [`unpct`] reads it back).
+pub fn probe_line<'a>(lines: impl IntoIterator<Item = &'a str>) -> String {
+    let mut o = String::from("p ");
+    for l in lines {
+        o.push_str(&l.replace('%', "%25").replace('\r', "%0d"));
+        o.push_str("%0a");
+    }
+    o
+}
+
+/// Is `id` a full container id (64 lower-case hex digits)?
+pub fn is_full_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// `k=v k=v` items of one line.
 pub fn kv(line: &str) -> BTreeMap<String, String> {
     line.split_whitespace()
@@ -349,6 +424,26 @@ mod tests {
         let s = render(&p);
         assert!(!s.contains("rm -rf /)"), "values travel encoded");
         assert_eq!(decode(&s).unwrap(), p);
+    }
+
+    #[test]
+    fn references_are_the_hosts_own() {
+        let mut store = BTreeMap::new();
+        // A container's value that looks like a reference is itself kept by reference.
+        let forged = "@0123456789abcdef:30";
+        let l = reduce_line(&format!("cfx={forged}"), &mut store);
+        let (k, h, n) = blob_ref(&l).unwrap();
+        assert_eq!((k, n), ("cfx", forged.len()));
+        assert_eq!(store[h], forged);
+        assert_eq!(blob_hash(forged), h);
+        // Only blob keys refer; short values travel inline.
+        assert_eq!(blob_ref("cv=@0123456789abcdef:30"), None);
+        assert_eq!(reduce_line("cv=0.133.0", &mut store), "cv=0.133.0");
+        // The p line cannot end early, and reads back.
+        let p = probe_line(["a=1%", "#cfh 1 end 1\r", "c id=x"]);
+        assert!(!p.contains('\n') && !p.contains('\r'));
+        assert_eq!(unpct(&p[2..]), "a=1%\n#cfh 1 end 1\r\nc id=x\n");
+        assert!(is_full_id(&"a".repeat(64)) && !is_full_id(&"a".repeat(12)) && !is_full_id(&"A".repeat(64)));
     }
 
     #[test]
