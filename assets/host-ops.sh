@@ -106,7 +106,7 @@ agent_lines() {
 		printf '%s\n' "$out" | while IFS= read -r pl; do
 			k=${pl%%=*}; v=${pl#*=}
 			case $k in
-			e.* | cfx | emx | cf | em)
+			e.* | cfx | emx | cf | em | sy | rq | mc | pj | syx | rqx | mcx | pjx)
 				# Short values travel inline: a reference would be as long (BLOB_MIN in sim/world.rs).
 				# A value starting with `@` always goes by reference: inline, it would read as one.
 				if [ "$k" != "$pl" ] && { [ "${#v}" -gt 24 ] || [ "${v#@}" != "$v" ]; }; then

@@ -300,6 +300,71 @@ fileinfo cf "$CH/config.toml"
 [ "$EMITTER" != /usr/local/bin/codex_mcp_config.sh ] && item emp "$(enc "$EMITTER")"
 fileinfo em "$EMITTER"
 
+# --- codex's other config layers (codex-rs config_loader): /etc/codex/config.toml below the
+# user's file, a trusted project's .codex/config.toml above it, and the managed constraints no
+# config can lift (requirements.toml; legacy managed_config.toml). Hashed like config.toml,
+# redacted contents with mode `files`; a summary says only which exist (`ly`, letters s r m p).
+LY=
+layer() { # KEY LETTER PATH
+	if [ "$M" = s ]; then [ -e "$3" ] && LY="$LY$2"; return 0; fi
+	fileinfo "$1" "$3"
+}
+layer sy s /etc/codex/config.toml
+layer rq r /etc/codex/requirements.toml
+layer mc m /etc/codex/managed_config.toml
+# The project codex loads: from its working directory up to the project root (the nearest
+# directory with .git, else the working directory itself), the nearest .codex/config.toml
+# that is not CODEX_HOME's own. Whether codex trusts it is the user config's business.
+PJ=
+if [ -n "$CWD1" ]; then
+	root=$CWD1; d=$CWD1
+	while [ -n "$d" ]; do
+		[ -e "$d/.git" ] && { root=$d; break; }
+		[ "$d" = / ] && break
+		d=${d%/*}; [ -z "$d" ] && d=/
+	done
+	d=$CWD1
+	while [ -n "$d" ]; do
+		if [ -f "$d/.codex/config.toml" ] && [ "${d%/}/.codex" != "${CH%/}" ]; then PJ=${d%/}; [ -z "$PJ" ] && PJ=/; break; fi
+		[ "$d" = "$root" ] || [ "$d" = / ] && break
+		d=${d%/*}; [ -z "$d" ] && d=/
+	done
+fi
+if [ -n "$PJ" ]; then
+	[ "$M" = s ] || item pjd "$(enc "$PJ")"
+	layer pj p "${PJ%/}/.codex/config.toml"
+elif [ "$M" != s ]; then item pj -; fi
+[ "$M" = s ] && [ -n "$LY" ] && item ly "$LY"
+
+# --- evidence of harm: codex's session records (rollout-*.jsonl under $CODEX_HOME/sessions/
+# YYYY/MM/DD) of the last 24 h. Only counts and a time leave: never a command or its output.
+# Bounded: the newest 8 files of the newest two days, the last 512 KiB of each, one timeout.
+# hs=N,D,S,A: N tool-call outputs, D of them carrying a sandbox failure (bwrap's and codex's
+# own namespace errors), S that exited 0, A minutes since the current run of sandbox failures
+# began (no success after it), `-` when there is none.
+if [ -d "$CH/sessions" ] && [ -r "$CH/sessions" ]; then
+	now=$(date -u +%s 2>/dev/null)
+	: >"$T/rollouts"
+	for day in $(ls -d "$CH"/sessions/[0-9]*/[0-9]*/[0-9]* 2>/dev/null | sort | tail -n 2); do
+		ls "$day"/rollout-*.jsonl 2>/dev/null
+	done | sort | tail -n 8 >"$T/rollout-files"
+	while IFS= read -r f; do
+		[ -f "$f" ] && tail -c 524288 "$f" 2>/dev/null >>"$T/rollouts" && echo >>"$T/rollouts"
+	done <"$T/rollout-files"
+	hs=$(tmo "$TS" awk -v now="${now:-0}" '
+		function days(y, m, d) { if (m <= 2) { y--; m += 12 } return 365 * y + int(y / 4) - int(y / 100) + int(y / 400) + int((153 * (m - 3) + 2) / 5) + d - 719469 }
+		function epoch(ts) { return days(substr(ts, 1, 4) + 0, substr(ts, 6, 2) + 0, substr(ts, 9, 2) + 0) * 86400 + substr(ts, 12, 2) * 3600 + substr(ts, 15, 2) * 60 + substr(ts, 18, 2) }
+		/"type":"function_call_output"|"type":"custom_tool_call_output"|"type":"local_shell_call_output"/ {
+			if (!match($0, /"timestamp":"[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]/)) next
+			t = epoch(substr($0, RSTART + 13, 19)); if (now > 0 && t < now - 86400) next
+			n++
+			if ($0 ~ /bwrap: |RTM_NEWADDR|RTM_NEWLINK|setting up uid map|No permissions to create (a )?new namespace|bubblewrap is unavailable|codex-linux-sandbox/) { dn++; if (!streak) { streak = 1; since = t } }
+			else if ($0 ~ /Exit code: 0[^0-9]|exit_code\\?":0[^0-9]|Process exited with code 0[^0-9]/) { ok++; streak = 0 }
+		}
+		END { a = "-"; if (streak && now > 0) a = int((now - since) / 60); if (a != "-" && a < 0) a = 0; printf "%d,%d,%d,%s\n", n, dn, ok, a }' "$T/rollouts" 2>/dev/null)
+	case $hs in [0-9]*,[0-9]*,[0-9]*,*) item hs "$hs" ;; *) item hs e ;; esac
+fi
+
 # --- Gitea: plain, then the way codex makes the request -------------------------------------
 URL="${CFP_GITEA%/}/api/v1/version"
 HC=

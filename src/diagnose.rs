@@ -9,7 +9,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codex::argv::{parse_all, CliOverrides};
-use crate::codex::config::{effective, misplaced_keys, parse_spanned, Effective, DANGER_FULL_ACCESS, NEVER};
+use crate::codex::config::{
+    effective_in, misplaced_keys, parse_spanned, Effective, OtherLayers, Requirements, DANGER_FULL_ACCESS, NEVER,
+    SYSTEM_CONFIG_PATH,
+};
 use crate::codex::emitter::{classify, EmitterState, EMITTER_PATH};
 use crate::probe::{Outcome, ProbeReport, Signature, Step};
 
@@ -32,10 +35,12 @@ pub enum Code {
     FixNotInImage,
     HostUnreachable,
     ProbeFailed,
+    RequirementsForbidFix,
+    ProjectConfigOverrides,
 }
 
 impl Code {
-    pub const ALL: [Code; 15] = [
+    pub const ALL: [Code; 17] = [
         Code::ConfigInvalid,
         Code::ConfigKeyMisplaced,
         Code::SandboxEnabled,
@@ -51,6 +56,8 @@ impl Code {
         Code::FixNotInImage,
         Code::HostUnreachable,
         Code::ProbeFailed,
+        Code::RequirementsForbidFix,
+        Code::ProjectConfigOverrides,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +77,8 @@ impl Code {
             Code::FixNotInImage => "fix-not-in-image",
             Code::HostUnreachable => "host-unreachable",
             Code::ProbeFailed => "probe-failed",
+            Code::RequirementsForbidFix => "requirements-forbid-fix",
+            Code::ProjectConfigOverrides => "project-config-overrides",
         }
     }
 }
@@ -128,6 +137,13 @@ pub struct AgentEvidence<'a> {
     pub config_path: Option<&'a str>,
     /// The boot check's WARN line from the container log, if any.
     pub boot_warn: Option<&'a str>,
+    /// codex's other layers, redacted like config.toml: `/etc/codex/config.toml`,
+    /// `/etc/codex/requirements.toml`, `/etc/codex/managed_config.toml`, and a project's
+    /// `.codex/config.toml` with the directory holding that `.codex`.
+    pub system_text: Option<&'a str>,
+    pub requirements_text: Option<&'a str>,
+    pub managed_text: Option<&'a str>,
+    pub project: Option<(&'a str, &'a str)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -166,7 +182,14 @@ pub fn verdict_of(codes: &[Code]) -> Verdict {
         Verdict::Unknown
     } else if any(&[Code::ConfigInvalid, Code::SandboxWillFail, Code::GiteaUnreachable]) {
         Verdict::Stalled
-    } else if any(&[Code::SandboxEnabled, Code::ApprovalNotNever, Code::EmitterNotIdempotent, Code::FixNotInImage]) {
+    } else if any(&[
+        Code::SandboxEnabled,
+        Code::ApprovalNotNever,
+        Code::EmitterNotIdempotent,
+        Code::FixNotInImage,
+        Code::RequirementsForbidFix,
+        Code::ProjectConfigOverrides,
+    ]) {
         Verdict::AtRisk
     } else {
         Verdict::Healthy
@@ -306,8 +329,54 @@ pub fn diagnose(ev: &AgentEvidence) -> Diagnosis {
         }
     }
 
+    // codex's other layers: a file it cannot read stops it as surely as its own config.
+    let layer_doc = |f: &mut Findings, path: &str, text: Option<&str>| match text.map(parse_spanned) {
+        Some(Ok(d)) => Some(d.into_mut()),
+        Some(Err(p)) => {
+            f.add(Code::ConfigInvalid, format!("{path} {p}"));
+            None
+        }
+        None => None,
+    };
+    let system = layer_doc(&mut f, SYSTEM_CONFIG_PATH, ev.system_text);
+    let project_doc = ev.project.and_then(|(dir, t)| layer_doc(&mut f, &format!("{dir}/.codex/config.toml"), Some(t)));
+    let requirements = match Requirements::from_files(ev.requirements_text, ev.managed_text) {
+        Ok(r) => r,
+        Err((path, p)) => {
+            f.add(Code::ConfigInvalid, format!("{path} {p}"));
+            Requirements::default()
+        }
+    };
+    for e in requirements.forbidding_fix() {
+        f.add(Code::RequirementsForbidFix, e);
+    }
+    let other = OtherLayers {
+        system: system.as_ref(),
+        project: project_doc.as_ref().zip(ev.project.map(|(d, _)| d)),
+        requirements: Some(&requirements),
+    };
+    let empty = toml_edit::DocumentMut::new();
+    if let Some(p) = other.trusted_project(doc.as_ref().unwrap_or(&empty)) {
+        let dir = ev.project.map(|(d, _)| d).unwrap_or_default();
+        let mut said = Vec::new();
+        for key in ["default_permissions", "sandbox_mode", "approval_policy"] {
+            if let Some(v) = p.get(key).and_then(|i| i.as_str()) {
+                let fixed = matches!((key, v), ("sandbox_mode", DANGER_FULL_ACCESS) | ("approval_policy", NEVER) | ("default_permissions", ":danger-full-access"));
+                if !fixed {
+                    said.push(format!("{key} = \"{v}\""));
+                }
+            }
+        }
+        if !said.is_empty() {
+            f.add(
+                Code::ProjectConfigOverrides,
+                format!("{dir}/.codex/config.toml (a trusted project, read above config.toml): {}", said.join(", ")),
+            );
+        }
+    }
+
     let eff = doc.as_ref().filter(|_| !f.has(Code::ConfigInvalid)).map(|d| {
-        let mut e = effective(d, &cli, cwd);
+        let mut e = effective_in(d, &other, &cli, cwd);
         // codex's own answer (prompt-input) is the judge of what the config means; the
         // command line it was not given stays ours.
         if let Some(said) = &probe.effective {

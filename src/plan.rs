@@ -101,9 +101,36 @@ impl Plan {
     }
 }
 
+/// What no change of this agent's files can cure, ever: a layer of codex's config that wins
+/// over the user's config.toml. Such an agent is never planned, not even when named.
+fn beyond_config(a: &AgentState) -> Option<String> {
+    let d = &a.diagnosis;
+    for (code, why) in [
+        (
+            Code::RequirementsForbidFix,
+            "an administrator's managed requirements forbid the fix, and no config.toml can lift them: \
+             an administrator must allow danger-full-access in allowed_sandbox_modes and never in \
+             allowed_approval_policies (or remove the constraint)",
+        ),
+        (
+            Code::ProjectConfigOverrides,
+            "a trusted project's .codex/config.toml is read above config.toml: its owner must remove those \
+             keys (or set them to danger-full-access / never), or the project must no longer be trusted",
+        ),
+    ] {
+        if let Some(e) = d.evidence(code) {
+            return Some(format!("{why} ({code}: {e})"));
+        }
+    }
+    None
+}
+
 /// Why a config change cannot cure this agent, if so.
 fn attention_reason(a: &AgentState) -> Option<String> {
     let d = &a.diagnosis;
+    if let Some(r) = beyond_config(a) {
+        return Some(r);
+    }
     for (code, why) in [
         (Code::HostUnreachable, "host unreachable"),
         (Code::ProbeFailed, "the probe failed"),
@@ -204,7 +231,7 @@ pub fn plan(report: &FleetReport, select: &[String], source: &str, created: &str
         }
         if let Some(reason) = attention_reason(a) {
             // Named explicitly, an attention agent is still planned when a change is possible.
-            if !named || a.diagnosis.verdict == Verdict::Unknown {
+            if !named || a.diagnosis.verdict == Verdict::Unknown || beyond_config(a).is_some() {
                 attention.push(Attention { agent: a.read.agent.clone(), reason });
                 continue;
             }

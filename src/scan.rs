@@ -152,6 +152,17 @@ pub fn agent_json(a: &AgentState) -> Value {
             "codex_version": p.codex_version,
         })
     });
+    // codex's session records: counts and a time only
+    let sessions = a.read.probe.as_ref().ok().and_then(|p| p.sessions.as_ref()).map(|s| {
+        json!({
+            "readable": !s.error,
+            "commands_24h": s.commands,
+            "sandbox_denials_24h": s.sandbox_denials,
+            "succeeded_24h": s.succeeded,
+            "stalled_minutes": s.stalled_minutes,
+            "harm": s.harm(std::time::SystemTime::now()),
+        })
+    });
     json!({
         "id": a.id(),
         "name": a.read.agent.name,
@@ -164,6 +175,7 @@ pub fn agent_json(a: &AgentState) -> Value {
         "evidence": d.findings.iter().map(|f| (f.code.as_str().to_string(), Value::String(f.evidence.clone()))).collect::<Map<_, _>>(),
         "effective": effective,
         "probes": probes,
+        "sessions": sessions,
     })
 }
 
@@ -174,7 +186,11 @@ pub fn diagnose_read(r: &AgentRead) -> Diagnosis {
         Err(e) => return diagnose(&AgentEvidence { probe_error: Some(e), ..Default::default() }),
     };
     // A file the probe saw but whose content did not arrive cannot be judged.
-    for (what, f) in [("config.toml", &probe.config), ("the boot emitter", &probe.emitter)] {
+    let layers = [&probe.system_config, &probe.requirements, &probe.managed_config, &probe.project_config];
+    let files = [("config.toml", &probe.config), ("the boot emitter", &probe.emitter)]
+        .into_iter()
+        .chain(layers.iter().filter_map(|f| f.as_ref()).map(|f| (f.path.as_str(), f)));
+    for (what, f) in files {
         if f.sha256.is_some() && f.redacted.is_none() {
             let e = format!("{what} exists ({}) but its content was not read", f.path);
             return diagnose(&AgentEvidence { probe_error: Some(&e), ..Default::default() });
@@ -190,6 +206,12 @@ pub fn diagnose_read(r: &AgentRead) -> Diagnosis {
         layer_changes: &r.layer_changes,
         config_path: Some(probe.config.path.as_str()).filter(|p| !p.is_empty()),
         boot_warn: r.boot_warn.as_deref(),
+        system_text: probe.system_config.as_ref().and_then(|f| f.redacted.as_deref()),
+        requirements_text: probe.requirements.as_ref().and_then(|f| f.redacted.as_deref()),
+        managed_text: probe.managed_config.as_ref().and_then(|f| f.redacted.as_deref()),
+        project: probe.project_config.as_ref().and_then(|f| {
+            f.redacted.as_deref().map(|t| (f.path.strip_suffix("/.codex/config.toml").unwrap_or(&f.path), t))
+        }),
     })
 }
 

@@ -250,7 +250,7 @@ fn verdict_order_first_match_wins() {
     );
     // Every code has a stable, distinct spelling.
     let names: std::collections::BTreeSet<_> = Code::ALL.iter().map(|c| c.as_str()).collect();
-    assert_eq!(names.len(), 15);
+    assert_eq!(names.len(), 17);
     for c in Code::ALL {
         assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
     }
@@ -276,4 +276,41 @@ fn the_probes_own_error_is_probe_failed() {
     p.probe_error = Some("no writable scratch directory".into());
     let d = diagnose(&AgentEvidence { config_text: Some(FIXED), probe: Some(&p), ..Default::default() });
     assert_eq!((d.verdict, d.codes()), (Verdict::Unknown, vec![Code::ProbeFailed]));
+}
+
+/// A managed requirement that forbids the fix is its own finding, with the file and key as
+/// evidence; a trusted project's config above the user's is too; both are at-risk at least.
+#[test]
+fn layers_the_fix_cannot_override() {
+    let p = base();
+    let fixed = "sandbox_mode = \"danger-full-access\"\napproval_policy = \"never\"\n";
+    let req = "allowed_sandbox_modes = [\"read-only\", \"workspace-write\"]\n";
+    let d = diagnose(&AgentEvidence { config_text: Some("model = \"x\"\n"), probe: Some(&p), requirements_text: Some(req), ..Default::default() });
+    assert!(d.has(Code::RequirementsForbidFix), "{:?}", d.codes());
+    assert_eq!(
+        d.evidence(Code::RequirementsForbidFix).unwrap(),
+        "/etc/codex/requirements.toml: allowed_sandbox_modes = [\"read-only\", \"workspace-write\"] does not allow sandbox_mode = \"danger-full-access\""
+    );
+    assert_eq!(d.verdict, Verdict::AtRisk);
+    // the system layer is below the user's config: no finding, its source named
+    let sys = "sandbox_mode = \"workspace-write\"\n";
+    let d = diagnose(&AgentEvidence { config_text: Some("model = \"x\"\n"), probe: Some(&p), system_text: Some(sys), ..Default::default() });
+    assert_eq!(d.effective.as_ref().unwrap().sandbox_mode.source.as_str(), "system");
+    assert!(!d.has(Code::RequirementsForbidFix) && !d.has(Code::ProjectConfigOverrides));
+    let d = diagnose(&AgentEvidence { config_text: Some(fixed), probe: Some(&p), system_text: Some(sys), ..Default::default() });
+    assert!(!d.has(Code::SandboxEnabled), "{:?}", d.codes());
+    // a trusted project's config: its own finding; untrusted: nothing
+    let trusting = format!("{fixed}[projects.\"/w\"]\ntrust_level = \"trusted\"\n");
+    let proj = "sandbox_mode = \"workspace-write\"\n";
+    let d = diagnose(&AgentEvidence { config_text: Some(&trusting), probe: Some(&p), project: Some(("/w", proj)), ..Default::default() });
+    assert_eq!(
+        d.evidence(Code::ProjectConfigOverrides).unwrap(),
+        "/w/.codex/config.toml (a trusted project, read above config.toml): sandbox_mode = \"workspace-write\""
+    );
+    assert_eq!(d.effective.as_ref().unwrap().sandbox_mode.source.as_str(), "project");
+    let d = diagnose(&AgentEvidence { config_text: Some(fixed), probe: Some(&p), project: Some(("/w", proj)), ..Default::default() });
+    assert!(!d.has(Code::ProjectConfigOverrides) && !d.has(Code::SandboxEnabled), "{:?}", d.codes());
+    // an unreadable layer file stops codex like its own config
+    let d = diagnose(&AgentEvidence { config_text: Some(fixed), probe: Some(&p), requirements_text: Some("allowed_sandbox_modes = [\n"), ..Default::default() });
+    assert!(d.evidence(Code::ConfigInvalid).unwrap().starts_with("/etc/codex/requirements.toml line 1"), "{:?}", d.findings);
 }

@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 const AGENT_UID: u32 = 1000;
+/// One agent's summary at most: 8 of them, each with its ~20-byte framing line, fit the 2,500
+/// characters SSM lists per host (8 x (292 + 20) = 2,496).
+const SUMMARY_MAX: usize = 292;
 
 fn have(tool: &str) -> Option<PathBuf> {
     std::env::var("PATH")
@@ -352,7 +355,7 @@ fn root_with_system_tools_and_gitea() {
     let mut run = Run::new(&home, sys_path(), &g.url);
     let (text, r) = run.report();
     assert!(
-        text.len() <= 280,
+        text.len() <= SUMMARY_MAX,
         "summary too big ({}): {text}",
         text.len()
     );
@@ -715,7 +718,7 @@ fn codex_run(version: &str) {
                     .filter(|i| !i.starts_with("emp=") && !i.starts_with("px="))
                     .collect::<Vec<_>>()
                     .join(" ");
-                assert!(real.len() <= 280, "{} bytes: {real}", real.len());
+                assert!(real.len() <= SUMMARY_MAX, "{} bytes: {real}", real.len());
             }
         }
         assert_eq!(
@@ -818,7 +821,7 @@ fn eight_agent_summaries_fit_ssm_output() {
         "#cfp 1 s\nid=1000:1000:agent cap=0 um=0_0_4294967295 su=a sc=1,63541,1 \
          px=4711/node,/usr/local/bin/codex,app-server;4730/codex,app-server ns=d1u,d1u,d1u bw=+ \
          cx=/usr/local/bin/codex cv=0.130.0 pi=o0 ef=WN1 ch=/home/agent/.codex \
-         cf=0123456789ab:4096 em=fedcba987654:2048 gp=o0:200 gc=d1u:\n#cfp 1 end 17\n",
+         cf=0123456789ab:4096 em=fedcba987654:2048 ly=srmp hs=137,137,0,1440 gp=o0:200 gc=d1u:\n#cfp 1 end 19\n",
     )
     .unwrap();
     let rich = render_summary(&r);
@@ -826,7 +829,7 @@ fn eight_agent_summaries_fit_ssm_output() {
     let back = parse(&rich).unwrap();
     assert_eq!(back.codex_processes.len(), 1);
     assert_eq!(back.codex_processes[0].pid, 4730);
-    assert!(rich.len() <= 280, "{} bytes: {rich}", rich.len());
+    assert!(rich.len() <= SUMMARY_MAX, "{} bytes: {rich}", rich.len());
     let mut all = String::new();
     for i in 0..8 {
         all.push_str(&format!("== ws-{i:012x} ==\n{rich}"));
@@ -843,7 +846,7 @@ fn eight_agent_summaries_fit_ssm_output() {
     let s = render_summary(&r);
     let back = parse(&s).unwrap();
     assert!(
-        back.codex_processes_elided && back.codex_processes.len() == 6 && s.len() <= 280,
+        back.codex_processes_elided && back.codex_processes.len() == 6 && s.len() <= SUMMARY_MAX,
         "{s}"
     );
 }
@@ -918,4 +921,78 @@ fn render_parse_round_trip() {
     assert!(s.config.sha256_matches(&"ab".repeat(32)));
     assert_eq!(s.effective, r.effective);
     assert_eq!(probe::merge(&s, &r), r);
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.000Z` of `ago` seconds before now, as codex stamps its records.
+fn stamp(ago: u64) -> String {
+    let t = std::time::SystemTime::now() - std::time::Duration::from_secs(ago);
+    let s = humantime::format_rfc3339_seconds(t).to_string();
+    format!("{}.000Z", &s[..19])
+}
+
+/// codex's session records (rollout-*.jsonl, the format codex-rs writes: one JSON object a
+/// line, `response_item` payloads `function_call` / `function_call_output`) are counted within
+/// the last 24 h: commands, sandbox failures, successes and how long the current run of
+/// failures has lasted. Their content never leaves: no prompt, command or output in the report.
+#[test]
+fn session_records_are_counted_never_read_out() {
+    let dir = Scratch::new();
+    let home = agent_home(dir.path(), AGENT_UID, Some("model = \"x\"\n"));
+    let day = |ago: u64| stamp(ago)[..10].replace('-', "/");
+    let out = |ago: u64, call: &str, output: &str| {
+        format!(
+            "{{\"timestamp\":\"{}\",\"type\":\"response_item\",\"payload\":{{\"type\":\"function_call\",\"name\":\"shell\",\"call_id\":\"{call}\",\"arguments\":\"{{\\\"command\\\":[\\\"bash\\\",\\\"-lc\\\",\\\"cat SECRET-COMMAND\\\"]}}\"}}}}\n\
+             {{\"timestamp\":\"{}\",\"type\":\"response_item\",\"payload\":{{\"type\":\"function_call_output\",\"call_id\":\"{call}\",\"output\":{}}}}}\n",
+            stamp(ago),
+            stamp(ago),
+            serde_json::to_string(output).unwrap()
+        )
+    };
+    let denial = "Exit code: 1\nWall time: 0.1 seconds\nOutput:\nbwrap: loopback: Failed RTM_NEWADDR: Operation not permitted\n";
+    let meta = format!(
+        "{{\"timestamp\":\"{}\",\"type\":\"session_meta\",\"payload\":{{\"id\":\"s1\",\"cwd\":\"/workspace\",\"instructions\":\"SECRET-PROMPT\"}}}}\n",
+        stamp(7200)
+    );
+    // yesterday's file (30 h ago: outside the window) and today's
+    let old = format!("{meta}{}", out(30 * 3600, "c0", denial));
+    let now = format!(
+        "{meta}{}{}{}{}{}",
+        out(3 * 3600, "c1", denial),
+        out(3600, "c2", "{\"output\":\"SECRET-OUTPUT\",\"metadata\":{\"exit_code\":0,\"duration_seconds\":0.1}}"),
+        out(40 * 60, "c3", denial),
+        out(20 * 60, "c4", "Process exited with code 1\nbwrap: setting up uid map: Permission denied\n"),
+        out(60, "c5", denial),
+    );
+    for (ago, text) in [(30 * 3600, &old), (0, &now)] {
+        let d = home.join(".codex/sessions").join(day(ago));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(format!("rollout-{}-s{ago}.jsonl", stamp(ago)[..19].replace(':', "-"))), text).unwrap();
+    }
+    chown_r(&home, AGENT_UID);
+    let mut run = Run::new(&home, sys_path(), "http://127.0.0.1:9");
+    run.uid = AGENT_UID;
+    for mode in [Mode::Summary, Mode::Files] {
+        run.mode = mode;
+        let (text, r) = run.report();
+        let h = r.sessions.clone().unwrap_or_else(|| panic!("no session counts\n{text}"));
+        assert_eq!((h.commands, h.sandbox_denials, h.succeeded), (5, 4, 1), "{text}");
+        let m = h.stalled_minutes.expect("a run of denials");
+        assert!((39..=41).contains(&m), "stalled for {m} min: {text}");
+        assert!(h.harm(std::time::SystemTime::now()).unwrap().starts_with("4 sandbox denials in 24 h, 0 commands succeeded since "));
+        for secret in ["SECRET", "Wall time", "exit_code", "call_id"] {
+            assert!(!text.contains(secret), "{secret} left the container: {text}");
+        }
+    }
+    // a success last: no run of denials
+    let d = home.join(".codex/sessions").join(day(0));
+    std::fs::write(d.join("rollout-zz-last.jsonl"), out(10, "c6", "Exit code: 0\nOutput:\nok\n")).unwrap();
+    chown_r(&home, AGENT_UID);
+    run.mode = Mode::Summary;
+    let (text, r) = run.report();
+    let h = r.sessions.unwrap();
+    assert_eq!((h.commands, h.succeeded, h.stalled_minutes), (6, 2, None), "{text}");
+    // no sessions directory: no item at all
+    std::fs::remove_dir_all(home.join(".codex/sessions")).unwrap();
+    let (text, r) = run.report();
+    assert!(r.sessions.is_none() && !text.contains("hs="), "{text}");
 }

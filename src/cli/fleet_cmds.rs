@@ -110,10 +110,15 @@ pub fn agents_table(r: &FleetReport) -> String {
                 }
                 Err(_) => ("?".into(), "?".into(), "?".into(), "?".into()),
             };
+            // evidence of harm from codex's own records, beside the verdict it explains
+            let harm = a.read.probe.as_ref().ok().and_then(|p| p.sessions.as_ref()).and_then(|s| s.harm(std::time::SystemTime::now()));
             rows.push(vec![
                 h.host.name.clone(),
                 a.read.agent.name.clone(),
-                verdict_label(d.verdict),
+                match harm {
+                    Some(h) => format!("{}: {h}", verdict_label(d.verdict)),
+                    None => verdict_label(d.verdict),
+                },
                 mode,
                 userns,
                 uidmap,
@@ -227,6 +232,23 @@ fn show_text(a: &AgentState, plan: &Plan) -> String {
             }
             if p.emitter.sha256.is_some() {
                 s.push_str(&format!("\nemitter {} sha256 {}\n", safe(&p.emitter.path), safe(&p.emitter.sha256.clone().unwrap_or_default())));
+            }
+            if let Some(h) = &p.sessions {
+                let what = match (h.error, h.harm(std::time::SystemTime::now())) {
+                    (true, _) => "unreadable".to_string(),
+                    (false, Some(harm)) => harm,
+                    (false, None) => format!("{} commands in 24 h, {} succeeded, no sandbox denial", h.commands, h.succeeded),
+                };
+                s.push_str(&format!("\ncodex session records  {what}\n"));
+            }
+            // codex's other layers, each named by the source it gives a setting
+            for (src, f) in [("system", &p.system_config), ("requirements", &p.requirements), ("requirements", &p.managed_config), ("project", &p.project_config)] {
+                if let Some((path, c)) = f.as_ref().and_then(|f| f.redacted.as_ref().map(|c| (&f.path, c))) {
+                    s.push_str(&format!("\n{path} (layer `{src}`), secrets redacted\n"));
+                    for (i, l) in c.lines().enumerate() {
+                        s.push_str(&format!("  {:>4} | {l}\n", i + 1));
+                    }
+                }
             }
         }
         Err(e) => s.push_str(&format!("\nprobe failed: {}\n", safe(e))),

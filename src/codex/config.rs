@@ -215,26 +215,41 @@ fn walk(table: &dyn TableLike, path: &mut Vec<String>, f: &mut KeyVisitor) {
     }
 }
 
-/// Where an effective setting comes from (contract: `default`, `config`, `profile`,
-/// `project-trust`, `cli`).
+/// Where an effective setting comes from (contract: `default`, `system`, `config`,
+/// `project`, `profile`, `project-trust`, `cli`, `requirements`). codex-rs's config loader
+/// stacks its layers low to high as system (`/etc/codex/config.toml`), user
+/// (`$CODEX_HOME/config.toml`), trusted project (`.codex/config.toml` from the project root
+/// down to the working directory), session flags (the command line); a selected profile's
+/// keys beat the top-level ones; managed requirements (`/etc/codex/requirements.toml`, legacy
+/// `/etc/codex/managed_config.toml`) constrain the result, whatever any layer says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
     Default,
+    /// `/etc/codex/config.toml`, below the user's config.
+    System,
     Config,
+    /// A trusted project's `.codex/config.toml`, above the user's config.
+    Project,
     Profile,
     ProjectTrust,
     Cli,
+    /// A managed requirement (`/etc/codex/requirements.toml` or `managed_config.toml`)
+    /// forced this value: no config layer can change it.
+    Requirements,
 }
 
 impl Source {
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Default => "default",
+            Source::System => "system",
             Source::Config => "config",
+            Source::Project => "project",
             Source::Profile => "profile",
             Source::ProjectTrust => "project-trust",
             Source::Cli => "cli",
+            Source::Requirements => "requirements",
         }
     }
 }
@@ -293,14 +308,26 @@ fn setting_str(item: &Item) -> Option<String> {
         .map(|t| t.iter().map(|(k, _)| k.to_string()).next().unwrap_or_else(|| "table".into()))
 }
 
-/// `default_permissions` (codex >= 0.147) in sandbox_mode's words.
+/// A permission profile name (`default_permissions`) in sandbox_mode's words: the built-ins
+/// map to the legacy modes (measured with codex 0.133-0.163); a custom `[permissions.NAME]`
+/// profile restricts the filesystem, so it runs under bwrap like the legacy sandboxed modes and
+/// is named `permissions:NAME`.
 fn permissions_mode(item: &Item) -> Option<String> {
     match item.as_str()? {
         ":danger-full-access" => Some(DANGER_FULL_ACCESS.into()),
         ":workspace" => Some("workspace-write".into()),
         ":read-only" => Some("read-only".into()),
-        other => Some(other.to_string()),
+        other => Some(format!("permissions:{other}")),
     }
+}
+
+/// The sandbox mode one table (a layer's top level or a profile) selects. Within one table
+/// `default_permissions` wins over the legacy `sandbox_mode` (measured: 0.133, 0.149, 0.163
+/// run `:workspace` with `sandbox_mode = "danger-full-access"` beside it).
+fn table_mode(t: &dyn TableLike) -> Option<String> {
+    t.get("default_permissions")
+        .and_then(permissions_mode)
+        .or_else(|| t.get("sandbox_mode").and_then(setting_str))
 }
 
 fn network_access_of(t: &dyn TableLike) -> Option<bool> {
@@ -317,6 +344,12 @@ pub fn active_profile(doc: &DocumentMut, cli: &CliOverrides) -> Option<String> {
         .or_else(|| doc.get("profile").and_then(|p| p.as_str()).map(str::to_string))
 }
 
+/// Is `dir` equal to `key` or below it?
+fn covers(key: &str, dir: &str) -> bool {
+    let key = key.trim_end_matches('/');
+    dir == key || key.is_empty() || dir.starts_with(&format!("{key}/"))
+}
+
 /// Does a `[projects."<dir>"]` entry with `trust_level = "trusted"` cover `cwd`?
 fn trusted_project(doc: &DocumentMut, cwd: Option<&str>) -> bool {
     let Some(projects) = doc.get("projects").and_then(|p| p.as_table_like()) else {
@@ -329,55 +362,195 @@ fn trusted_project(doc: &DocumentMut, cwd: Option<&str>) -> bool {
             .and_then(|t| t.get("trust_level"))
             .and_then(|v| v.as_str())
             == Some("trusted");
-        let dir = dir.trim_end_matches('/');
-        trusted && (cwd == dir || cwd.starts_with(&format!("{dir}/")) || dir.is_empty())
+        trusted && covers(dir, cwd)
     })
 }
 
-/// Effective sandbox mode and approval policy, by codex's precedence (the same in 0.130,
-/// 0.147 and 0.163): command line > `-c` > active profile > top level > project trust >
-/// default. `cwd` is the codex process's working directory when known.
-pub fn effective(doc: &DocumentMut, cli: &CliOverrides, cwd: Option<&str>) -> Effective {
-    let profile_name = active_profile(doc, cli);
-    let profile = profile_name.as_deref().and_then(|name| {
-        doc.get("profiles")
-            .and_then(|p| p.as_table_like())
-            .and_then(|p| p.get(name))
-            .and_then(|p| p.as_table_like())
-    });
+/// Managed constraints: `/etc/codex/requirements.toml` (`allowed_sandbox_modes`,
+/// `allowed_approval_policies`) and, for the fields it leaves unset, the legacy
+/// `/etc/codex/managed_config.toml` (its `sandbox_mode` / `approval_policy` allow only that
+/// value, and as codex's topmost layer they are also what runs). No config file can lift them:
+/// codex falls back to `read-only` (sandbox) or the first allowed policy, or refuses to start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Requirements {
+    pub allowed_sandbox_modes: Option<Constraint>,
+    pub allowed_approval_policies: Option<Constraint>,
+}
 
-    let sandbox_mode = if let Some(v) = &cli.sandbox_mode {
+/// One constraint: the allowed values, where they were written, and whether it is a legacy
+/// managed_config.toml value (a layer above every other, not only a constraint).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Constraint {
+    pub allowed: Vec<String>,
+    /// `FILE: KEY = VALUE`, verbatim enough to find it.
+    pub evidence: String,
+    pub managed_value: bool,
+}
+
+pub const REQUIREMENTS_PATH: &str = "/etc/codex/requirements.toml";
+pub const MANAGED_CONFIG_PATH: &str = "/etc/codex/managed_config.toml";
+pub const SYSTEM_CONFIG_PATH: &str = "/etc/codex/config.toml";
+
+fn strings(item: &Item) -> Option<Vec<String>> {
+    let a = item.as_array()?;
+    Some(a.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string().trim().to_string())).collect())
+}
+
+impl Requirements {
+    /// Read the two managed files (redacted texts are fine: the keys hold no secrets).
+    pub fn from_files(requirements: Option<&str>, managed: Option<&str>) -> Result<Requirements, (String, ParseProblem)> {
+        let mut r = Requirements::default();
+        if let Some(t) = requirements {
+            let d = parse(t).map_err(|e| (REQUIREMENTS_PATH.to_string(), e))?;
+            for (key, slot) in [
+                ("allowed_sandbox_modes", &mut r.allowed_sandbox_modes),
+                ("allowed_approval_policies", &mut r.allowed_approval_policies),
+            ] {
+                if let Some(allowed) = d.get(key).and_then(strings) {
+                    let shown = d.get(key).map(|i| i.to_string()).unwrap_or_default();
+                    *slot = Some(Constraint {
+                        evidence: format!("{REQUIREMENTS_PATH}: {key} = {}", shown.trim()),
+                        allowed,
+                        managed_value: false,
+                    });
+                }
+            }
+        }
+        if let Some(t) = managed {
+            let d = parse(t).map_err(|e| (MANAGED_CONFIG_PATH.to_string(), e))?;
+            for (key, slot) in [("sandbox_mode", &mut r.allowed_sandbox_modes), ("approval_policy", &mut r.allowed_approval_policies)] {
+                if slot.is_some() {
+                    continue;
+                }
+                if let Some(v) = d.get(key).and_then(setting_str) {
+                    *slot = Some(Constraint {
+                        evidence: format!("{MANAGED_CONFIG_PATH}: {key} = \"{v}\""),
+                        allowed: vec![v],
+                        managed_value: true,
+                    });
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    /// The constraints that forbid the durable fix (danger-full-access, never), each as
+    /// evidence naming the file and the key.
+    pub fn forbidding_fix(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(c) = &self.allowed_sandbox_modes {
+            if !c.allowed.iter().any(|v| v == DANGER_FULL_ACCESS) {
+                out.push(format!("{} does not allow sandbox_mode = \"{DANGER_FULL_ACCESS}\"", c.evidence));
+            }
+        }
+        if let Some(c) = &self.allowed_approval_policies {
+            if !c.allowed.iter().any(|v| v == NEVER) {
+                out.push(format!("{} does not allow approval_policy = \"{NEVER}\"", c.evidence));
+            }
+        }
+        out
+    }
+}
+
+/// codex's config layers besides the user's config.toml, as the probe read them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OtherLayers<'a> {
+    /// `/etc/codex/config.toml`.
+    pub system: Option<&'a DocumentMut>,
+    /// A project's `.codex/config.toml` and the directory holding that `.codex`: codex reads
+    /// it only when the project is trusted in the user's `[projects]`.
+    pub project: Option<(&'a DocumentMut, &'a str)>,
+    pub requirements: Option<&'a Requirements>,
+}
+
+impl<'a> OtherLayers<'a> {
+    /// The project layer when codex reads it (its directory is trusted).
+    pub fn trusted_project(&self, user: &DocumentMut) -> Option<&'a DocumentMut> {
+        self.project.filter(|(_, dir)| trusted_project(user, Some(dir))).map(|(d, _)| d)
+    }
+}
+
+/// Effective sandbox mode and approval policy of the user's config alone (no system,
+/// project or managed layer): see [`effective_in`].
+pub fn effective(doc: &DocumentMut, cli: &CliOverrides, cwd: Option<&str>) -> Effective {
+    effective_in(doc, &OtherLayers::default(), cli, cwd)
+}
+
+/// Effective sandbox mode and approval policy, by codex's precedence (measured with the real
+/// 0.133-0.163): command line > active profile > trusted project > user config > system
+/// config > project trust > default; the first layer (high to low) that sets the sandbox
+/// decides it, `default_permissions` beating `sandbox_mode` within that layer; then managed
+/// requirements replace a value they do not allow (sandbox: `read-only`; approval: the first
+/// allowed policy) and a legacy managed_config.toml value wins over everything. `cwd` is the
+/// codex process's working directory when known.
+pub fn effective_in(doc: &DocumentMut, other: &OtherLayers, cli: &CliOverrides, cwd: Option<&str>) -> Effective {
+    // Config layers, highest first.
+    let mut layers: Vec<(&dyn TableLike, Source)> = Vec::new();
+    if let Some(p) = other.trusted_project(doc) {
+        layers.push((p.as_table(), Source::Project));
+    }
+    layers.push((doc.as_table(), Source::Config));
+    if let Some(s) = other.system {
+        layers.push((s.as_table(), Source::System));
+    }
+    let profile_name = cli.profile.clone().or_else(|| {
+        layers.iter().find_map(|(t, _)| t.get("profile").and_then(|p| p.as_str()).map(str::to_string))
+    });
+    let profiles: Vec<&dyn TableLike> = profile_name
+        .as_deref()
+        .map(|name| {
+            layers
+                .iter()
+                .filter_map(|(t, _)| {
+                    t.get("profiles").and_then(|p| p.as_table_like()).and_then(|p| p.get(name)).and_then(|p| p.as_table_like())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let mut sandbox_mode = if let Some(v) = &cli.sandbox_mode {
         Setting::new(v.clone(), Source::Cli)
-    } else if let Some(v) = profile.and_then(|p| p.get("sandbox_mode")).and_then(setting_str) {
+    } else if let Some(v) = profiles.iter().find_map(|p| table_mode(*p)) {
         Setting::new(v, Source::Profile)
-    } else if let Some(v) = profile.and_then(|p| p.get("default_permissions")).and_then(permissions_mode) {
-        Setting::new(v, Source::Profile)
-    } else if let Some(v) = doc.get("sandbox_mode").and_then(setting_str) {
-        Setting::new(v, Source::Config)
-    } else if let Some(v) = doc.get("default_permissions").and_then(permissions_mode) {
-        Setting::new(v, Source::Config)
+    } else if let Some((v, s)) = layers.iter().find_map(|(t, s)| table_mode(*t).map(|v| (v, *s))) {
+        Setting::new(v, s)
     } else if trusted_project(doc, cwd) {
         Setting::new("workspace-write", Source::ProjectTrust)
     } else {
         Setting::new("read-only", Source::Default)
     };
 
-    let approval_policy = if let Some(v) = &cli.approval_policy {
+    let mut approval_policy = if let Some(v) = &cli.approval_policy {
         Setting::new(v.clone(), Source::Cli)
-    } else if let Some(v) = profile.and_then(|p| p.get("approval_policy")).and_then(setting_str) {
+    } else if let Some(v) = profiles.iter().find_map(|p| p.get("approval_policy").and_then(setting_str)) {
         Setting::new(v, Source::Profile)
-    } else if let Some(v) = doc.get("approval_policy").and_then(setting_str) {
-        Setting::new(v, Source::Config)
+    } else if let Some((v, s)) = layers.iter().find_map(|(t, s)| t.get("approval_policy").and_then(setting_str).map(|v| (v, *s))) {
+        Setting::new(v, s)
     } else if cli.exec {
         Setting::new(NEVER, Source::Default)
     } else {
         Setting::new("on-request", Source::Default)
     };
 
+    if let Some(r) = other.requirements {
+        if let Some(c) = &r.allowed_sandbox_modes {
+            if c.managed_value {
+                sandbox_mode = Setting::new(c.allowed[0].clone(), Source::Requirements);
+            } else if !c.allowed.contains(&sandbox_mode.value) {
+                sandbox_mode = Setting::new("read-only", Source::Requirements);
+            }
+        }
+        if let Some(c) = &r.allowed_approval_policies {
+            if c.managed_value || (!c.allowed.contains(&approval_policy.value) && !c.allowed.is_empty()) {
+                approval_policy = Setting::new(c.allowed[0].clone(), Source::Requirements);
+            }
+        }
+    }
+
     let network_access = cli
         .network_access
-        .or_else(|| profile.and_then(network_access_of))
-        .or_else(|| network_access_of(doc.as_table()))
+        .or_else(|| profiles.iter().find_map(|p| network_access_of(*p)))
+        .or_else(|| layers.iter().find_map(|(t, _)| network_access_of(*t)))
         .unwrap_or(false);
 
     Effective { sandbox_mode, approval_policy, network_access, active_profile: profile_name }
@@ -443,5 +616,65 @@ mod tests {
         let p = parse("a = 1\nsandbox_mode = \"x\"\nsandbox_mode = \"y\"\n").unwrap_err();
         assert_eq!(p.location.line, 3);
         assert!(p.message.contains("duplicate"), "{}", p.message);
+    }
+
+    /// The layer order and rules measured with the real codex 0.133-0.163 (`codex debug
+    /// prompt-input` with files in /etc/codex, CODEX_HOME and the working directory).
+    #[test]
+    fn layers_stack_as_codex_stacks_them() {
+        let cli = CliOverrides::default();
+        let d = |t: &str| parse(t).unwrap();
+        let system = d("sandbox_mode = \"workspace-write\"\n");
+        let other = OtherLayers { system: Some(&system), ..Default::default() };
+        // the system layer speaks when the user's config is silent, and loses when it speaks
+        let e = effective_in(&d(""), &other, &cli, None);
+        assert_eq!(e.sandbox_mode, Setting::new("workspace-write", Source::System));
+        let user = d("sandbox_mode = \"danger-full-access\"\napproval_policy = \"never\"\n");
+        let e = effective_in(&user, &other, &cli, None);
+        assert_eq!(e.sandbox_mode, Setting::new(DANGER_FULL_ACCESS, Source::Config));
+        // across layers the higher one wins whatever its key; within one, default_permissions
+        let sys_dp = d("default_permissions = \":workspace\"\n");
+        let e = effective_in(&user, &OtherLayers { system: Some(&sys_dp), ..Default::default() }, &cli, None);
+        assert_eq!(e.sandbox_mode.value, DANGER_FULL_ACCESS);
+        let both = d("default_permissions = \":workspace\"\nsandbox_mode = \"danger-full-access\"\n");
+        assert_eq!(effective(&both, &cli, None).sandbox_mode, Setting::new("workspace-write", Source::Config));
+        let custom = d("default_permissions = \"locked\"\n[permissions.locked]\n");
+        assert!(effective(&custom, &cli, None).needs_bwrap());
+        // a project's config counts only when trusted, and then beats the user's
+        let project = d("sandbox_mode = \"workspace-write\"\napproval_policy = \"on-request\"\n");
+        let other = OtherLayers { project: Some((&project, "/w")), ..Default::default() };
+        assert!(effective_in(&user, &other, &cli, Some("/w")).is_fixed());
+        let trusting = d("sandbox_mode = \"danger-full-access\"\napproval_policy = \"never\"\n[projects.\"/w\"]\ntrust_level = \"trusted\"\n");
+        let e = effective_in(&trusting, &other, &cli, Some("/w"));
+        assert_eq!(e.sandbox_mode, Setting::new("workspace-write", Source::Project));
+        assert_eq!(e.approval_policy, Setting::new("on-request", Source::Project));
+        // the command line beats every layer
+        let cli_ro = CliOverrides { sandbox_mode: Some("read-only".into()), ..Default::default() };
+        assert_eq!(effective_in(&trusting, &other, &cli_ro, Some("/w")).sandbox_mode.source, Source::Cli);
+    }
+
+    /// Managed requirements: a value they do not allow falls back (sandbox `read-only`,
+    /// approval the first allowed); the legacy managed_config.toml's values win outright.
+    #[test]
+    fn requirements_constrain_every_layer() {
+        let cli = CliOverrides::default();
+        let user = parse("sandbox_mode = \"danger-full-access\"\napproval_policy = \"never\"\n").unwrap();
+        let req = Requirements::from_files(Some("allowed_sandbox_modes = [\"read-only\", \"workspace-write\"]\nallowed_approval_policies = [\"on-request\"]\n"), None).unwrap();
+        let e = effective_in(&user, &OtherLayers { requirements: Some(&req), ..Default::default() }, &cli, None);
+        assert_eq!(e.sandbox_mode, Setting::new("read-only", Source::Requirements));
+        assert_eq!(e.approval_policy, Setting::new("on-request", Source::Requirements));
+        let why = req.forbidding_fix();
+        assert_eq!(why.len(), 2, "{why:?}");
+        assert!(why[0].starts_with("/etc/codex/requirements.toml: allowed_sandbox_modes = [\"read-only\", \"workspace-write\"]"), "{why:?}");
+        let allowing = Requirements::from_files(Some("allowed_sandbox_modes = [\"read-only\", \"danger-full-access\"]\n"), None).unwrap();
+        assert!(allowing.forbidding_fix().is_empty());
+        let managed = Requirements::from_files(None, Some("sandbox_mode = \"workspace-write\"\n")).unwrap();
+        let e = effective_in(&user, &OtherLayers { requirements: Some(&managed), ..Default::default() }, &cli, None);
+        assert_eq!(e.sandbox_mode, Setting::new("workspace-write", Source::Requirements));
+        assert!(managed.forbidding_fix()[0].contains("/etc/codex/managed_config.toml: sandbox_mode = \"workspace-write\""));
+        // requirements.toml wins over managed_config.toml for the same field
+        let both = Requirements::from_files(Some("allowed_sandbox_modes = [\"read-only\", \"danger-full-access\"]\n"), Some("sandbox_mode = \"workspace-write\"\n")).unwrap();
+        assert!(both.forbidding_fix().is_empty());
+        assert!(Requirements::from_files(Some("allowed_sandbox_modes = [\n"), None).is_err());
     }
 }

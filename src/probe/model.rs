@@ -218,4 +218,63 @@ pub struct ProbeReport {
     pub gitea_plain: Http,
     /// The same request through `codex sandbox [linux]` with the agent's effective settings.
     pub gitea_codex: Http,
+    /// codex's other config layers, `None` when the probe did not report them (an older
+    /// probe, or a summary naming none).
+    /// `/etc/codex/config.toml`: codex's system layer, below the user's config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_config: Option<FileInfo>,
+    /// `/etc/codex/requirements.toml`: managed constraints no config can lift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requirements: Option<FileInfo>,
+    /// `/etc/codex/managed_config.toml`: the legacy form of the managed constraints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_config: Option<FileInfo>,
+    /// The nearest `.codex/config.toml` from codex's working directory up to its project root
+    /// (path `<dir>/.codex/config.toml`); codex reads it, above the user's config, when the
+    /// user's `[projects]` trusts the directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_config: Option<FileInfo>,
+    /// codex's own session records of the last 24 h, as counts (never content).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<SessionStats>,
+}
+
+impl SessionStats {
+    /// The harm in a few words, e.g. `37 sandbox denials in 24 h, none succeeded since 02:10`
+    /// (UTC, `now` being when the probe ran); `None` when the records show no sandbox failure.
+    pub fn harm(&self, now: std::time::SystemTime) -> Option<String> {
+        if self.error || self.sandbox_denials == 0 {
+            return None;
+        }
+        let d = self.sandbox_denials;
+        let plural = if d == 1 { "" } else { "s" };
+        Some(match self.stalled_minutes {
+            Some(m) => {
+                let since = now - std::time::Duration::from_secs(u64::from(m) * 60);
+                let t = humantime::format_rfc3339_seconds(since).to_string();
+                format!("{d} sandbox denial{plural} in 24 h, 0 commands succeeded since {} UTC", &t[11..16])
+            }
+            None => format!("{d} sandbox denial{plural}, {} of {} commands succeeded in 24 h", self.succeeded, self.commands),
+        })
+    }
+}
+
+/// What codex's session records (`$CODEX_HOME/sessions/YYYY/MM/DD/rollout-*.jsonl`) say about
+/// the last 24 hours: evidence of harm, not only of risk. Counts and a time only: the records'
+/// content (prompts, code, command output) never leaves the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SessionStats {
+    /// The records could not be read (the probe says only that).
+    #[serde(default)]
+    pub error: bool,
+    /// Tool-call outputs (commands codex ran) recorded in the window.
+    pub commands: u32,
+    /// Of those, outputs carrying a sandbox failure (bwrap / namespace errors).
+    pub sandbox_denials: u32,
+    /// Of those, commands that exited 0.
+    pub succeeded: u32,
+    /// Minutes, before the probe ran, since the current run of sandbox failures began (no
+    /// command succeeded after it); `None` when the last command was not a sandbox failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stalled_minutes: Option<u32>,
 }

@@ -28,6 +28,10 @@
 //! | `cf`, `em` | config.toml / emitter: `sha256:size` (summary: 12 hex digits), `-` absent, `!` unreadable, `?` for no hash tool; `emp` emitter path if not the default |
 //! | `cfx`, `emx` | redacted content (mode `files`) |
 //! | `gp`, `gc` | Gitea plain / through codex: `step:status` (status empty if nothing answered), `a` absent |
+//! | `sy`, `rq`, `mc` | `/etc/codex/config.toml`, `requirements.toml`, `managed_config.toml`, as `cf` (detail and files only); `syx`, `rqx`, `mcx` their redacted content |
+//! | `pjd`, `pj`, `pjx` | the project directory whose `.codex/config.toml` codex may load (nearest from its cwd up to the project root), that file as `cf`, its content; `pj=-` none |
+//! | `ly` | summary only, when any exists: letters of the layer files present (`s` system, `r` requirements, `m` managed_config, `p` project) |
+//! | `hs` | codex's session records of the last 24 h: `N,D,S,A` commands, sandbox denials, succeeded, minutes since the current run of denials began (`-` none); `e` unreadable; absent: no sessions dir |
 //! | `e.<step>` | detail: the step's stderr (un, ur, bw, pi, gp, gc) |
 //!
 //! A step is an outcome letter (`o` ok, `d` denied, `a` absent, `e` error), the exit code if
@@ -299,6 +303,38 @@ fn proc_detail(v: &str) -> Result<CodexProcess, &'static str> {
     Ok(CodexProcess { pid, argv, cwd })
 }
 
+/// The layer file an item (`sy`, `rq`, `mc`, `pj`) speaks of, reported from now on (absent
+/// until an item says otherwise; the system files at their fixed paths).
+fn layer<'a>(r: &'a mut ProbeReport, key: &str) -> &'a mut FileInfo {
+    use crate::codex::config::{MANAGED_CONFIG_PATH, REQUIREMENTS_PATH, SYSTEM_CONFIG_PATH};
+    let (slot, path) = match key {
+        "sy" => (&mut r.system_config, SYSTEM_CONFIG_PATH),
+        "rq" => (&mut r.requirements, REQUIREMENTS_PATH),
+        "mc" => (&mut r.managed_config, MANAGED_CONFIG_PATH),
+        _ => (&mut r.project_config, ""),
+    };
+    slot.get_or_insert_with(|| FileInfo { path: path.into(), outcome: Outcome::Absent, ..Default::default() })
+}
+
+/// `N,D,S,A` or `e`.
+fn sessions_value(v: &str) -> Result<SessionStats, &'static str> {
+    if v == "e" {
+        return Ok(SessionStats { error: true, ..Default::default() });
+    }
+    let p: Vec<&str> = v.split(',').collect();
+    if p.len() != 4 {
+        return Err("expected commands,denials,succeeded,minutes");
+    }
+    let n = |s: &str| s.parse::<u32>().map_err(|_| "counts are numbers");
+    Ok(SessionStats {
+        error: false,
+        commands: n(p[0])?,
+        sandbox_denials: n(p[1])?,
+        succeeded: n(p[2])?,
+        stalled_minutes: if p[3] == "-" { None } else { Some(n(p[3])?) },
+    })
+}
+
 /// Parse one agent's probe output (a summary or a detail). Text before the header (a
 /// backend's framing, stray stderr) and after the trailer is ignored.
 pub fn parse(text: &str) -> Result<ProbeReport, ParseError> {
@@ -491,6 +527,25 @@ pub fn parse(text: &str) -> Result<ProbeReport, ParseError> {
             "emp" => r.emitter.path = pct_decode(val).map_err(bad)?,
             "cfx" => r.config.redacted = Some(pct_decode(val).map_err(bad)?),
             "emx" => r.emitter.redacted = Some(pct_decode(val).map_err(bad)?),
+            "sy" | "rq" | "mc" | "pj" => file_value(layer(&mut r, &key[..2]), val).map_err(bad)?,
+            "syx" | "rqx" | "mcx" | "pjx" => layer(&mut r, &key[..2]).redacted = Some(pct_decode(val).map_err(bad)?),
+            "pjd" => {
+                let d = pct_decode(val).map_err(bad)?;
+                layer(&mut r, "pj").path = format!("{}/.codex/config.toml", d.trim_end_matches('/'));
+            }
+            "ly" => {
+                for c in val.chars() {
+                    let k = match c {
+                        's' => "sy",
+                        'r' => "rq",
+                        'm' => "mc",
+                        'p' => "pj",
+                        _ => return Err(bad("layer letters are s, r, m, p")),
+                    };
+                    layer(&mut r, k).outcome = Outcome::Ok;
+                }
+            }
+            "hs" => r.sessions = Some(sessions_value(val).map_err(bad)?),
             "gp" => {
                 r.gitea_plain = Http {
                     stderr: std::mem::take(&mut r.gitea_plain.stderr),
@@ -548,6 +603,11 @@ pub fn merge(summary: &ProbeReport, detail: &ProbeReport) -> ProbeReport {
     keep!(emitter.sha256);
     keep!(emitter.size);
     keep!(emitter.redacted);
+    keep!(sessions);
+    keep!(system_config);
+    keep!(requirements);
+    keep!(managed_config);
+    keep!(project_config);
     if r.codex_processes.is_empty() && !s.codex_processes.is_empty() {
         r.codex_processes = s.codex_processes.clone();
         r.codex_processes_elided = s.codex_processes_elided;

@@ -244,6 +244,55 @@ fn render(r: &ProbeReport, summary: bool) -> String {
         if let (false, Some(x)) = (summary, &r.emitter.redacted) {
             it("emx", pct_encode(x));
         }
+        let layers = [("sy", 's', &r.system_config), ("rq", 'r', &r.requirements), ("mc", 'm', &r.managed_config)];
+        if summary {
+            let ly: String = layers
+                .iter()
+                .chain([&("pj", 'p', &r.project_config)])
+                .filter(|(_, _, f)| f.as_ref().is_some_and(|f| f.outcome != Outcome::Absent))
+                .map(|(_, c, _)| *c)
+                .collect();
+            if !ly.is_empty() {
+                it("ly", ly);
+            }
+        } else {
+            for (k, _, f) in layers {
+                if let Some(f) = f {
+                    it(k, file(f, false));
+                    if let Some(x) = &f.redacted {
+                        it(&format!("{k}x"), pct_encode(x));
+                    }
+                }
+            }
+            if let Some(f) = &r.project_config {
+                match f.path.strip_suffix("/.codex/config.toml") {
+                    Some(dir) if f.outcome != Outcome::Absent => {
+                        it("pjd", pct_encode(if dir.is_empty() { "/" } else { dir }));
+                        it("pj", file(f, false));
+                        if let Some(x) = &f.redacted {
+                            it("pjx", pct_encode(x));
+                        }
+                    }
+                    _ => it("pj", "-".into()),
+                }
+            }
+        }
+        if let Some(h) = &r.sessions {
+            it(
+                "hs",
+                if h.error {
+                    "e".into()
+                } else {
+                    format!(
+                        "{},{},{},{}",
+                        h.commands,
+                        h.sandbox_denials,
+                        h.succeeded,
+                        h.stalled_minutes.map(|m| m.to_string()).unwrap_or_else(|| "-".into())
+                    )
+                },
+            );
+        }
         it("gp", http(&r.gitea_plain));
         if !summary && !r.gitea_plain.stderr.is_empty() {
             it("e.gp", pct_encode(&r.gitea_plain.stderr));

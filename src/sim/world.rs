@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::codex::argv::parse_all;
-use crate::codex::config::{effective, parse as parse_config};
+use crate::codex::config::parse as parse_config;
 use crate::codex::emitter::{classify, EmitterState, EMITTER_PATH};
 use crate::codex::fix::{fix, FixOptions};
 use crate::codex::redact::{redact, restore};
@@ -107,7 +107,29 @@ pub struct SimAgent {
     /// `run_id holder since`.
     pub lock: Option<String>,
     pub faults: AgentFaults,
+    /// codex's other config layers in this container (absent in states saved before them).
+    #[serde(default)]
+    pub layers: SimLayers,
+    /// What codex's session records of the last 24 h say (none: no sessions dir).
+    #[serde(default)]
+    pub sessions: Option<crate::probe::SessionStats>,
 }
+
+/// The files codex reads besides `$CODEX_HOME/config.toml`: real bytes, as for `config`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub struct SimLayers {
+    /// `/etc/codex/config.toml`.
+    pub system: Option<String>,
+    /// `/etc/codex/requirements.toml`.
+    pub requirements: Option<String>,
+    /// `/etc/codex/managed_config.toml`.
+    pub managed: Option<String>,
+    /// `/workspace/.codex/config.toml` (codex runs in /workspace).
+    pub project: Option<String>,
+}
+
+/// Where the simulated agents' codex runs (its working directory).
+pub const SIM_CWD: &str = "/workspace";
 
 /// Fault knobs of one agent (issue 6's tests turn them on).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -405,6 +427,7 @@ fn probe_text(a: &SimAgent, gitea: &str) -> String {
         std::sync::LazyLock::new(|| Mutex::new(std::collections::HashMap::new()));
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (&a.config, &a.emitter, &a.start_command, &a.codex_version, &a.codex_home, &a.user, a.uid, a.boots).hash(&mut h);
+    (&a.layers, &a.sessions.as_ref().map(|s| (s.commands, s.sandbox_denials, s.succeeded, s.stalled_minutes, s.error))).hash(&mut h);
     let p = &a.prims;
     (p.userns, p.uid_map_write, p.netns_loopback, p.bwrap, p.gitea_status, a.faults.verify_fails, gitea).hash(&mut h);
     let key = h.finish();
@@ -476,28 +499,8 @@ pub fn probe_report(a: &SimAgent, gitea: &str) -> ProbeReport {
         },
         None => FileInfo { path: path.into(), outcome: Outcome::Absent, ..Default::default() },
     };
-    // What codex does with the config: its own parse.
-    let (prompt_input, eff) = match a.config.as_deref().map(parse_config) {
-        Some(Err(e)) => (
-            step(Outcome::Error, Some(1), &format!("Error loading config.toml: {e}"), Some(Signature::ConfigError)),
-            None,
-        ),
-        other => {
-            let doc = match other {
-                Some(Ok(d)) => d,
-                _ => toml_edit::DocumentMut::new(),
-            };
-            let e = effective(&doc, &cli, Some("/workspace"));
-            (
-                step(Outcome::Ok, Some(0), "", None),
-                Some(CodexEffective {
-                    sandbox_mode: Some(e.sandbox_mode.value.clone()),
-                    approval_policy: Some(e.approval_policy.value.clone()),
-                    network_access: Some(e.network_access),
-                }),
-            )
-        }
-    };
+    // What codex does with the config: its own answer.
+    let (prompt_input, eff) = codex_answer(a, &cli);
     let userns = if p.userns {
         step(Outcome::Ok, Some(0), "", None)
     } else {
@@ -598,7 +601,62 @@ pub fn probe_report(a: &SimAgent, gitea: &str) -> ProbeReport {
         },
         gitea_plain: Http { stderr: if gitea.is_empty() { String::new() } else { plain.stderr.clone() }, ..plain },
         gitea_codex: codex_http,
+        system_config: Some(file(crate::codex::config::SYSTEM_CONFIG_PATH, &a.layers.system)),
+        requirements: Some(file(crate::codex::config::REQUIREMENTS_PATH, &a.layers.requirements)),
+        managed_config: Some(file(crate::codex::config::MANAGED_CONFIG_PATH, &a.layers.managed)),
+        // (the probe names no path when it found no project config)
+        project_config: Some(match &a.layers.project {
+            Some(_) => file(&format!("{SIM_CWD}/.codex/config.toml"), &a.layers.project),
+            None => FileInfo { outcome: Outcome::Absent, ..Default::default() },
+        }),
+        sessions: a.sessions.clone(),
     }
+}
+
+/// `codex debug prompt-input` of this agent, answered by the built-in model of codex
+/// (`effective_in` over every layer, plus codex's refusal to start when `never` is asked for
+/// and the requirements forbid danger-full-access, as 0.133-0.163 do).
+fn codex_answer(a: &SimAgent, cli: &crate::codex::argv::CliOverrides) -> (Step, Option<CodexEffective>) {
+    let fail = |e: String| (step(Outcome::Error, Some(1), &e, Some(Signature::ConfigError)), None);
+    let doc = match a.config.as_deref().map(parse_config) {
+        Some(Err(e)) => return fail(format!("Error loading config.toml: {e}")),
+        Some(Ok(d)) => d,
+        None => toml_edit::DocumentMut::new(),
+    };
+    let mut docs = Vec::new();
+    for (what, t) in [("/etc/codex/config.toml", &a.layers.system), ("/workspace/.codex/config.toml", &a.layers.project)] {
+        docs.push(match t.as_deref().map(parse_config) {
+            Some(Err(e)) => return fail(format!("Error parsing config file {what}: {e}")),
+            Some(Ok(d)) => Some(d),
+            None => None,
+        });
+    }
+    let req = match crate::codex::config::Requirements::from_files(a.layers.requirements.as_deref(), a.layers.managed.as_deref()) {
+        Ok(r) => r,
+        Err((f, e)) => return fail(format!("Error parsing requirements file {f}: {e}")),
+    };
+    let mut other = crate::codex::config::OtherLayers {
+        system: docs[0].as_ref(),
+        project: docs[1].as_ref().map(|d| (d, SIM_CWD)),
+        requirements: None,
+    };
+    let asked = crate::codex::config::effective_in(&doc, &other, cli, Some(SIM_CWD));
+    if let Some(c) = &req.allowed_sandbox_modes {
+        let approval_free = req.allowed_approval_policies.is_none();
+        if approval_free && asked.approval_policy.value == "never" && !c.allowed.iter().any(|m| m == "danger-full-access") && asked.sandbox_mode.value == "danger-full-access" {
+            return fail("Error: `approval_policy = \"never\"` cannot be used because requirements do not allow `sandbox_mode = \"danger-full-access\"`; Codex would fall back to read-only permissions with approvals disabled.".into());
+        }
+    }
+    other.requirements = Some(&req);
+    let e = crate::codex::config::effective_in(&doc, &other, cli, Some(SIM_CWD));
+    (
+        step(Outcome::Ok, Some(0), "", None),
+        Some(CodexEffective {
+            sandbox_mode: Some(e.sandbox_mode.value.clone()),
+            approval_policy: Some(e.approval_policy.value.clone()),
+            network_access: Some(e.network_access),
+        }),
+    )
 }
 
 /// The boot: the emitter (if any) regenerates config.toml with its real semantics.

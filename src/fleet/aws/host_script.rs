@@ -337,7 +337,7 @@ pub fn frame(instance: &str, items: &[ItemOutput]) -> String {
 /// Probe items that travel by reference in a scan: free text, and the full file hashes
 /// (random hex does not compress; the same file's hash is fetched once).
 pub fn is_blob_key(k: &str) -> bool {
-    k.starts_with("e.") || matches!(k, "cfx" | "emx" | "cf" | "em")
+    k.starts_with("e.") || matches!(k, "cfx" | "emx" | "cf" | "em" | "sy" | "rq" | "mc" | "pj" | "syx" | "rqx" | "mcx" | "pjx")
 }
 
 /// Values this short travel inline: a reference (`@` + 16 hex + `:` + length) would be as long.
