@@ -18,9 +18,10 @@ mkdir -p "$CACHE"
 log() { printf '[test.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # --- apt packages: bubblewrap (the probe's bwrap step), util-linux (unshare, setpriv), tmux
-#     (end-to-end console tests), mmdebstrap (test images), mawk (the probe's awk dialect).
+#     (end-to-end console tests), mmdebstrap (test images), mawk (the probe's awk dialect),
+#     man-db (tests/cli_generate.rs renders docs/man/ with `man -l`).
 need_pkgs=()
-for p in bubblewrap util-linux tmux mmdebstrap mawk curl ca-certificates; do
+for p in bubblewrap util-linux tmux mmdebstrap mawk curl ca-certificates man-db; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if ((${#need_pkgs[@]})); then

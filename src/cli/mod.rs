@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod fleet_cmds;
 pub mod fix_config;
+pub mod generate;
 pub mod output;
 pub mod rollout_cmds;
 pub mod source;
@@ -66,6 +67,10 @@ pub enum Command {
     Report(fleet_cmds::ReportArgs),
     /// Fix one local config.toml: print the unified diff (secrets redacted), or write it.
     FixConfig(fix_config::FixConfigArgs),
+    /// Shell completions for bash, zsh, fish, elvish or powershell, on stdout.
+    Completions(generate::CompletionsArgs),
+    /// The manual page (roff), on stdout; `--out-dir DIR` writes one page per command.
+    Man(generate::ManArgs),
 }
 
 /// Parse the process's arguments and run; returns the exit status.
@@ -88,6 +93,8 @@ pub fn main() -> u8 {
     match command {
         Command::FixConfig(args) => fix_config::run(g, args),
         Command::Runs => rollout_cmds::runs(g),
+        Command::Completions(a) => generate::completions(a),
+        Command::Man(a) => generate::man(a),
         other => {
             let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
                 Ok(rt) => rt,
@@ -106,7 +113,7 @@ pub fn main() -> u8 {
                     Command::Apply(a) => rollout_cmds::apply(g, a).await,
                     Command::Rollback(a) => rollout_cmds::rollback(g, a).await,
                     Command::Unlock(a) => rollout_cmds::unlock(g, a).await,
-                    Command::FixConfig(_) | Command::Runs => unreachable!(),
+                    Command::FixConfig(_) | Command::Runs | Command::Completions(_) | Command::Man(_) => unreachable!(),
                 }
             })
         }
