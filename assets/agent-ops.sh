@@ -14,8 +14,8 @@
 #                                            content followed by the (redacted) content the plan
 #                                            was made from, which the current file must redact to
 #   restore PATH BACKUP EXPECTED_CURRENT_SHA256|-
-#   lock    RUN_ID HOLDER
-#   unlock  RUN_ID
+#   lock    RUN_ID TOKEN HOLDER PREV_TOKENS|-|*
+#   unlock  RUN_ID TOKEN PREV_TOKENS|-|*
 #
 # Backups live in /var/backups/codex-fleet/<run_id>/ (0700, root, not on PATH), named after the
 # path they keep (percent-encoded, `/` included); the first copy of a path in a run is kept, so
@@ -180,6 +180,25 @@ check_run() { # run ids become directory names: a safe alphabet only
 }
 check_sha() {
 	case $1 in -) ;; *[!0-9a-f]* | '') fail usage "expected a sha256 (lower-case hex) or -" ;; *) [ ${#1} -eq 64 ] || fail usage "expected a sha256 of 64 hex digits" ;; esac
+}
+
+# Locks: a directory holding the run id, the token of the process acting for it, the holder
+# (user@host) and the time. A process takes over its run's lock only from a token it names
+# (an earlier process of the same run, gone); `*` names any (`codex-fleet unlock --run`).
+check_token() { case $1 in '' | *[!A-Za-z0-9-]*) fail usage "a lock token is [A-Za-z0-9-]" ;; esac; }
+check_prev() { case $1 in - | '*') ;; '' | *[!A-Za-z0-9,-]*) fail usage "takeover tokens are [A-Za-z0-9-], comma-separated, or - or *" ;; esac; }
+takeover_ok() { # TOKEN_HELD PREV
+	[ "$2" = '*' ] && return 0
+	[ -n "$1" ] || return 1
+	case ",$2," in *",$1,"*) return 0 ;; esac
+	return 1
+}
+lock_read() { r=; t=; [ -f "$1/run" ] && r=$(head -n 1 "$1/run"); [ -f "$1/token" ] && t=$(head -n 1 "$1/token"); }
+lock_held() {
+	item run "$(enc "${r:-?}")"
+	item token "$(enc "${t:-?}")"
+	item holder "$(enc "$(head -n 1 "$1/holder" 2>/dev/null)")"
+	item since "$(enc "$(head -n 1 "$1/since" 2>/dev/null)")"
 }
 
 # backup_of PATH RUN_ID: where this run keeps PATH.
@@ -351,33 +370,36 @@ restore)
 	ok
 	;;
 lock)
-	[ $# -eq 3 ] || fail usage "lock RUN_ID HOLDER"
-	check_run "$2"
+	[ $# -eq 5 ] || fail usage "lock RUN_ID TOKEN HOLDER PREV_TOKENS|-"
+	check_run "$2"; check_token "$3"; check_prev "$5"
 	mkdir -p "$LK_ROOT" && chmod 700 "$LK_ROOT" || fail io "cannot create $LK_ROOT"
 	L="$LK_ROOT/agent.lock"
 	if mkdir "$L" 2>/dev/null; then
-		printf '%s\n' "$2" >"$L/run.new" && mv -f "$L/run.new" "$L/run"
-		printf '%s\n' "$3" >"$L/holder"
+		printf '%s\n' "$3" >"$L/token"
+		printf '%s\n' "$4" >"$L/holder"
 		date -u +%Y-%m-%dT%H:%M:%SZ >"$L/since"
+		printf '%s\n' "$2" >"$L/run.new" && mv -f "$L/run.new" "$L/run"
 		item run "$2"; ok
 	fi
-	r=; [ -f "$L/run" ] && r=$(head -n 1 "$L/run")
-	if [ "$r" = "$2" ]; then item run "$2"; item idem 1; ok; fi
-	item run "$(enc "${r:-?}")"
-	item holder "$(enc "$(head -n 1 "$L/holder" 2>/dev/null)")"
-	item since "$(enc "$(head -n 1 "$L/since" 2>/dev/null)")"
+	lock_read "$L"
+	if [ "$r" = "$2" ] && [ "$t" = "$3" ]; then item run "$2"; item idem 1; ok; fi
+	if [ "$r" = "$2" ] && takeover_ok "$t" "$5"; then
+		printf '%s\n' "$3" >"$L/token.new" && mv -f "$L/token.new" "$L/token" || fail io "cannot take the lock over"
+		printf '%s\n' "$4" >"$L/holder"
+		item run "$2"; item takeover "$(enc "${t:-?}")"; ok
+	fi
+	lock_held "$L"
 	fail held "the agent is locked by another run"
 	;;
 unlock)
-	[ $# -eq 2 ] || fail usage "unlock RUN_ID"
-	check_run "$2"
+	[ $# -eq 4 ] || fail usage "unlock RUN_ID TOKEN PREV_TOKENS|-"
+	check_run "$2"; check_token "$3"; check_prev "$4"
 	L="$LK_ROOT/agent.lock"
 	if [ ! -d "$L" ]; then item absent 1; ok; fi
-	r=; [ -f "$L/run" ] && r=$(head -n 1 "$L/run")
-	if [ "$r" != "$2" ]; then
-		item run "$(enc "${r:-?}")"
-		item holder "$(enc "$(head -n 1 "$L/holder" 2>/dev/null)")"
-		fail held "the lock belongs to another run"
+	lock_read "$L"
+	if [ "$r" != "$2" ] || { [ "$t" != "$3" ] && ! takeover_ok "$t" "$4"; }; then
+		lock_held "$L"
+		fail held "the lock belongs to another run or process"
 	fi
 	rm -rf "$L" || fail io "cannot remove the lock"
 	ok

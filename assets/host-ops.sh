@@ -13,7 +13,7 @@
 #                                           atomic, backed up; placeholders restored from the
 #                                           current file)
 #   restore CONTAINER PATH BACKUP EXPECTED  agent-ops.sh restore (conditional)
-#   lock    CONTAINER RUN HOLDER / unlock CONTAINER RUN   agent-ops.sh lock / unlock
+#   lock    CONTAINER RUN TOKEN HOLDER PREV / unlock CONTAINER RUN TOKEN PREV   agent-ops.sh lock / unlock
 #   restart CONTAINER                       docker restart
 #   wait    CONTAINER TIMEOUT AGENT_USER GITEA  running, restart count unchanged; then read
 #
@@ -147,8 +147,8 @@ op_write() { # C PATH BEFORE CONTENT RUN [BEFORE_TEXT]: with it, agent-ops compa
 	else printf '%s' "$4" | ops_item "$1" write "$2" "$3" "$5"; fi
 }
 op_restore() { ops_item "$1" restore "$2" "$3" "$4" </dev/null; }
-op_lock() { ops_item "$1" lock "$2" "$3" </dev/null; }
-op_unlock() { ops_item "$1" unlock "$2" </dev/null; }
+op_lock() { ops_item "$1" lock "$2" "$3" "$4" "$5" </dev/null; } # C RUN TOKEN HOLDER PREV
+op_unlock() { ops_item "$1" unlock "$2" "$3" "$4" </dev/null; } # C RUN TOKEN PREV
 
 op_wait() { # C TIMEOUT AGENT_USER GITEA
 	end=$(( $(date +%s) + $2 )); last=; same=0
@@ -168,6 +168,7 @@ run_item() { # N
 	for f in CONTAINER FILTER AGENT_USER GITEA NONCE HASHES PATH BEFORE CONTENT RUN HOLDER BACKUP EXPECTED TIMEOUT BEFORE_TEXT; do
 		eval "F_$f=\${CFH_${1}_F_$f-}"
 	done
+	for f in TOKEN PREV; do eval "F_$f=\${CFH_${1}_F_$f-}"; done # the lock's process token
 	eval "H_BEFORE_TEXT=\${CFH_${1}_F_BEFORE_TEXT+1}"
 	case $op in scan | blobs) ;; *)
 		# Only the full id names a container (a name or prefix could name another one).
@@ -203,8 +204,8 @@ run_item() { # N
 	write) if [ -n "$H_BEFORE_TEXT" ]; then op_write "$F_CONTAINER" "$F_PATH" "$F_BEFORE" "$F_CONTENT" "$F_RUN" "$F_BEFORE_TEXT"
 		else op_write "$F_CONTAINER" "$F_PATH" "$F_BEFORE" "$F_CONTENT" "$F_RUN"; fi ;;
 	restore) op_restore "$F_CONTAINER" "$F_PATH" "$F_BACKUP" "$F_EXPECTED" ;;
-	lock) op_lock "$F_CONTAINER" "$F_RUN" "$F_HOLDER" ;;
-	unlock) op_unlock "$F_CONTAINER" "$F_RUN" ;;
+	lock) op_lock "$F_CONTAINER" "$F_RUN" "$F_TOKEN" "$F_HOLDER" "${F_PREV:--}" ;;
+	unlock) op_unlock "$F_CONTAINER" "$F_RUN" "$F_TOKEN" "${F_PREV:--}" ;;
 	restart) docker restart "$F_CONTAINER" >/dev/null 2>"$CFH_DIR/r.err" && printf 'ok restart st=%s\n' "$(docker inspect --format '{{.State.Status}}' "$F_CONTAINER")" \
 		|| { printf 'err restart %s\n' "$(pct1 "$(head -c 300 "$CFH_DIR/r.err")")"; return 1; } ;;
 	wait) op_wait "$F_CONTAINER" "${F_TIMEOUT:-60}" "$F_AGENT_USER" "$F_GITEA" ;;

@@ -15,7 +15,7 @@ mod docker_support;
 use std::time::Duration;
 
 use codex_fleet::diagnose::Code;
-use codex_fleet::fleet::{AgentRef, Fleet, FleetError, LockOutcome, WriteRequest};
+use codex_fleet::fleet::{AgentRef, Fleet, FleetError, LockKey, LockOutcome, WriteRequest};
 use codex_fleet::plan::plan;
 use codex_fleet::rollout::engine::{self, EngineConfig, Size};
 use codex_fleet::rollout::journal::{Outcome, Phase, Record, RunOptions, RunState, Step};
@@ -288,15 +288,37 @@ async fn changed_between_plan_and_apply_is_skipped_and_locks_are_held() {
     assert_eq!(Some(r.after_sha256), cfg.sha256.clone());
     assert!(String::from_utf8(f.read("x", CONFIG)).unwrap().contains(secret));
 
-    // Locks: another run's lock is reported as held, with who.
-    assert_eq!(fleet.lock(&a, "run-one", "ann@console-1").await.unwrap(), LockOutcome::Acquired);
-    assert_eq!(fleet.lock(&a, "run-one", "ann@console-1").await.unwrap(), LockOutcome::Acquired, "idempotent for its run");
-    match fleet.lock(&a, "run-two", "bob@console-2").await.unwrap() {
+    // Locks: another run's lock is reported as held, with who; within a run, a lock is its
+    // process's (token): a second process of the run is refused unless it names the first's
+    // token (taken over), and `*` (unlock --run) releases it whatever the token.
+    let key = |run: &str, token: &str, holder: &str, takeover: &[&str]| LockKey {
+        run_id: run.into(),
+        token: token.into(),
+        holder: holder.into(),
+        takeover: takeover.iter().map(|t| t.to_string()).collect(),
+    };
+    let ann = key("run-one", "p1-aaaa", "ann@console-1", &[]);
+    assert_eq!(fleet.lock(&a, &ann).await.unwrap(), LockOutcome::Acquired);
+    assert_eq!(fleet.lock(&a, &ann).await.unwrap(), LockOutcome::Acquired, "idempotent for its run and process");
+    match fleet.lock(&a, &key("run-two", "p2-bbbb", "bob@console-2", &["p1-aaaa"])).await.unwrap() {
         LockOutcome::HeldBy(who) => assert!(who.contains("ann@console-1") && who.contains("run-one"), "{who}"),
         o => panic!("{o:?}"),
     }
-    assert!(fleet.unlock(&a, "run-two").await.is_err(), "only its own run unlocks");
-    fleet.unlock(&a, "run-one").await.unwrap();
-    assert_eq!(fleet.lock(&a, "run-two", "bob@console-2").await.unwrap(), LockOutcome::Acquired);
-    fleet.unlock(&a, "run-two").await.unwrap();
+    match fleet.lock(&a, &key("run-one", "p3-cccc", "ann@console-2", &[])).await.unwrap() {
+        LockOutcome::HeldBy(who) => assert!(who.contains("run-one"), "another process of the same run: {who}"),
+        o => panic!("{o:?}"),
+    }
+    assert!(fleet.unlock(&a, &key("run-two", "p2-bbbb", "bob", &[])).await.is_err(), "only its own run unlocks");
+    assert!(fleet.unlock(&a, &key("run-one", "p3-cccc", "ann", &[])).await.is_err(), "only its own process unlocks");
+    let resumed = key("run-one", "p4-dddd", "ann@console-1", &["p1-aaaa"]);
+    assert_eq!(fleet.lock(&a, &resumed).await.unwrap(), LockOutcome::Acquired, "taken over from the named process");
+    assert!(fleet.unlock(&a, &ann).await.is_err(), "the earlier process no longer holds it");
+    let (held, _) = f.exec("x", None, &["test", "-e", "/var/lib/codex-fleet/locks/agent.lock"]);
+    assert!(held, "still locked");
+    fleet.unlock(&a, &key("run-one", "p5-eeee", "oncall", &["*"])).await.unwrap();
+    let (held, _) = f.exec("x", None, &["test", "-e", "/var/lib/codex-fleet/locks/agent.lock"]);
+    assert!(!held, "unlock --run broke it");
+    let bob = key("run-two", "p2-bbbb", "bob@console-2", &[]);
+    assert_eq!(fleet.lock(&a, &bob).await.unwrap(), LockOutcome::Acquired);
+    fleet.unlock(&a, &bob).await.unwrap();
 }

@@ -3,7 +3,8 @@
 //! its N-th journal record is durable (`CODEX_FLEET_PAUSE_AT_RECORD=N`); the test then kills it
 //! with SIGKILL, so the kill lands exactly at that boundary, for every N of a whole run. Then,
 //! alternately: `apply --resume` must finish the run with every planned agent verified, or
-//! `rollback --run` must put every file back byte for byte.
+//! `rollback --run` must put every file back byte for byte. A second test kills it between a
+//! host acting and the journal hearing of it (`CODEX_FLEET_PAUSE_AFTER_OP=N`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -158,4 +159,84 @@ fn kill_9_at_every_step_boundary_then_resume_or_rollback() {
         let _ = std::fs::remove_dir_all(&w.state);
     }
     eprintln!("{resumed} resumed, {rolled_back} rolled back, in {:?}", t0.elapsed());
+}
+
+/// Kills that land *between* a host acting and the journal hearing of it: the process stops
+/// itself right after the answer to its N-th mutating operation (lock, backup, write, restart,
+/// unlock) arrived, before journaling it (`CODEX_FLEET_PAUSE_AFTER_OP=N`), and is killed there:
+/// the host did it, the journal does not know. On a plan of every planned agent of the fleet in
+/// waves of several agents, N is sampled across the whole run (every k-th operation, so the
+/// test stays bounded). Each kill then ends, alternately, with `apply --resume` (every agent
+/// verified) or `rollback --run` (every file, config.toml included, byte-identical), and no
+/// lock left behind on any agent.
+#[test]
+fn kill_9_between_the_host_acting_and_the_journal_then_resume_or_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = World { demo: dir.path().join("base.json"), state: dir.path().join("base-state") };
+    std::fs::create_dir_all(&base.state).unwrap();
+    let plan = dir.path().join("plan.json");
+    let (code, _, err) = base.run(&["plan", "--out", plan.to_str().unwrap()]);
+    assert_eq!(code, 1, "changes planned: {err}");
+    let planned = serde_json::from_slice::<Value>(&std::fs::read(&plan).unwrap()).unwrap()["agents"].as_array().unwrap().len();
+    assert!(planned >= 4, "{planned} planned agents");
+    let full_files = |w: &World| -> Vec<(Value, Value, Value)> {
+        let v: Value = serde_json::from_slice(&std::fs::read(&w.demo).unwrap()).unwrap();
+        v["agents"].as_object().unwrap().values().flat_map(|l| l.as_array().unwrap().iter()).map(|a| (a["name"].clone(), a["config"].clone(), a["emitter"].clone())).collect()
+    };
+    let locks = |w: &World| -> Vec<String> {
+        let v: Value = serde_json::from_slice(&std::fs::read(&w.demo).unwrap()).unwrap();
+        v["agents"].as_object().unwrap().values().flat_map(|l| l.as_array().unwrap().iter()).filter(|a| !a["lock"].is_null()).map(|a| a["name"].to_string()).collect()
+    };
+    let original = full_files(&base);
+    let apply = ["apply", "--yes", "--plan", plan.to_str().unwrap(), "--canary", "1", "--wave", "50%"];
+
+    // An uninterrupted run: how many mutating operations the hosts carry out.
+    let full = base.copy_to(dir.path(), "full");
+    let (code, _, err) = full.run(&apply);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_slice(&std::fs::read(&full.demo).unwrap()).unwrap();
+    let ops: u64 = v["mutations"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+    assert!(ops >= 5 * planned as u64, "{ops} operations for {planned} agents");
+    let step = (ops / 12).max(1);
+    eprintln!("{planned} planned agents, {ops} mutating operations; killing after every {step}th");
+
+    let t0 = Instant::now();
+    let mut k = 0;
+    for n in (1..ops).step_by(step as usize) {
+        let w = base.copy_to(dir.path(), &format!("op{n}"));
+        let mut child = w.cmd(&apply).env("CODEX_FLEET_PAUSE_AFTER_OP", n.to_string()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                panic!("n={n}: the run ended ({st}) before its operation {n}");
+            }
+            if state_of(child.id()) == Some('T') {
+                break;
+            }
+            assert!(Instant::now() < deadline, "n={n}: never reached operation {n}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let run_id = w.run_id().expect("the run's journal exists");
+        if k % 2 == 0 {
+            let (code, out, err) = w.run(&["apply", "--resume", &run_id, "--yes", "--json"]);
+            assert_eq!(code, 0, "n={n}: the resumed run did not finish:\n{err}\n{out}");
+            let v: Value = serde_json::from_str(&out).unwrap();
+            let outcomes: Vec<&str> =
+                v["waves"].as_array().unwrap().iter().flat_map(|w| w["agents"].as_array().unwrap()).map(|a| a["outcome"].as_str().unwrap()).collect();
+            assert_eq!(outcomes.len(), planned, "n={n}: {v}");
+            assert!(outcomes.iter().all(|o| *o == "verified"), "n={n}: {outcomes:?}");
+        } else {
+            let (code, out, err) = w.run(&["rollback", "--run", &run_id, "--yes"]);
+            assert_eq!(code, 0, "n={n}: rollback after a partial run:\n{err}\n{out}");
+            assert_eq!(full_files(&w), original, "n={n}: files not byte-identical after the rollback");
+        }
+        assert_eq!(locks(&w), Vec::<String>::new(), "n={n}: a lock left behind");
+        k += 1;
+        eprintln!("n={n} ok after {:?}", t0.elapsed());
+        let _ = std::fs::remove_file(&w.demo);
+        let _ = std::fs::remove_dir_all(&w.state);
+    }
+    eprintln!("{k} kills between host and journal, in {:?}", t0.elapsed());
 }

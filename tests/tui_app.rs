@@ -291,6 +291,7 @@ fn pause_resume_abort() {
         verified: 1,
         failed: 0,
         skipped: 0,
+        unknown: 0,
         untouched: ids[1..].to_vec(),
     };
     let fx = a.on_msg(Msg::RunDone(Ok(interrupted.clone())));
@@ -321,6 +322,7 @@ fn run_events_update_progress_and_rollback_needs_confirmation() {
         verified: 3,
         failed: 0,
         skipped: 0,
+        unknown: 0,
         untouched: vec![],
     })));
     assert!(keys(&mut a, "B").is_empty());
@@ -349,6 +351,7 @@ fn quit_during_a_run_asks_detach_or_abort() {
         verified: 0,
         failed: 0,
         skipped: 0,
+        unknown: 0,
         untouched: vec![],
     })));
     assert_eq!(fx, vec![Effect::Quit]);

@@ -219,6 +219,7 @@ fn rollout_halted_and_finished() {
         verified: 0,
         failed: 1,
         skipped: 0,
+        unknown: 0,
         untouched: ids[1..].to_vec(),
     })));
     assert!(fx.contains(&Effect::Scan), "a finished run re-scans: {fx:?}");

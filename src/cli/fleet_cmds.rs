@@ -57,7 +57,8 @@ pub struct ReportArgs {
 
 /// Open the source and scan it, with progress on stderr when it is a terminal.
 pub async fn open_and_scan(g: &GlobalArgs) -> Result<(Box<dyn Fleet>, FleetReport), String> {
-    let fleet = source::open(&g.source).await?;
+    // Read-only is the handle's: whatever the caller does with it, nothing can change.
+    let fleet = crate::fleet::read_only::guard(source::open(&g.source).await?, g.read_only);
     let progress = super::progress::Progress::new(g);
     let mut n = 0usize;
     let report = crate::scan::scan_counting(fleet.as_ref(), |_, total| {

@@ -67,6 +67,8 @@ pub enum Command {
     Verify(fleet_cmds::VerifyArgs),
     /// Restore every file a run changed, byte for byte, then restart.
     Rollback(rollout_cmds::RollbackArgs),
+    /// Break the host locks a run left behind (journaled, audited).
+    Unlock(rollout_cmds::UnlockArgs),
     /// The audit report: fleet state and run history.
     Report(fleet_cmds::ReportArgs),
     /// Fix one local config.toml: print the unified diff (secrets redacted), or write it.
@@ -127,6 +129,7 @@ pub fn main() -> u8 {
                     Command::Report(a) => fleet_cmds::report(g, a).await,
                     Command::Apply(a) => rollout_cmds::apply(g, a).await,
                     Command::Rollback(a) => rollout_cmds::rollback(g, a).await,
+                    Command::Unlock(a) => rollout_cmds::unlock(g, a).await,
                     Command::FixConfig(_) | Command::Runs | Command::Completions(_) | Command::Man(_) | Command::Context(_) => unreachable!(),
                 }
             })

@@ -15,7 +15,7 @@ use super::output::table;
 use super::{fail, source, GlobalArgs, EXIT_ATTENTION, EXIT_OK};
 use crate::plan::{plan as make_plan, Plan};
 use crate::rollout::engine::{self, EngineConfig, Event, Size};
-use crate::rollout::journal::{list_runs, now, operator, read as read_journal, Journal, RunOptions};
+use crate::rollout::journal::{list_runs, now, operator, read as read_journal, Journal, Outcome, Phase, RunOptions, RunState, Step};
 use crate::rollout::view::RunView;
 use crate::scan::scan as run_scan;
 
@@ -24,9 +24,13 @@ pub struct ApplyArgs {
     /// Execute exactly this saved plan (from `plan --out FILE`).
     #[arg(long, value_name = "FILE", conflicts_with = "resume")]
     pub plan: Option<PathBuf>,
-    /// Finish a run that was interrupted.
+    /// Finish a run that was interrupted (a halted one only with --continue-halted).
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,
+    /// With --resume: go on with a run that halted (canary, error budget, unknown outcome),
+    /// after reading why it halted.
+    #[arg(long, requires = "resume")]
+    pub continue_halted: bool,
     /// Do not ask for confirmation (required without a terminal).
     #[arg(long)]
     pub yes: bool,
@@ -49,6 +53,19 @@ pub struct ApplyArgs {
 
 fn parse_size(s: &str) -> Result<String, String> {
     Size::parse(s).map(|_| s.to_string())
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// The run whose host locks to break (it must not be running anywhere).
+    #[arg(long = "run", value_name = "RUN_ID")]
+    pub run: String,
+    /// Only these agents of the run (id or container name; repeatable).
+    #[arg(long = "agent")]
+    pub agents: Vec<String>,
+    /// Do not ask for confirmation (required without a terminal).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -96,13 +113,10 @@ fn print_event(e: Event) {
                 eprintln!("  {}: {}", safe(agent), step.as_str());
             }
         }
-        Event::Agent { agent, outcome } => {
-            use crate::rollout::journal::Outcome as O;
-            match outcome {
-                O::Failed(w) | O::Skipped(w) | O::RollbackFailed(w) => eprintln!("  {}: {} ({})", safe(agent), outcome.word(), safe(w)),
-                O::Verified | O::RolledBack => eprintln!("  {}: {}", safe(agent), outcome.word()),
-            }
-        }
+        Event::Agent { agent, outcome } => match outcome.why() {
+            Some(w) => eprintln!("  {}: {} ({})", safe(agent), outcome.word(), safe(w)),
+            None => eprintln!("  {}: {}", safe(agent), outcome.word()),
+        },
         Event::Halted { reason } => eprintln!("halted: {}", safe(reason)),
     }
 }
@@ -113,24 +127,25 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
     }
     let (run_id, journal, opts) = match &a.resume {
         Some(id) => {
-            let view = match read_journal(id).ok().and_then(|r| RunView::from_records(&r)) {
-                Some(v) => v,
-                None => return fail(format_args!("no run `{id}` in {}", crate::rollout::journal::state_dir().display())),
+            // The run's lock first: from here on no other process acts for it.
+            let j = match open_journal(id) {
+                Ok(j) => j,
+                Err(e) => return fail(e),
             };
-            if crate::rollout::is_live(id) {
-                return fail(format_args!("run {id} is being executed by a live process"));
+            let view = match read_journal(id).map_err(|e| e.to_string()).and_then(|r| RunView::from_records(&r).ok_or_else(|| "no start record".into())) {
+                Ok(v) => v,
+                Err(e) => return fail(format_args!("run {id}: {e}")),
+            };
+            if let Err(e) = may_resume(&view, a.continue_halted) {
+                return fail(e);
             }
             eprintln!("run {id}");
-            let j = match Journal::open(id) {
-                Ok(j) => j,
-                Err(e) => return fail(format_args!("cannot open the journal of {id}: {e}")),
-            };
             (id.clone(), j, view.options.clone())
         }
         None => {
             let run_id = Journal::new_run_id();
             eprintln!("run {run_id}");
-            let plan: Plan = match &a.plan {
+            let mut plan: Plan = match &a.plan {
                 // A saved plan is untrusted input: checked against a scan made now (saved_plan).
                 Some(p) => {
                     let saved = match crate::saved_plan::load(p) {
@@ -159,8 +174,19 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
                     make_plan(&report, &a.agents, &fleet.describe(), &now())
                 }
             };
+            // A saved plan applied again: its agents already verified by an earlier run (not
+            // rolled back) are named and left alone.
+            let before = plan.agents.len();
+            for (id, by) in already_applied(&plan) {
+                eprintln!("{id}: already applied by run {by}");
+                plan.agents.retain(|ap| ap.agent.id() != id);
+            }
             if plan.agents.is_empty() {
-                eprintln!("nothing to apply: {} agent(s) need attention", plan.attention.len());
+                if before > 0 {
+                    eprintln!("nothing to apply: every agent of this plan was already applied");
+                } else {
+                    eprintln!("nothing to apply: {} agent(s) need attention", plan.attention.len());
+                }
                 return EXIT_OK;
             }
             if !a.yes {
@@ -194,7 +220,7 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
             let _ = stop_tx.send(true);
         }
     });
-    let result = match engine::execute(fleet.as_ref(), journal, &cfg, stop_rx, &print_event).await {
+    let result = match engine::execute_opts(fleet.as_ref(), journal, &cfg, a.continue_halted, stop_rx, &print_event).await {
         Ok(r) => r,
         Err(e) => return fail(format_args!("run {run_id}: journal error: {e}")),
     };
@@ -213,12 +239,13 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
         super::output::print_json(&super::output::document("apply", v));
     } else {
         println!(
-            "run {}: {} — {} verified, {} failed, {} skipped, {} untouched",
+            "run {}: {} — {} verified, {} failed, {} skipped, {} unknown, {} untouched",
             result.run_id,
             result.state.as_str(),
             result.verified,
             result.failed,
             result.skipped,
+            result.unknown,
             result.untouched.len()
         );
         if let Ok(r) = &after {
@@ -233,7 +260,17 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
 }
 
 pub fn runs(g: &GlobalArgs) -> u8 {
-    let views: Vec<RunView> = list_runs().iter().filter_map(|id| read_journal(id).ok().and_then(|r| RunView::from_records(&r))).collect();
+    let mut views: Vec<RunView> = Vec::new();
+    let mut bad = 0;
+    for id in list_runs() {
+        match read_journal(&id) {
+            Ok(r) => views.extend(RunView::from_records(&r)),
+            Err(e) => {
+                bad += 1;
+                eprintln!("codex-fleet: run {id}: {e}");
+            }
+        }
+    }
     if g.json {
         let v = json!({ "runs": views.iter().map(|v| json!({
             "run_id": v.run_id,
@@ -244,40 +281,130 @@ pub fn runs(g: &GlobalArgs) -> u8 {
             "verified": v.count("verified"),
             "failed": v.count("failed"),
             "skipped": v.count("skipped"),
+            "unknown": v.count("unknown"),
             "unfinished": v.untouched_or_unfinished(),
+            "rollback": json!({
+                "rolled_back": v.rollback_count("rolled-back"),
+                "failed": v.rollback_count("rollback-failed"),
+                "nothing_to_roll_back": v.rollback_count("nothing-to-roll-back"),
+            }),
+            "detail": v.last_detail,
         })).collect::<Vec<_>>() });
         super::output::print_json(&super::output::document("runs", v));
     } else {
         let rows: Vec<Vec<String>> = views
             .iter()
             .map(|v| {
-                vec![
-                    v.run_id.clone(),
-                    v.state(crate::rollout::is_live(&v.run_id)).as_str().to_string(),
-                    v.started.clone(),
-                    v.operator.clone(),
-                    format!("{} planned: {} verified, {} failed, {} skipped, {} unfinished", v.plan.agents.len(), v.count("verified"), v.count("failed"), v.count("skipped"), v.untouched_or_unfinished().len()),
-                ]
+                let mut agents = format!(
+                    "{} planned: {} verified, {} failed, {} skipped, {} unknown, {} unfinished",
+                    v.plan.agents.len(),
+                    v.count("verified"),
+                    v.count("failed"),
+                    v.count("skipped"),
+                    v.count("unknown"),
+                    v.untouched_or_unfinished().len()
+                );
+                let rb = v.agents.values().filter(|p| p.rollback.is_some()).count();
+                if rb > 0 {
+                    agents.push_str(&format!(
+                        "; rollback: {} rolled back, {} failed, {} had nothing to roll back",
+                        v.rollback_count("rolled-back"),
+                        v.rollback_count("rollback-failed"),
+                        v.rollback_count("nothing-to-roll-back")
+                    ));
+                }
+                vec![v.run_id.clone(), v.state(crate::rollout::is_live(&v.run_id)).as_str().to_string(), v.started.clone(), v.operator.clone(), agents]
             })
             .collect();
         print!("{}", table(&["RUN", "STATE", "STARTED", "OPERATOR", "AGENTS"], &rows));
     }
-    EXIT_OK
+    if bad > 0 {
+        super::EXIT_FAILURE
+    } else {
+        EXIT_OK
+    }
+}
+
+/// Open a run's journal to act for it, or say why not (held by whom, no such run, corrupt);
+/// a torn last record cut off on the way is said on stderr.
+pub fn open_journal(run_id: &str) -> Result<Journal, String> {
+    let j = Journal::open(run_id).map_err(|e| e.to_string())?;
+    if let Some(note) = &j.repaired {
+        eprintln!("codex-fleet: {note}");
+    }
+    Ok(j)
+}
+
+/// Which runs may be resumed: interrupted ones; halted ones only when the operator says so;
+/// never a finished one (`done`, `rolled-back`) nor one a rollback has begun on.
+pub fn may_resume(view: &RunView, continue_halted: bool) -> Result<(), String> {
+    let id = &view.run_id;
+    match view.state(false) {
+        RunState::Done | RunState::RolledBack => {
+            return Err(format!("run {id} is {}: there is nothing to resume", view.state(false).as_str()))
+        }
+        RunState::Halted if !continue_halted => {
+            return Err(format!(
+                "run {id} halted ({}); read why, then `apply --resume {id} --continue-halted` to go on, or `rollback --run {id}`",
+                view.last_detail
+            ))
+        }
+        _ => {}
+    }
+    if view.agents.values().any(|p| p.rollback.is_some()) {
+        return Err(format!("a rollback of run {id} has begun; finish it with `rollback --run {id}`"));
+    }
+    Ok(())
+}
+
+/// Agents of `plan` that an earlier run of this very plan (same creation time and source) left
+/// verified, and which run; runs rolled back since do not count.
+fn already_applied(plan: &Plan) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for id in list_runs() {
+        let Some(v) = read_journal(&id).ok().and_then(|r| RunView::from_records(&r)) else { continue };
+        if v.plan.created != plan.created || v.plan.source != plan.source || v.recorded_state == Some(RunState::RolledBack) {
+            continue;
+        }
+        for ap in &plan.agents {
+            let aid = ap.agent.id();
+            let p = v.agents.get(&aid);
+            if p.is_some_and(|p| p.outcome == Some(Outcome::Verified) && p.rollback.is_none()) && !out.iter().any(|(x, _)| *x == aid) {
+                out.push((aid, v.run_id.clone()));
+            }
+        }
+    }
+    out
 }
 
 pub async fn rollback(g: &GlobalArgs, a: &RollbackArgs) -> u8 {
     if let Err(e) = may_mutate(g, a.yes, "rollback") {
         return fail(e);
     }
-    let Some(view) = read_journal(&a.run).ok().and_then(|r| RunView::from_records(&r)) else {
-        return fail(format_args!("no run `{}`", a.run));
+    let journal = match open_journal(&a.run) {
+        Ok(j) => j,
+        Err(e) => return fail(e),
     };
-    if crate::rollout::is_live(&a.run) {
-        return fail(format_args!("run {} is being executed by a live process", a.run));
-    }
-    let touched = view.agents.values().filter(|p| !p.done.is_empty() || p.in_flight.is_some()).count();
-    if !a.yes && !confirm(&format!("Roll back run {} on {touched} agent(s)?", a.run)) {
-        return fail("not confirmed; nothing changed");
+    let view = match read_journal(&a.run).map_err(|e| e.to_string()).and_then(|r| RunView::from_records(&r).ok_or_else(|| "no start record".into())) {
+        Ok(v) => v,
+        Err(e) => return fail(format_args!("run {}: {e}", a.run)),
+    };
+    let touched: Vec<&String> = view.agents.iter().filter(|(_, p)| !p.done.is_empty() || p.in_flight.is_some()).map(|(id, _)| id).collect();
+    let written = view.agents.values().filter(|p| !p.write_begun.is_empty() || p.restart_begun).count();
+    if !a.yes {
+        eprintln!(
+            "Run {}: {written} agent(s) written to; {} more only locked or checked (nothing to roll back there).",
+            a.run,
+            touched.len() - written.min(touched.len())
+        );
+        eprintln!(
+            "Each written agent: the files the run wrote are put back byte for byte; config.toml only if it still holds \
+             what the run left there; then it is restarted (its boot emitter runs and may rewrite config.toml, which is \
+             then put back once more)."
+        );
+        if !confirm(&format!("Roll back run {} on {written} agent(s)?", a.run)) {
+            return fail("not confirmed; nothing changed");
+        }
     }
     let fleet = match source::open(&g.source).await {
         Ok(f) => f,
@@ -290,22 +417,110 @@ pub async fn rollback(g: &GlobalArgs, a: &RollbackArgs) -> u8 {
         stable_timeout: Duration::from_secs(120),
         holder: operator(),
     };
-    let results = match engine::rollback(fleet.as_ref(), &a.run, &cfg, &print_event).await {
+    let results = match engine::rollback_journal(fleet.as_ref(), journal, &cfg, &print_event).await {
         Ok(r) => r,
         Err(e) => return fail(format_args!("run {}: {e}", a.run)),
     };
-    let ok = results.iter().all(|(_, o)| *o == crate::rollout::journal::Outcome::RolledBack);
+    let ok = results.iter().all(|(_, o)| o.is_rolled_back());
     if g.json {
         super::output::print_json(&super::output::document("rollback", json!({
             "run_id": a.run,
             "agents": results.iter().map(|(id, o)| json!({ "id": id, "outcome": o.word(), "detail": o })).collect::<Vec<_>>(),
         })));
     } else {
+        if results.iter().all(|(_, o)| *o == Outcome::NothingToRollBack) {
+            println!("run {}: nothing to roll back (it wrote nothing)", a.run);
+        }
         for (id, o) in &results {
-            println!("{}: {}", crate::term_safe::line(id), o.word());
+            let id = crate::term_safe::line(id);
+            match (o, o.why()) {
+                (Outcome::NothingToRollBack, _) => println!("{id}: nothing to roll back"),
+                (_, Some(w)) => println!("{id}: {} ({})", o.word(), crate::term_safe::line(w)),
+                (_, None) => println!("{id}: {}", o.word()),
+            }
         }
     }
     if ok {
+        EXIT_OK
+    } else {
+        EXIT_ATTENTION
+    }
+}
+
+/// `unlock --run RUN_ID`: break the host locks a run left behind (its process died and its
+/// agents cannot be reached by resume or rollback, or the operator gave up on it). Takes the
+/// run's journal lock (so never while a process acts for it), journals and audits each release.
+pub async fn unlock(g: &GlobalArgs, a: &UnlockArgs) -> u8 {
+    if let Err(e) = may_mutate(g, a.yes, "unlock") {
+        return fail(e);
+    }
+    let mut journal = match open_journal(&a.run) {
+        Ok(j) => j,
+        Err(e) => return fail(e),
+    };
+    let view = match read_journal(&a.run).map_err(|e| e.to_string()).and_then(|r| RunView::from_records(&r).ok_or_else(|| "no start record".into())) {
+        Ok(v) => v,
+        Err(e) => return fail(format_args!("run {}: {e}", a.run)),
+    };
+    let locked: Vec<&crate::plan::AgentPlan> = view
+        .plan
+        .agents
+        .iter()
+        .filter(|ap| view.agents.get(&ap.agent.id()).is_some_and(|p| p.done.contains(&Step::Lock) || p.in_flight == Some(Step::Lock)))
+        .collect();
+    for sel in &a.agents {
+        if !view.plan.agents.iter().any(|ap| ap.agent.matches(sel)) {
+            return fail(format_args!("no agent `{sel}` in run {}", a.run));
+        }
+    }
+    let targets: Vec<&crate::plan::AgentPlan> =
+        locked.into_iter().filter(|ap| a.agents.is_empty() || a.agents.iter().any(|s| ap.agent.matches(s))).collect();
+    if targets.is_empty() {
+        eprintln!("run {}: it never locked any agent (of those named); nothing to unlock", a.run);
+        return EXIT_OK;
+    }
+    if !a.yes && !confirm(&format!("Break run {}'s host lock on {} agent(s)? No process may be acting for it anywhere.", a.run, targets.len())) {
+        return fail("not confirmed; nothing changed");
+    }
+    let fleet = match source::open(&g.source).await {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    if let Err(e) = journal.session("unlock") {
+        return fail(format_args!("run {}: {e}", a.run));
+    }
+    let holder = operator();
+    let key = crate::fleet::LockKey {
+        run_id: a.run.clone(),
+        token: crate::rollout::journal::process_token().to_string(),
+        holder: holder.clone(),
+        takeover: vec!["*".into()],
+    };
+    let mut bad = 0;
+    for ap in targets {
+        let id = ap.agent.id();
+        let r = fleet.unlock(&ap.agent, &key).await;
+        let (phase, detail) = match &r {
+            Ok(()) => (Phase::Done, format!("broken by {holder} (unlock --run)")),
+            Err(e) => (Phase::Failed, e.to_string()),
+        };
+        let logged = journal.step(&ap.agent, Step::Unlock, phase, |d| d.detail = Some(detail.clone()));
+        let _ = crate::rollout::journal::audit(&json!({
+            "time": now(), "operator": holder, "run_id": a.run, "agent": id, "action": "unlock",
+            "outcome": if r.is_ok() { "ok" } else { "failed" }, "detail": detail,
+        }));
+        if let Err(e) = logged {
+            return fail(format_args!("run {}: {e}", a.run));
+        }
+        match r {
+            Ok(()) => println!("{id}: unlocked"),
+            Err(e) => {
+                bad += 1;
+                println!("{id}: not unlocked ({e})");
+            }
+        }
+    }
+    if bad == 0 {
         EXIT_OK
     } else {
         EXIT_ATTENTION

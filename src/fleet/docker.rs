@@ -28,7 +28,7 @@ use tokio::io::AsyncWriteExt;
 use super::filter::AgentFilter;
 use super::ops::{self, Op};
 use super::{
-    AgentRead, AgentRef, BackupRequest, Fleet, FleetError, Host, HostRead, LockOutcome, RestoreRequest, VerifyReport,
+    AgentRead, AgentRef, BackupRequest, Fleet, FleetError, Host, HostRead, LockKey, LockOutcome, RestoreRequest, VerifyReport,
     WriteReceipt, WriteRequest,
 };
 use crate::codex::redact::{redact, redact_argv};
@@ -662,12 +662,15 @@ impl Fleet for DockerFleet {
         Ok(boot_assertion(&p, &self.opts.gitea_url))
     }
 
-    async fn lock(&self, agent: &AgentRef, run_id: &str, holder: &str) -> Result<LockOutcome, FleetError> {
-        self.run_op(agent, Op::Lock { run_id, holder }, None).await?.lock_outcome()
+    async fn lock(&self, agent: &AgentRef, key: &LockKey) -> Result<LockOutcome, FleetError> {
+        let prev = key.takeover_arg();
+        let op = Op::Lock { run_id: &key.run_id, token: &key.token, holder: &key.holder, prev: &prev };
+        self.run_op(agent, op, None).await?.lock_outcome()
     }
 
-    async fn unlock(&self, agent: &AgentRef, run_id: &str) -> Result<(), FleetError> {
-        match self.run_op(agent, Op::Unlock { run_id }, None).await?.error() {
+    async fn unlock(&self, agent: &AgentRef, key: &LockKey) -> Result<(), FleetError> {
+        let prev = key.takeover_arg();
+        match self.run_op(agent, Op::Unlock { run_id: &key.run_id, token: &key.token, prev: &prev }, None).await?.error() {
             None => Ok(()),
             Some(e) => Err(e),
         }

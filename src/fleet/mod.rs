@@ -10,6 +10,7 @@ pub mod aws;
 pub mod docker;
 pub mod filter;
 pub mod ops;
+pub mod read_only;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -197,7 +198,52 @@ pub trait Fleet: Send + Sync {
     async fn verify(&self, agent: &AgentRef) -> Result<VerifyReport, FleetError>;
 
     /// Lock the agent for a run, on its host (so two operators on two machines cannot collide).
-    async fn lock(&self, agent: &AgentRef, run_id: &str, holder: &str) -> Result<LockOutcome, FleetError>;
+    /// Idempotent for the same run and process token; takes over a lock of the same run held by
+    /// one of `key.takeover`'s tokens.
+    async fn lock(&self, agent: &AgentRef, key: &LockKey) -> Result<LockOutcome, FleetError>;
 
-    async fn unlock(&self, agent: &AgentRef, run_id: &str) -> Result<(), FleetError>;
+    /// Release the run's lock (held by `key.token` or one of `key.takeover`); absent is fine.
+    async fn unlock(&self, agent: &AgentRef, key: &LockKey) -> Result<(), FleetError>;
+}
+
+/// Who takes an agent's lock: the run, the process acting for it, the operator. A run id alone
+/// is not enough: two processes could act for one run (a console rollback racing an `apply`),
+/// so every process has its own token, and it takes over a lock of its run only from the
+/// processes the run's journal names (`takeover`: they are gone, since this process holds the
+/// journal's exclusive lock). `takeover = ["*"]` is `unlock --run`: any process of the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockKey {
+    pub run_id: String,
+    /// `[A-Za-z0-9-]`, unique per process.
+    pub token: String,
+    /// `user@host`, shown to whoever finds the lock held.
+    pub holder: String,
+    pub takeover: Vec<String>,
+}
+
+impl LockKey {
+    /// `takeover` as the host scripts take it: comma-separated, `-` for none.
+    pub fn takeover_arg(&self) -> String {
+        if self.takeover.is_empty() {
+            "-".into()
+        } else {
+            self.takeover.join(",")
+        }
+    }
+}
+
+impl FleetError {
+    /// The host never gave an answer that can be read: a command timed out, was cancelled, or
+    /// its output was lost or cut. The operation may or may not have happened (`unknown`), as
+    /// opposed to an answer that said it failed or was refused (`failed`), or a command that
+    /// was never delivered (`Unreachable`: nothing ran).
+    pub fn is_no_answer(&self) -> bool {
+        match self {
+            FleetError::Timeout(_) => true,
+            // agent-ops.sh's own failures (`io`, `absent`) are answers; anything else under
+            // `Other` is an answer that did not come back whole (no header, cut, cancelled).
+            FleetError::Other(m) => !(m.starts_with("io: ") || m.starts_with("absent: ")),
+            _ => false,
+        }
+    }
 }

@@ -52,8 +52,9 @@ pub enum Op<'a> {
     /// content the plan was made from, which the current file must redact to.
     Write { path: &'a str, expected_sha256: Option<&'a str>, run_id: &'a str, preview_bytes: Option<usize> },
     Restore { path: &'a str, backup: &'a str, expected_current_sha256: Option<&'a str> },
-    Lock { run_id: &'a str, holder: &'a str },
-    Unlock { run_id: &'a str },
+    /// `prev`: tokens whose lock of this run may be taken over, comma-separated, or `-`.
+    Lock { run_id: &'a str, token: &'a str, holder: &'a str, prev: &'a str },
+    Unlock { run_id: &'a str, token: &'a str, prev: &'a str },
 }
 
 impl Op<'_> {
@@ -80,8 +81,10 @@ impl Op<'_> {
             Op::Restore { path, backup, expected_current_sha256 } => {
                 v.extend([path.to_string(), backup.to_string(), opt(*expected_current_sha256)])
             }
-            Op::Lock { run_id, holder } => v.extend([run_id.to_string(), holder.to_string()]),
-            Op::Unlock { run_id } => v.push(run_id.to_string()),
+            Op::Lock { run_id, token, holder, prev } => {
+                v.extend([run_id.to_string(), token.to_string(), holder.to_string(), prev.to_string()])
+            }
+            Op::Unlock { run_id, token, prev } => v.extend([run_id.to_string(), token.to_string(), prev.to_string()]),
         }
         v
     }

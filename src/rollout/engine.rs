@@ -16,7 +16,7 @@ use super::journal::{now, Journal, Outcome, Phase, Record, RunOptions, RunState,
 use super::view::{AgentProgress, RunView};
 use crate::codex::redact::canonical_placeholders;
 use crate::diagnose::Code;
-use crate::fleet::{AgentRef, BackupRequest, Fleet, FleetError, LockOutcome, RestoreRequest, WriteRequest};
+use crate::fleet::{AgentRef, BackupRequest, Fleet, FleetError, LockKey, LockOutcome, RestoreRequest, WriteRequest};
 use crate::plan::{AgentPlan, Plan};
 use crate::scan::AgentState;
 
@@ -99,20 +99,57 @@ pub struct RunResult {
     pub verified: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Agents whose last step got no answer.
+    pub unknown: usize,
     pub untouched: Vec<String>,
 }
 
 impl RunResult {
     pub fn all_verified(&self) -> bool {
-        self.state == RunState::Done && self.failed == 0 && self.skipped == 0 && self.untouched.is_empty()
+        self.state == RunState::Done && self.failed == 0 && self.skipped == 0 && self.unknown == 0 && self.untouched.is_empty()
     }
 }
 
 type Shared = Arc<Mutex<Journal>>;
 
-fn jstep(j: &Shared, a: &AgentRef, step: Step, phase: Phase, f: impl FnOnce(&mut super::journal::StepDetail)) {
-    // A journal that cannot be written is fatal for safety: better to stop than act unrecorded.
-    j.lock().unwrap().step(a, step, phase, f).expect("the run journal could not be written");
+/// Journal one step record. A journal that cannot be written stops the run: better to stop
+/// than act unrecorded (the error names the journal file).
+fn jstep(j: &Shared, a: &AgentRef, step: Step, phase: Phase, f: impl FnOnce(&mut super::journal::StepDetail)) -> std::io::Result<()> {
+    j.lock().unwrap_or_else(|p| p.into_inner()).step(a, step, phase, f)
+}
+
+fn jappend(j: &Shared, r: &Record) -> std::io::Result<()> {
+    j.lock().unwrap_or_else(|p| p.into_inner()).append(r)
+}
+
+/// The lock key of this process for `view`'s run: its own token, and the tokens of every
+/// earlier process of the run, whose host locks it takes over (they are gone: this process
+/// holds the run's journal).
+pub fn lock_key(view: &RunView, holder: &str) -> LockKey {
+    let me = super::journal::process_token().to_string();
+    LockKey {
+        run_id: view.run_id.clone(),
+        takeover: view.tokens.iter().filter(|t| **t != me).cloned().collect(),
+        token: me,
+        holder: holder.to_string(),
+    }
+}
+
+/// The answer to a step that changes the agent: the host's refusal is `failed`, no answer is
+/// `unknown` (the step stays in flight in the journal: no `failed` record).
+fn classify(j: &Shared, a: &AgentRef, step: Step, e: FleetError, ev: &(dyn Fn(Step, &'static str, String) + Send + Sync)) -> std::io::Result<Outcome> {
+    if e.is_no_answer() {
+        let why = format!("{}: no answer, it may or may not have happened ({e})", step.as_str());
+        ev(step, "unknown", why.clone());
+        return Ok(Outcome::Unknown(why));
+    }
+    let why = e.to_string();
+    jstep(j, a, step, Phase::Failed, |d| d.detail = Some(why.clone()))?;
+    ev(step, "failed", why.clone());
+    Ok(match e {
+        FleetError::Changed { .. } | FleetError::AgentGone { .. } => Outcome::Skipped(why),
+        _ => Outcome::Failed(why),
+    })
 }
 
 /// The waves of a run: those already recorded in its journal (a resumed run keeps them), then
@@ -146,7 +183,6 @@ pub fn start(plan: &Plan, opts: &RunOptions, run_id: &str) -> std::io::Result<Jo
         options: opts.clone(),
         plan: plan.clone(),
     })?;
-    super::mark_live(run_id);
     Ok(j)
 }
 
@@ -159,10 +195,25 @@ pub async fn execute(
     stop: watch::Receiver<bool>,
     on_event: &(dyn Fn(Event) + Send + Sync),
 ) -> std::io::Result<RunResult> {
+    execute_opts(fleet, journal, cfg, false, stop, on_event).await
+}
+
+/// [`execute`], for a halted run too when `continue_halted`: the operator has seen why it
+/// halted and goes on. The halts already passed are not re-judged (the canary wave is not
+/// checked again; the error budget counts the failures from here).
+pub async fn execute_opts(
+    fleet: &dyn Fleet,
+    mut journal: Journal,
+    cfg: &EngineConfig,
+    continue_halted: bool,
+    stop: watch::Receiver<bool>,
+    on_event: &(dyn Fn(Event) + Send + Sync),
+) -> std::io::Result<RunResult> {
     let run_id = journal.run_id.clone();
-    super::mark_live(&run_id);
+    journal.session("apply")?;
     let view = RunView::from_records(&super::journal::read(&run_id)?)
-        .ok_or_else(|| std::io::Error::other("journal has no start record"))?;
+        .ok_or_else(|| std::io::Error::other(format!("{}: no start record", journal.path().display())))?;
+    let key = lock_key(&view, &cfg.holder);
     let plan = view.plan.clone();
     let ids: Vec<String> = plan.agents.iter().map(|a| a.agent.id()).collect();
     let planned = ids.len();
@@ -170,52 +221,69 @@ pub async fn execute(
     let all_waves = resumed_waves(&view.waves, waves(&ids, cfg.canary, cfg.wave));
     let j: Shared = Arc::new(Mutex::new(journal));
     let mut progress = view.agents.clone();
-    let mut errors = progress.values().filter(|p| matches!(p.outcome, Some(Outcome::Failed(_)))).count();
+    let failed_count = |p: &BTreeMap<String, AgentProgress>| p.values().filter(|p| matches!(p.outcome, Some(Outcome::Failed(_)))).count();
+    let errors_base = if continue_halted { failed_count(&progress) } else { 0 };
     let mut state = RunState::Done;
     let mut halt_reason = String::new();
 
-    'waves: for (index, wave) in all_waves.iter().enumerate() {
+    for (index, wave) in all_waves.iter().enumerate() {
         if index >= view.waves.len() {
-            j.lock().unwrap().append(&Record::Wave { time: now(), index, agents: wave.clone() })?;
+            jappend(&j, &Record::Wave { time: now(), index, agents: wave.clone() })?;
         }
         on_event(Event::Wave { index, agents: wave.clone() });
         let todo: Vec<&AgentPlan> = plan
             .agents
             .iter()
             .filter(|a| wave.contains(&a.agent.id()))
-            .filter(|a| progress.get(&a.agent.id()).is_none_or(|p| p.outcome.is_none()))
+            .filter(|a| progress.get(&a.agent.id()).is_none_or(|p| p.outcome.is_none() || matches!(p.outcome, Some(Outcome::Unknown(_)))))
             .collect();
         let runs = todo.iter().map(|a| {
             let prior = progress.get(&a.agent.id()).cloned().unwrap_or_default();
-            apply_agent(fleet, &run_id, a, prior, cfg, &j, stop.clone(), on_event)
+            apply_agent(fleet, &run_id, &key, a, prior, cfg, &j, stop.clone(), on_event)
         });
         let results = futures::future::join_all(runs).await;
-        let mut wave_failed = 0;
+        let mut unknown = Vec::new();
+        let mut interrupted = false;
         for (a, outcome) in todo.iter().zip(results) {
-            match outcome {
+            match outcome? {
                 Some(o) => {
-                    if matches!(o, Outcome::Failed(_)) {
-                        errors += 1;
-                        wave_failed += 1;
+                    if matches!(o, Outcome::Unknown(_)) {
+                        unknown.push(a.agent.id());
                     }
-                    j.lock().unwrap().append(&Record::Agent { time: now(), agent: a.agent.id(), outcome: o.clone() })?;
+                    jappend(&j, &Record::Agent { time: now(), agent: a.agent.id(), outcome: o.clone() })?;
                     on_event(Event::Agent { agent: a.agent.id(), outcome: o.clone() });
                     progress.entry(a.agent.id()).or_default().outcome = Some(o);
                 }
-                None => state = RunState::Interrupted,
+                None => interrupted = true,
             }
         }
-        if state == RunState::Interrupted || *stop.borrow() {
+        if interrupted || *stop.borrow() {
             state = RunState::Interrupted;
-            halt_reason = "stopped by the operator; resume with `apply --resume`".into();
-            break 'waves;
-        }
-        let is_canary = index == 0 && cfg.canary > 0;
-        if is_canary && wave_failed > 0 {
-            state = RunState::Halted;
-            halt_reason = format!("the canary failed ({wave_failed} of {})", wave.len());
+            halt_reason = format!("stopped by the operator; the run's locks are released; resume with `apply --resume {run_id}`");
             break;
         }
+        if !unknown.is_empty() {
+            state = RunState::Halted;
+            halt_reason = format!(
+                "no answer from {} agent(s) ({}): their last step may or may not have happened; \
+                 `apply --resume {run_id} --continue-halted` asks their hosts and finishes, `rollback --run {run_id}` puts them back",
+                unknown.len(),
+                unknown.join(", ")
+            );
+            break;
+        }
+        let is_canary = index == 0 && cfg.canary > 0 && !continue_halted;
+        if is_canary {
+            let word = |id: &String| progress.get(id).and_then(|p| p.outcome.as_ref()).map(|o| o.word()).unwrap_or("untouched");
+            let verified = wave.iter().filter(|id| word(id) == "verified").count();
+            let not_verified: Vec<String> = wave.iter().filter(|id| word(id) != "verified").map(|id| format!("{id} {}", word(id))).collect();
+            if !not_verified.is_empty() {
+                state = RunState::Halted;
+                halt_reason = format!("the canary wave verified {verified} of {} ({})", wave.len(), not_verified.join(", "));
+                break;
+            }
+        }
+        let errors = failed_count(&progress) - errors_base.min(failed_count(&progress));
         if errors > budget && index + 1 < all_waves.len() {
             state = RunState::Halted;
             halt_reason = format!("{errors} failed, more than --max-errors allows ({budget})");
@@ -226,9 +294,8 @@ pub async fn execute(
         on_event(Event::Halted { reason: halt_reason.clone() });
     }
     if state != RunState::Interrupted {
-        j.lock().unwrap().append(&Record::State { time: now(), state, detail: halt_reason })?;
+        jappend(&j, &Record::State { time: now(), state, detail: halt_reason })?;
     }
-    super::clear_live(&run_id);
     let done: BTreeMap<String, String> = progress
         .iter()
         .filter_map(|(k, p)| p.outcome.as_ref().map(|o| (k.clone(), o.word().to_string())))
@@ -243,6 +310,7 @@ pub async fn execute(
         verified: done.values().filter(|o| *o == "verified").count(),
         failed: done.values().filter(|o| *o == "failed").count(),
         skipped: done.values().filter(|o| *o == "skipped").count(),
+        unknown: done.values().filter(|o| *o == "unknown").count(),
         untouched: ids.iter().filter(|id| !done.contains_key(*id)).cloned().collect(),
     })
 }
@@ -252,56 +320,58 @@ pub async fn execute(
 async fn apply_agent(
     fleet: &dyn Fleet,
     run_id: &str,
+    key: &LockKey,
     plan: &AgentPlan,
     prior: AgentProgress,
     cfg: &EngineConfig,
     j: &Shared,
     stop: watch::Receiver<bool>,
     on_event: &(dyn Fn(Event) + Send + Sync),
-) -> Option<Outcome> {
+) -> std::io::Result<Option<Outcome>> {
     let a = &plan.agent;
     let id = a.id();
-    let done = |s: Step| prior.has_done(s);
     let ev = |step: Step, phase: &'static str, detail: String| {
         on_event(Event::Step { agent: id.clone(), step, phase, detail });
     };
-    macro_rules! stop_check {
-        () => {
-            if *stop.borrow() {
-                return None;
-            }
-        };
+    if *stop.borrow() {
+        return Ok(None);
     }
-    let fail = |step: Step, e: String| {
-        jstep(j, a, step, Phase::Failed, |d| d.detail = Some(e.clone()));
-        ev(step, "failed", e.clone());
-        e
-    };
-
-    // Lock (idempotent for the same run).
-    stop_check!();
-    if !done(Step::Lock) {
-        jstep(j, a, Step::Lock, Phase::Begin, |_| {});
-        ev(Step::Lock, "begin", String::new());
-        match fleet.lock(a, run_id, &cfg.holder).await {
-            Ok(LockOutcome::Acquired) => jstep(j, a, Step::Lock, Phase::Done, |_| {}),
-            Ok(LockOutcome::HeldBy(who)) => {
-                let e = fail(Step::Lock, format!("locked by another run: {who}"));
-                return Some(Outcome::Skipped(e));
-            }
-            Err(e) => return Some(Outcome::Failed(fail(Step::Lock, e.to_string()))),
+    // Lock, every time: idempotent for this process, and a resumed run takes over the locks of
+    // its earlier processes (a container re-created meanwhile has none: it is locked afresh).
+    jstep(j, a, Step::Lock, Phase::Begin, |_| {})?;
+    ev(Step::Lock, "begin", String::new());
+    let r = fleet.lock(a, key).await;
+    super::journal::crash_test_pause_after_op();
+    match r {
+        Ok(LockOutcome::Acquired) => jstep(j, a, Step::Lock, Phase::Done, |_| {})?,
+        Ok(LockOutcome::HeldBy(who)) => {
+            let e = format!("locked by another run: {who}");
+            jstep(j, a, Step::Lock, Phase::Failed, |d| d.detail = Some(e.clone()))?;
+            ev(Step::Lock, "failed", e.clone());
+            return Ok(Some(Outcome::Skipped(e)));
         }
+        Err(e) => return classify(j, a, Step::Lock, e, &ev).map(Some),
     }
-    let outcome = steps(fleet, run_id, plan, &prior, cfg, j, &stop, &ev, &fail).await;
-    // Unlock whatever happened, unless stopped mid-way (the run still owns the agent).
-    if outcome.is_some() {
-        jstep(j, a, Step::Unlock, Phase::Begin, |_| {});
-        let r = fleet.unlock(a, run_id).await;
-        jstep(j, a, Step::Unlock, if r.is_ok() { Phase::Done } else { Phase::Failed }, |d| {
-            d.detail = r.err().map(|e| e.to_string())
-        });
+    let outcome = steps(fleet, run_id, plan, &prior, cfg, j, &stop, &ev).await?;
+    // Unlock, unless no answer came (the agent's state is unknown: the run keeps it locked
+    // until resume or rollback has asked its host). Stopped mid-way, it is released too.
+    if !matches!(outcome, Some(Outcome::Unknown(_))) {
+        unlock_agent(fleet, a, key, j).await?;
     }
-    outcome
+    Ok(outcome)
+}
+
+/// Release the run's lock on `a`, journaled.
+async fn unlock_agent(fleet: &dyn Fleet, a: &AgentRef, key: &LockKey, j: &Shared) -> std::io::Result<()> {
+    jstep(j, a, Step::Unlock, Phase::Begin, |_| {})?;
+    let r = fleet.unlock(a, key).await;
+    super::journal::crash_test_pause_after_op();
+    match r {
+        Ok(()) => jstep(j, a, Step::Unlock, Phase::Done, |_| {}),
+        // No answer: the lock may still be there (`codex-fleet unlock --run` breaks it).
+        Err(e) if e.is_no_answer() => Ok(()),
+        Err(e) => jstep(j, a, Step::Unlock, Phase::Failed, |d| d.detail = Some(e.to_string())),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -314,69 +384,87 @@ async fn steps(
     j: &Shared,
     stop: &watch::Receiver<bool>,
     ev: &(dyn Fn(Step, &'static str, String) + Send + Sync),
-    fail: &(dyn Fn(Step, String) -> String + Send + Sync),
-) -> Option<Outcome> {
+) -> std::io::Result<Option<Outcome>> {
     let a = &plan.agent;
     let done = |s: Step| prior.has_done(s);
     macro_rules! stop_check {
         () => {
             if *stop.borrow() {
-                return None;
+                return Ok(None);
             }
         };
     }
+    let fail = |step: Step, e: String| -> std::io::Result<String> {
+        jstep(j, a, step, Phase::Failed, |d| d.detail = Some(e.clone()))?;
+        ev(step, "failed", e.clone());
+        Ok(e)
+    };
     let config_path = plan.config_file();
+    let writes: Vec<&crate::plan::FilePlan> = plan.files.iter().filter(|f| f.write).collect();
+    // Was the agent's state left unknown by an earlier process (a step with no answer)?
+    let was_unknown = matches!(prior.outcome, Some(Outcome::Unknown(_))) || prior.in_flight.is_some();
 
-    // Check: still the same container, every file still as planned.
+    // Check, for every agent not yet written (a resumed run re-does it): still the same
+    // container, every file still as planned, or, for a write this run began and never heard
+    // back from, exactly what the run writes (the write is then re-done: idempotent).
     stop_check!();
-    if !done(Step::Check) && !done(Step::Write) && prior.in_flight != Some(Step::Write) {
-        jstep(j, a, Step::Check, Phase::Begin, |_| {});
+    if !writes.iter().all(|f| prior.written.contains_key(&f.path)) {
+        jstep(j, a, Step::Check, Phase::Begin, |_| {})?;
         ev(Step::Check, "begin", String::new());
         let read = match fleet.read_agent(a).await {
             Ok(r) => r,
             Err(FleetError::AgentGone { .. }) => {
-                return Some(Outcome::Skipped(fail(Step::Check, "the container is gone or was re-created".into())))
+                return Ok(Some(Outcome::Skipped(fail(Step::Check, "the container is gone or was re-created".into())?)))
             }
-            Err(e) => return Some(Outcome::Failed(fail(Step::Check, e.to_string()))),
+            Err(e) if was_unknown && e.is_no_answer() => return classify(j, a, Step::Check, e, ev).map(Some),
+            Err(e) => return Ok(Some(Outcome::Failed(fail(Step::Check, e.to_string())?))),
         };
         if read.image_id != plan.image_id && !plan.image_id.is_empty() {
-            return Some(Outcome::Skipped(fail(Step::Check, format!("image changed since the plan ({})", read.image))));
+            return Ok(Some(Outcome::Skipped(fail(Step::Check, format!("image changed since the plan ({})", read.image))?)));
         }
         let p = match &read.probe {
             Ok(p) => p,
             // Without a fresh reading the files cannot be compared with the plan: not touched.
-            Err(e) => return Some(Outcome::Failed(fail(Step::Check, format!("cannot re-read the agent: {e}")))),
+            Err(e) => return Ok(Some(Outcome::Failed(fail(Step::Check, format!("cannot re-read the agent: {e}"))?))),
         };
-        {
-            for f in plan.files.iter().filter(|f| f.write) {
-                let now = if f.path == p.emitter.path { &p.emitter.sha256 } else { &p.config.sha256 };
-                if *now != f.before_sha256 {
-                    return Some(Outcome::Skipped(fail(
-                        Step::Check,
-                        format!("{} changed since the plan was made; nothing written", f.path),
-                    )));
-                }
+        for f in writes.iter().filter(|f| !prior.written.contains_key(&f.path)) {
+            let fi = if f.path == p.emitter.path { &p.emitter } else { &p.config };
+            if fi.sha256 == f.before_sha256 {
+                continue;
             }
+            let holds_planned = fi.sha256.is_some()
+                && canonical_placeholders(fi.redacted.as_deref().unwrap_or("")) == canonical_placeholders(&f.after_redacted);
+            if holds_planned && prior.write_begun.contains(&f.path) {
+                continue; // this run's own write, answered or not: re-done idempotently below
+            }
+            let why = if holds_planned {
+                format!("{} already holds what the plan writes (applied by another run?); nothing written", f.path)
+            } else {
+                format!("{} changed since the plan was made; nothing written", f.path)
+            };
+            return Ok(Some(Outcome::Skipped(fail(Step::Check, why)?)));
         }
-        jstep(j, a, Step::Check, Phase::Done, |_| {});
+        jstep(j, a, Step::Check, Phase::Done, |_| {})?;
     }
 
     // Backup config.toml: the restart regenerates it, so rollback needs it too.
     stop_check!();
     if let (false, Some(path)) = (done(Step::Backup), &config_path) {
-        jstep(j, a, Step::Backup, Phase::Begin, |d| d.path = Some(path.clone()));
-        match fleet.backup(a, &BackupRequest { path: path.clone(), run_id: run_id.into() }).await {
+        jstep(j, a, Step::Backup, Phase::Begin, |d| d.path = Some(path.clone()))?;
+        let r = fleet.backup(a, &BackupRequest { path: path.clone(), run_id: run_id.into() }).await;
+        super::journal::crash_test_pause_after_op();
+        match r {
             Ok(r) => jstep(j, a, Step::Backup, Phase::Done, |d| {
                 d.path = Some(path.clone());
                 d.backup = r.as_ref().map(|r| r.backup_path.clone());
                 d.sha256 = r.map(|r| r.after_sha256);
-            }),
-            Err(e) => return Some(Outcome::Failed(fail(Step::Backup, e.to_string()))),
+            })?,
+            Err(e) => return classify(j, a, Step::Backup, e, ev).map(Some),
         }
     }
 
     // Write each file the plan writes (conditional on its sha256; idempotent within a run).
-    for f in plan.files.iter().filter(|f| f.write) {
+    for f in &writes {
         stop_check!();
         if prior.written.contains_key(&f.path) {
             continue;
@@ -384,7 +472,7 @@ async fn steps(
         jstep(j, a, Step::Write, Phase::Begin, |d| {
             d.path = Some(f.path.clone());
             d.sha256 = f.before_sha256.clone();
-        });
+        })?;
         ev(Step::Write, "begin", f.path.clone());
         let req = WriteRequest {
             path: f.path.clone(),
@@ -393,41 +481,44 @@ async fn steps(
             run_id: run_id.into(),
             before_redacted: Some(f.before_redacted.clone()),
         };
-        match fleet.write_file(a, &req).await {
+        let r = fleet.write_file(a, &req).await;
+        super::journal::crash_test_pause_after_op();
+        match r {
             Ok(r) => {
                 jstep(j, a, Step::Write, Phase::Done, |d| {
                     d.path = Some(f.path.clone());
                     d.backup = Some(r.backup_path.clone());
                     d.sha256 = Some(r.after_sha256.clone());
-                });
+                })?;
                 let _ = super::journal::audit(&serde_json::json!({
                     "time": now(), "operator": cfg.holder, "run_id": run_id, "agent": a.id(),
                     "action": "write", "file": f.path, "before_sha256": f.before_sha256,
                     "after_sha256": r.after_sha256, "backup": r.backup_path, "diff": f.diff, "outcome": "ok",
                 }));
             }
-            Err(e @ FleetError::Changed { .. }) => return Some(Outcome::Skipped(fail(Step::Write, e.to_string()))),
-            Err(e) => return Some(Outcome::Failed(fail(Step::Write, e.to_string()))),
+            Err(e) => return classify(j, a, Step::Write, e, ev).map(Some),
         }
     }
 
     // Restart, then wait until it runs and stays up.
     stop_check!();
     if plan.restart && !done(Step::Restart) {
-        jstep(j, a, Step::Restart, Phase::Begin, |_| {});
+        jstep(j, a, Step::Restart, Phase::Begin, |_| {})?;
         ev(Step::Restart, "begin", String::new());
-        if let Err(e) = fleet.restart(a).await {
-            return Some(Outcome::Failed(fail(Step::Restart, e.to_string())));
+        let r = fleet.restart(a).await;
+        super::journal::crash_test_pause_after_op();
+        if let Err(e) = r {
+            return classify(j, a, Step::Restart, e, ev).map(Some);
         }
-        jstep(j, a, Step::Restart, Phase::Done, |_| {});
+        jstep(j, a, Step::Restart, Phase::Done, |_| {})?;
     }
     stop_check!();
     if !done(Step::Wait) {
-        jstep(j, a, Step::Wait, Phase::Begin, |_| {});
+        jstep(j, a, Step::Wait, Phase::Begin, |_| {})?;
         ev(Step::Wait, "begin", String::new());
         let read = match fleet.wait_stable(a, cfg.stable_timeout).await {
             Ok(r) => r,
-            Err(e) => return Some(Outcome::Failed(fail(Step::Wait, e.to_string()))),
+            Err(e) => return Ok(Some(Outcome::Failed(fail(Step::Wait, e.to_string())?))),
         };
         // Record what the run left (rollback restores only over exactly this).
         if let Ok(p) = &read.probe {
@@ -436,7 +527,7 @@ async fn steps(
                     jstep(j, a, Step::Wait, Phase::Done, |d| {
                         d.path = Some(fi.path.clone());
                         d.sha256 = Some(sha.clone());
-                    });
+                    })?;
                 }
             }
         }
@@ -451,87 +542,125 @@ async fn steps(
                 .or(d.evidence(Code::ProbeFailed))
                 .unwrap_or("effective permissions unknown")
                 .to_string();
-            return Some(Outcome::Failed(fail(Step::Wait, format!("after restart: {why}"))));
+            return Ok(Some(Outcome::Failed(fail(Step::Wait, format!("after restart: {why}"))?)));
         }
-        jstep(j, a, Step::Wait, Phase::Done, |_| {});
+        jstep(j, a, Step::Wait, Phase::Done, |_| {})?;
     }
 
     stop_check!();
-    jstep(j, a, Step::Verify, Phase::Begin, |_| {});
+    jstep(j, a, Step::Verify, Phase::Begin, |_| {})?;
     ev(Step::Verify, "begin", String::new());
     match fleet.verify(a).await {
         Ok(v) if v.passed => {
-            jstep(j, a, Step::Verify, Phase::Done, |_| {});
-            Some(Outcome::Verified)
+            jstep(j, a, Step::Verify, Phase::Done, |_| {})?;
+            Ok(Some(Outcome::Verified))
         }
         Ok(v) => {
             let why = v.checks.iter().filter(|c| !c.1).map(|c| format!("{}: {}", c.0, c.2)).collect::<Vec<_>>().join("; ");
-            Some(Outcome::Failed(fail(Step::Verify, format!("boot assertion failed: {why}"))))
+            Ok(Some(Outcome::Failed(fail(Step::Verify, format!("boot assertion failed: {why}"))?)))
         }
-        Err(e) => Some(Outcome::Failed(fail(Step::Verify, e.to_string()))),
+        Err(e) => Ok(Some(Outcome::Failed(fail(Step::Verify, e.to_string())?))),
     }
 }
 
-/// Restore every file a run changed or caused to change, byte for byte, then restart.
 /// How many agents a rollback restores at once.
 pub const ROLLBACK_CONCURRENCY: usize = 16;
 
+/// Restore every file a run changed or caused to change, byte for byte, then restart: opens
+/// the run's journal (its exclusive lock) for the time of the rollback.
 pub async fn rollback(
     fleet: &dyn Fleet,
     run_id: &str,
     cfg: &EngineConfig,
     on_event: &(dyn Fn(Event) + Send + Sync),
 ) -> std::io::Result<Vec<(String, Outcome)>> {
-    let view = RunView::from_records(&super::journal::read(run_id)?)
-        .ok_or_else(|| std::io::Error::other("journal has no start record"))?;
-    let j: Shared = Arc::new(Mutex::new(Journal::open(run_id)?));
+    let journal = Journal::open(run_id).map_err(|e| match e {
+        super::journal::OpenError::Io(e) => e,
+        e => std::io::Error::other(e.to_string()),
+    })?;
+    rollback_journal(fleet, journal, cfg, on_event).await
+}
+
+/// [`rollback`] of the run whose journal the caller already holds.
+pub async fn rollback_journal(
+    fleet: &dyn Fleet,
+    mut journal: Journal,
+    cfg: &EngineConfig,
+    on_event: &(dyn Fn(Event) + Send + Sync),
+) -> std::io::Result<Vec<(String, Outcome)>> {
+    let run_id = journal.run_id.clone();
+    journal.session("rollback")?;
+    let view = RunView::from_records(&super::journal::read(&run_id)?)
+        .ok_or_else(|| std::io::Error::other(format!("{}: no start record", journal.path().display())))?;
+    let key = lock_key(&view, &cfg.holder);
+    let j: Shared = Arc::new(Mutex::new(journal));
     // Every agent the run began on: a process killed mid-write has no backup on record yet.
     let todo: Vec<_> = view
         .plan
         .agents
         .iter()
         .filter_map(|ap| view.agents.get(&ap.agent.id()).filter(|p| !p.done.is_empty() || p.in_flight.is_some()).map(|p| (ap, p)))
-        .filter(|(_, p)| p.outcome != Some(Outcome::RolledBack))
+        .filter(|(_, p)| !p.rollback.as_ref().is_some_and(|o| o.is_rolled_back()))
         .collect();
     // Agents are independent: restore them side by side (a 1,000-agent rollback must not take
     // a thousand round trips in a row), at most ROLLBACK_CONCURRENCY at once, results in plan order.
     // (Collected first: a stream over a borrowing closure is not Send enough for tokio::spawn.)
-    let futs: Vec<_> = todo.iter().map(|(ap, p)| rollback_agent(fleet, run_id, ap, p, cfg, &j, on_event)).collect();
-    let outcomes: Vec<Outcome> = futures::stream::iter(futs)
-        .buffered(ROLLBACK_CONCURRENCY)
-        .collect()
-        .await;
+    let futs: Vec<_> = todo.iter().map(|(ap, p)| rollback_agent(fleet, &run_id, &key, ap, p, cfg, &j, on_event)).collect();
+    let outcomes: Vec<std::io::Result<Outcome>> = futures::stream::iter(futs).buffered(ROLLBACK_CONCURRENCY).collect().await;
     let mut results = Vec::new();
     for ((ap, _), outcome) in todo.iter().zip(outcomes) {
+        let outcome = outcome?;
         let id = ap.agent.id();
-        j.lock().unwrap().append(&Record::Agent { time: now(), agent: id.clone(), outcome: outcome.clone() })?;
+        jappend(&j, &Record::Agent { time: now(), agent: id.clone(), outcome: outcome.clone() })?;
         on_event(Event::Agent { agent: id.clone(), outcome: outcome.clone() });
         results.push((id, outcome));
     }
-    let all_ok = results.iter().all(|(_, o)| *o == Outcome::RolledBack);
-    if all_ok {
-        j.lock().unwrap().append(&Record::State { time: now(), state: RunState::RolledBack, detail: String::new() })?;
+    if results.iter().all(|(_, o)| o.is_rolled_back()) {
+        jappend(&j, &Record::State { time: now(), state: RunState::RolledBack, detail: String::new() })?;
     }
     Ok(results)
 }
 
+/// Put one agent back as the run found it. The run's lock first (taking over its earlier
+/// processes'), then each file the run wrote, then config.toml that its restart regenerated
+/// (only if it still holds what the run left there), then the restart a restored file needs;
+/// then config.toml once more if that restart's emitter rewrote it; then unlock.
+#[allow(clippy::too_many_arguments)]
 async fn rollback_agent(
     fleet: &dyn Fleet,
     run_id: &str,
+    key: &LockKey,
     ap: &AgentPlan,
     p: &AgentProgress,
     cfg: &EngineConfig,
     j: &Shared,
     on_event: &(dyn Fn(Event) + Send + Sync),
-) -> Outcome {
+) -> std::io::Result<Outcome> {
     let a = &ap.agent;
     let ev = |step: Step, phase: &'static str, detail: String| {
         on_event(Event::Step { agent: a.id(), step, phase, detail });
     };
-    match fleet.lock(a, run_id, &cfg.holder).await {
-        Ok(LockOutcome::Acquired) => {}
-        Ok(LockOutcome::HeldBy(who)) => return Outcome::RollbackFailed(format!("locked by another run: {who}")),
-        Err(e) => return Outcome::RollbackFailed(e.to_string()),
+    jstep(j, a, Step::Lock, Phase::Begin, |_| {})?;
+    let r = fleet.lock(a, key).await;
+    super::journal::crash_test_pause_after_op();
+    match r {
+        Ok(LockOutcome::Acquired) => jstep(j, a, Step::Lock, Phase::Done, |_| {})?,
+        Ok(LockOutcome::HeldBy(who)) => {
+            let e = format!("locked by another run: {who}; nothing restored");
+            jstep(j, a, Step::Lock, Phase::Failed, |d| d.detail = Some(e.clone()))?;
+            return Ok(Outcome::RollbackFailed(e));
+        }
+        Err(e) if e.is_no_answer() => return Ok(Outcome::RollbackFailed(format!("lock: no answer ({e}); nothing restored"))),
+        Err(e) => {
+            jstep(j, a, Step::Lock, Phase::Failed, |d| d.detail = Some(e.to_string()))?;
+            return Ok(Outcome::RollbackFailed(format!("lock: {e}; nothing restored")));
+        }
+    }
+    // The run never began a write here: nothing it changed (its lock, if it left one, is
+    // released below).
+    if p.write_begun.is_empty() && !p.restart_begun {
+        unlock_agent(fleet, a, key, j).await?;
+        return Ok(Outcome::NothingToRollBack);
     }
     let mut problems = Vec::new();
     let mut restored = 0usize;
@@ -539,19 +668,20 @@ async fn rollback_agent(
     // them (config.toml under an emitter: "derived").
     let written: Vec<&crate::plan::FilePlan> = ap.files.iter().filter(|f| f.write).collect();
     let config = ap.config_file();
+    let derived_config = config.filter(|c| !written.iter().any(|f| f.path == *c));
     let mut paths: Vec<(String, bool)> = written.iter().map(|f| (f.path.clone(), false)).collect();
-    if let Some(c) = config.filter(|c| !written.iter().any(|f| f.path == *c)) {
-        paths.push((c, true));
+    if let Some(c) = &derived_config {
+        paths.push((c.clone(), true));
     }
     for (path, derived) in paths {
-        let in_flight_write = p.in_flight == Some(Step::Write) && p.in_flight_path.as_deref() == Some(path.as_str());
+        let begun = p.write_begun.contains(&path);
         let backup = match p.backups.get(&path) {
             Some(b) => b.clone(),
             // No backup on record and no write begun: the run never changed this file (a derived
             // file is backed up before any write, so none was written and none restarted).
-            None if !in_flight_write => continue,
-            // The process died inside the write: the host keeps the run's first copy, so asking
-            // for a backup now finds the original whether or not the write happened.
+            None if !begun => continue,
+            // A write with no answer: the host keeps the run's first copy, so asking for a
+            // backup now finds the original whether or not the write happened.
             None => match fleet.backup(a, &BackupRequest { path: path.clone(), run_id: run_id.into() }).await {
                 Ok(Some(r)) => r.backup_path,
                 Ok(None) => continue,
@@ -567,22 +697,27 @@ async fn rollback_agent(
                 problems.push(format!("{path}: left as it is, the file it is generated from was not restored"));
                 continue;
             }
-            // The boot emitter rewrites it at every start, so any restart since the run's own
-            // changes its bytes. The emitter was just restored over exactly what the run wrote,
-            // so the emitter owns this file: restore it over what it holds now, read under the
-            // run's lock. (Not restarted by the run: it still holds the backed-up original.)
-            match current(fleet, a, &path).await {
-                Ok(c) => c.map(|c| c.0),
-                Err(e) => {
-                    problems.push(format!("{path}: cannot re-read: {e}"));
-                    continue;
-                }
+            if !p.restart_begun {
+                continue; // never restarted by the run: it still holds the original
+            }
+            match p.after_restart.get(&path) {
+                // Only over what the run's restart left there: a key rotated since is kept.
+                Some(s) => Some(s.clone()),
+                // The run died (or heard nothing) between its restart and reading the result:
+                // what the file holds now is what that restart generated, read under the lock.
+                None => match current(fleet, a, &path).await {
+                    Ok(c) => c.map(|c| c.0),
+                    Err(e) => {
+                        problems.push(format!("{path}: cannot re-read: {e}"));
+                        continue;
+                    }
+                },
             }
         } else if let Some(s) = p.after_restart.get(&path).or(p.written.get(&path)) {
             Some(s.clone())
         } else {
-            // A write in flight when the process died: restore over the current content only if
-            // it is exactly what the run previewed (the write happened); the original needs nothing.
+            // A write with no answer: restore over the current content only if it is exactly
+            // what the run previewed (the write happened); the original needs nothing.
             let planned = written.iter().find(|f| f.path == path).map(|f| canonical_placeholders(&f.after_redacted));
             match current(fleet, a, &path).await {
                 Ok(Some((sha, text))) if planned.as_deref() == Some(canonical_placeholders(&text).as_str()) => Some(sha),
@@ -599,46 +734,83 @@ async fn rollback_agent(
                 }
             }
         };
-        jstep(j, a, Step::Restore, Phase::Begin, |d| {
-            d.path = Some(path.clone());
-            d.backup = Some(backup.clone());
-        });
-        ev(Step::Restore, "begin", path.clone());
-        let req = RestoreRequest { path: path.clone(), backup_path: backup.clone(), expected_current_sha256: expected };
-        match fleet.restore_file(a, &req).await {
-            Ok(r) => {
-                restored += 1;
-                jstep(j, a, Step::Restore, Phase::Done, |d| {
-                    d.path = Some(path.clone());
-                    d.sha256 = Some(r.after_sha256.clone());
-                });
-                let _ = super::journal::audit(&serde_json::json!({
-                    "time": now(), "operator": cfg.holder, "run_id": run_id, "agent": a.id(),
-                    "action": "restore", "file": path, "backup": backup, "after_sha256": r.after_sha256, "outcome": "ok",
-                }));
-            }
-            Err(e) => {
-                jstep(j, a, Step::Restore, Phase::Failed, |d| {
-                    d.path = Some(path.clone());
-                    d.detail = Some(e.to_string());
-                });
-                problems.push(format!("{path}: {e}"));
-            }
+        match restore_one(fleet, run_id, a, &path, &backup, expected, cfg, j, &ev).await? {
+            Ok(()) => restored += 1,
+            Err(e) => problems.push(e),
         }
     }
     // Restart when a file was put back or the run had restarted it (codex reads its config at start).
     if restored > 0 || p.restart_begun {
-        if let Err(e) = fleet.restart(a).await {
-            problems.push(format!("restart: {e}"));
-        } else if let Err(e) = fleet.wait_stable(a, cfg.stable_timeout).await {
-            problems.push(format!("after restart: {e}"));
+        let r = fleet.restart(a).await;
+        super::journal::crash_test_pause_after_op();
+        match r {
+            Err(e) if e.is_no_answer() => problems.push(format!("restart: no answer, it may or may not have happened ({e})")),
+            Err(e) => problems.push(format!("restart: {e}")),
+            Ok(()) => match fleet.wait_stable(a, cfg.stable_timeout).await {
+                Err(e) => problems.push(format!("after restart: {e}")),
+                // The restored emitter ran at that start and may have rewritten config.toml
+                // (a hotpatch prepends its keys again): put the original back once more, over
+                // exactly what this restart generated.
+                Ok(read) => {
+                    if let (Some(c), Ok(probe), true) = (&derived_config, &read.probe, problems.is_empty()) {
+                        let now_sha = probe.config.sha256.clone();
+                        if let (Some(b), true) = (p.backups.get(c), now_sha.as_ref() != p.backup_sha.get(c)) {
+                            if let Err(e) = restore_one(fleet, run_id, a, c, b, now_sha, cfg, j, &ev).await? {
+                                problems.push(e);
+                            }
+                        }
+                    }
+                }
+            },
         }
     }
-    let _ = fleet.unlock(a, run_id).await;
-    if problems.is_empty() {
-        Outcome::RolledBack
-    } else {
-        Outcome::RollbackFailed(problems.join("; "))
+    unlock_agent(fleet, a, key, j).await?;
+    Ok(if problems.is_empty() { Outcome::RolledBack } else { Outcome::RollbackFailed(problems.join("; ")) })
+}
+
+/// One conditional restore, journaled and audited. `Err(why)`: not restored (a refusal, or no
+/// answer: the restore then stays in flight in the journal, and a second rollback asks again).
+#[allow(clippy::too_many_arguments)]
+async fn restore_one(
+    fleet: &dyn Fleet,
+    run_id: &str,
+    a: &AgentRef,
+    path: &str,
+    backup: &str,
+    expected: Option<String>,
+    cfg: &EngineConfig,
+    j: &Shared,
+    ev: &(dyn Fn(Step, &'static str, String) + Send + Sync),
+) -> std::io::Result<Result<(), String>> {
+    jstep(j, a, Step::Restore, Phase::Begin, |d| {
+        d.path = Some(path.to_string());
+        d.backup = Some(backup.to_string());
+    })?;
+    ev(Step::Restore, "begin", path.to_string());
+    let req = RestoreRequest { path: path.to_string(), backup_path: backup.to_string(), expected_current_sha256: expected };
+    let r = fleet.restore_file(a, &req).await;
+    super::journal::crash_test_pause_after_op();
+    match r {
+        Ok(r) => {
+            jstep(j, a, Step::Restore, Phase::Done, |d| {
+                d.path = Some(path.to_string());
+                d.sha256 = Some(r.after_sha256.clone());
+            })?;
+            let _ = super::journal::audit(&serde_json::json!({
+                "time": now(), "operator": cfg.holder, "run_id": run_id, "agent": a.id(),
+                "action": "restore", "file": path, "backup": backup, "after_sha256": r.after_sha256, "outcome": "ok",
+            }));
+            Ok(Ok(()))
+        }
+        Err(e) if e.is_no_answer() => Ok(Err(format!("{path}: restore: no answer, it may or may not have happened ({e})"))),
+        Err(e) => {
+            jstep(j, a, Step::Restore, Phase::Failed, |d| {
+                d.path = Some(path.to_string());
+                d.detail = Some(e.to_string());
+            })?;
+            let kept = if matches!(e, FleetError::Changed { .. }) { " (kept as it is: it no longer holds what the run left there)" } else { "" };
+            Ok(Err(format!("{path}: {e}{kept}")))
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 //! redacted diffs and backup locations, never a secret (plans are made from redacted text).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Seek, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -72,6 +73,12 @@ pub enum Outcome {
     Skipped(String),
     RolledBack,
     RollbackFailed(String),
+    /// No answer came for a step that changes the agent (write, restore, lock, restart,
+    /// backup): it may or may not have happened. The run halts; the step stays in flight in
+    /// the journal, and resume and rollback ask the host what is there before acting.
+    Unknown(String),
+    /// A rollback found nothing the run had changed on this agent (it never wrote there).
+    NothingToRollBack,
 }
 
 impl Outcome {
@@ -82,7 +89,22 @@ impl Outcome {
             Outcome::Skipped(_) => "skipped",
             Outcome::RolledBack => "rolled-back",
             Outcome::RollbackFailed(_) => "rollback-failed",
+            Outcome::Unknown(_) => "unknown",
+            Outcome::NothingToRollBack => "nothing-to-roll-back",
         }
+    }
+
+    /// The reason, for outcomes that carry one.
+    pub fn why(&self) -> Option<&str> {
+        match self {
+            Outcome::Failed(w) | Outcome::Skipped(w) | Outcome::RollbackFailed(w) | Outcome::Unknown(w) => Some(w),
+            _ => None,
+        }
+    }
+
+    /// Did a rollback leave this agent as the run found it?
+    pub fn is_rolled_back(&self) -> bool {
+        matches!(self, Outcome::RolledBack | Outcome::NothingToRollBack)
     }
 }
 
@@ -140,17 +162,64 @@ pub enum Record {
     },
     Agent { time: String, agent: String, outcome: Outcome },
     State { time: String, state: RunState, detail: String },
+    /// A process began acting for the run (`apply`, `resume`, `rollback`, `unlock`): its lock
+    /// token, so that a later process of the same run may take over the host locks it left.
+    Session { time: String, token: String, pid: u32, operator: String, action: String },
 }
 
 pub fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
-/// An open journal, appended to and fsync'd record by record.
+/// An open journal, appended to and fsync'd record by record. It holds the run's exclusive
+/// lock (`flock` on the journal file) for as long as it is open: one run, one process. Dropping
+/// it releases the lock.
 pub struct Journal {
     pub run_id: String,
     path: PathBuf,
     file: File,
+    /// What opening it had to mend (a torn last record cut off), for the operator.
+    pub repaired: Option<String>,
+    /// This handle holds the run's lock (and wrote the holder note).
+    locked: bool,
+}
+
+/// Why a journal could not be opened for acting.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("run {run_id} is held by another process: {who}")]
+    Held { run_id: String, who: String },
+    #[error("no run `{run_id}` in {dir}")]
+    NoRun { run_id: String, dir: String },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Who holds a run: written next to the journal by the process that locks it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Holder {
+    pub pid: u32,
+    pub operator: String,
+    pub token: String,
+    pub since: String,
+}
+
+/// This process's lock token: `[0-9a-f-]`, unique per process (pid + random).
+pub fn process_token() -> &'static str {
+    static T: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        let mut b = [0u8; 6];
+        if File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_err() {
+            let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+            b.copy_from_slice(&n.to_le_bytes()[..6]);
+        }
+        format!("{:x}-{}", std::process::id(), hex::encode(b))
+    })
+}
+
+/// An I/O error that names the file it happened on.
+fn at(path: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
 impl Journal {
@@ -162,6 +231,10 @@ impl Journal {
         Self::dir(run_id).join("journal.jsonl")
     }
 
+    fn holder_path(run_id: &str) -> PathBuf {
+        Self::dir(run_id).join("holder.json")
+    }
+
     /// A new run id: UTC time + random suffix, sortable.
     pub fn new_run_id() -> String {
         let t = crate::fsutil::utc_stamp();
@@ -171,16 +244,71 @@ impl Journal {
 
     pub fn create(run_id: &str) -> std::io::Result<Journal> {
         let dir = Self::dir(run_id);
-        fs::create_dir_all(&dir)?;
+        fs::create_dir_all(&dir).map_err(|e| at(&dir, e))?;
         let path = Self::path_of(run_id);
-        let file = OpenOptions::new().create_new(true).append(true).open(&path)?;
-        Ok(Journal { run_id: run_id.into(), path, file })
+        let file = OpenOptions::new().create_new(true).read(true).append(true).open(&path).map_err(|e| at(&path, e))?;
+        let mut j = Journal { run_id: run_id.into(), path, file, repaired: None, locked: false };
+        match j.lock_exclusive() {
+            Ok(()) => Ok(j),
+            Err(OpenError::Io(e)) => Err(e),
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+        }
     }
 
-    pub fn open(run_id: &str) -> std::io::Result<Journal> {
+    /// Open a run's journal to act for it: take the run's exclusive lock (or say who holds
+    /// it), cut a torn last record back to the last complete one (said in `repaired`), and
+    /// refuse a journal with a bad record anywhere else (corruption, named by file and line).
+    pub fn open(run_id: &str) -> Result<Journal, OpenError> {
         let path = Self::path_of(run_id);
-        let file = OpenOptions::new().append(true).open(&path)?;
-        Ok(Journal { run_id: run_id.into(), path, file })
+        let file = match OpenOptions::new().read(true).append(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(OpenError::NoRun { run_id: run_id.into(), dir: state_dir().join("runs").display().to_string() })
+            }
+            Err(e) => return Err(at(&path, e).into()),
+        };
+        let mut j = Journal { run_id: run_id.into(), path, file, repaired: None, locked: false };
+        j.lock_exclusive()?;
+        j.repaired = j.mend()?;
+        Ok(j)
+    }
+
+    fn lock_exclusive(&mut self) -> Result<(), OpenError> {
+        // SAFETY: flock on a descriptor we own; no memory is passed.
+        let rc = unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                return Err(OpenError::Held { run_id: self.run_id.clone(), who: holder_of(&self.run_id) });
+            }
+            return Err(at(&self.path, e).into());
+        }
+        self.locked = true;
+        let h = Holder { pid: std::process::id(), operator: operator(), token: process_token().into(), since: now() };
+        let hp = Self::holder_path(&self.run_id);
+        let tmp = hp.with_extension("tmp");
+        fs::write(&tmp, serde_json::to_string(&h).unwrap_or_default()).and_then(|_| fs::rename(&tmp, &hp)).map_err(|e| at(&hp, e))?;
+        Ok(())
+    }
+
+    /// Cut a torn tail; check every complete record.
+    fn mend(&mut self) -> std::io::Result<Option<String>> {
+        let mut bytes = Vec::new();
+        self.file.seek(std::io::SeekFrom::Start(0)).map_err(|e| at(&self.path, e))?;
+        self.file.read_to_end(&mut bytes).map_err(|e| at(&self.path, e))?;
+        let complete = bytes.iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0);
+        parse_lines(&self.path, &bytes[..complete])?;
+        if complete == bytes.len() {
+            return Ok(None);
+        }
+        let torn = bytes.len() - complete;
+        let line = bytes[..complete].iter().filter(|b| **b == b'\n').count() + 1;
+        self.file.set_len(complete as u64).map_err(|e| at(&self.path, e))?;
+        self.file.sync_data().map_err(|e| at(&self.path, e))?;
+        Ok(Some(format!(
+            "{}: cut a torn last record at line {line} ({torn} bytes: the process writing it died mid-write)",
+            self.path.display()
+        )))
     }
 
     pub fn path(&self) -> &Path {
@@ -191,10 +319,21 @@ impl Journal {
     pub fn append(&mut self, r: &Record) -> std::io::Result<()> {
         let mut line = serde_json::to_string(r).map_err(std::io::Error::other)?;
         line.push('\n');
-        self.file.write_all(line.as_bytes())?;
-        self.file.sync_data()?;
+        self.file.write_all(line.as_bytes()).map_err(|e| at(&self.path, e))?;
+        self.file.sync_data().map_err(|e| at(&self.path, e))?;
         crash_test_pause();
         Ok(())
+    }
+
+    /// Record that this process now acts for the run (its token: see [`Record::Session`]).
+    pub fn session(&mut self, action: &str) -> std::io::Result<()> {
+        self.append(&Record::Session {
+            time: now(),
+            token: process_token().into(),
+            pid: std::process::id(),
+            operator: operator(),
+            action: action.into(),
+        })
     }
 
     pub fn step(&mut self, agent: &AgentRef, step: Step, phase: Phase, f: impl FnOnce(&mut StepDetail)) -> std::io::Result<()> {
@@ -213,6 +352,57 @@ impl Journal {
     }
 }
 
+impl Drop for Journal {
+    fn drop(&mut self) {
+        // The lock goes with the descriptor; the holder note goes with it (only the holder's).
+        if self.locked {
+            let _ = fs::remove_file(Self::holder_path(&self.run_id));
+        }
+    }
+}
+
+/// Who holds a run's lock, as its holder note says (`pid P, OPERATOR, since T`).
+pub fn holder_of(run_id: &str) -> String {
+    match fs::read_to_string(Journal::holder_path(run_id)).ok().and_then(|t| serde_json::from_str::<Holder>(&t).ok()) {
+        Some(h) => format!("pid {} ({}), since {}", h.pid, h.operator, h.since),
+        None => "a process that left no note (starting or ending: try again)".into(),
+    }
+}
+
+/// Is a live process holding this run (executing or rolling it back)?
+pub fn is_held(run_id: &str) -> bool {
+    let Ok(f) = File::open(Journal::path_of(run_id)) else { return false };
+    // SAFETY: flock on a descriptor we own.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+    if rc == 0 {
+        // SAFETY: as above.
+        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_UN) };
+        return false;
+    }
+    std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
+}
+
+/// Every complete line of `bytes` as a record; a bad one is corruption, named by file and line.
+fn parse_lines(path: &Path, bytes: &[u8]) -> std::io::Result<Vec<Record>> {
+    let mut out = Vec::new();
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let r = std::str::from_utf8(line).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str::<Record>(t).map_err(|e| e.to_string()));
+        match r {
+            Ok(r) => out.push(r),
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}:{}: corrupt journal record ({e}); the journal is left as it is", path.display(), i + 1),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[derive(Default)]
 pub struct StepDetail {
     pub path: Option<String>,
@@ -221,18 +411,14 @@ pub struct StepDetail {
     pub detail: Option<String>,
 }
 
-/// Read a journal back. A torn last line (the process died mid-write) is ignored.
+/// Read a journal back. A last line without its newline is being written, or was torn by a
+/// crash: it is not a record yet (the next process to act for the run cuts it). A bad complete
+/// record is corruption: an error naming the file and line.
 pub fn read(run_id: &str) -> std::io::Result<Vec<Record>> {
-    let f = File::open(Journal::path_of(run_id))?;
-    let mut out = Vec::new();
-    for line in BufReader::new(f).lines() {
-        let line = line?;
-        match serde_json::from_str::<Record>(&line) {
-            Ok(r) => out.push(r),
-            Err(_) => break,
-        }
-    }
-    Ok(out)
+    let path = Journal::path_of(run_id);
+    let bytes = fs::read(&path).map_err(|e| at(&path, e))?;
+    let complete = bytes.iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0);
+    parse_lines(&path, &bytes[..complete])
 }
 
 /// Run ids in the state directory, newest first.
@@ -303,6 +489,25 @@ fn crash_test_pause() {
     static AT: OnceLock<Option<u64>> = OnceLock::new();
     static COUNT: AtomicU64 = AtomicU64::new(0);
     let at = *AT.get_or_init(|| std::env::var("CODEX_FLEET_PAUSE_AT_RECORD").ok().and_then(|v| v.parse().ok()));
+    if let Some(at) = at {
+        if COUNT.fetch_add(1, Ordering::SeqCst) + 1 == at {
+            // SAFETY: raising a signal on our own process has no memory-safety preconditions.
+            unsafe {
+                libc::raise(libc::SIGSTOP);
+            }
+        }
+    }
+}
+
+/// The crash tests' second seam: with `CODEX_FLEET_PAUSE_AFTER_OP=N`, the process stops itself
+/// (SIGSTOP) right after the answer to its N-th mutating fleet operation arrived, before the
+/// journal hears of it: a kill then lands between the host acting and the journal knowing.
+pub fn crash_test_pause_after_op() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static AT: OnceLock<Option<u64>> = OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let at = *AT.get_or_init(|| std::env::var("CODEX_FLEET_PAUSE_AFTER_OP").ok().and_then(|v| v.parse().ok()));
     if let Some(at) = at {
         if COUNT.fetch_add(1, Ordering::SeqCst) + 1 == at {
             // SAFETY: raising a signal on our own process has no memory-safety preconditions.

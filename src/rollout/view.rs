@@ -20,11 +20,19 @@ pub struct AgentProgress {
     pub restart_begun: bool,
     /// path -> where the original was kept.
     pub backups: BTreeMap<String, String>,
+    /// path -> sha256 of the kept original (from the backup step).
+    pub backup_sha: BTreeMap<String, String>,
+    /// Paths the run began writing (whether or not the write finished or was answered).
+    pub write_begun: Vec<String>,
     /// path -> sha256 right after the run wrote it.
     pub written: BTreeMap<String, String>,
     /// path -> sha256 after the run's restart (what rollback expects to find).
     pub after_restart: BTreeMap<String, String>,
+    /// How the run left the agent (`verified`, `failed`, `skipped`, `unknown`).
     pub outcome: Option<Outcome>,
+    /// How the last rollback of the run left it (`rolled-back`, `rollback-failed`,
+    /// `nothing-to-roll-back`): kept apart, so the run's own outcome is never erased.
+    pub rollback: Option<Outcome>,
 }
 
 impl AgentProgress {
@@ -46,6 +54,9 @@ pub struct RunView {
     /// The last state recorded; `None` while running or after a crash.
     pub recorded_state: Option<RunState>,
     pub last_detail: String,
+    /// The lock tokens of every process that acted for the run (`session` records), so that
+    /// a later process takes over exactly their host locks.
+    pub tokens: Vec<String>,
 }
 
 impl RunView {
@@ -63,6 +74,7 @@ impl RunView {
             waves: Vec::new(),
             recorded_state: None,
             last_detail: String::new(),
+            tokens: Vec::new(),
         };
         for r in &records[1..] {
             match r {
@@ -80,6 +92,11 @@ impl RunView {
                             a.in_flight = Some(*step);
                             a.in_flight_path = path.clone();
                             a.restart_begun |= *step == Step::Restart;
+                            if let (Step::Write, Some(p)) = (step, path) {
+                                if !a.write_begun.contains(p) {
+                                    a.write_begun.push(p.clone());
+                                }
+                            }
                         }
                         Phase::Failed => {
                             a.in_flight = None;
@@ -102,6 +119,9 @@ impl RunView {
                                     Step::Wait => {
                                         a.after_restart.insert(p.clone(), s.clone());
                                     }
+                                    Step::Backup => {
+                                        a.backup_sha.entry(p.clone()).or_insert_with(|| s.clone());
+                                    }
                                     _ => {}
                                 }
                             }
@@ -109,7 +129,16 @@ impl RunView {
                     }
                 }
                 Record::Agent { agent, outcome, .. } => {
-                    v.agents.entry(agent.clone()).or_default().outcome = Some(outcome.clone());
+                    let a = v.agents.entry(agent.clone()).or_default();
+                    match outcome {
+                        Outcome::RolledBack | Outcome::RollbackFailed(_) | Outcome::NothingToRollBack => a.rollback = Some(outcome.clone()),
+                        _ => a.outcome = Some(outcome.clone()),
+                    }
+                }
+                Record::Session { token, .. } => {
+                    if !v.tokens.contains(token) {
+                        v.tokens.push(token.clone());
+                    }
                 }
                 Record::State { state, detail, .. } => {
                     v.recorded_state = Some(*state);
@@ -130,17 +159,28 @@ impl RunView {
         }
     }
 
+    /// Agents the run itself left with this outcome word (a rollback never changes these).
     pub fn count(&self, word: &str) -> usize {
         self.agents.values().filter(|a| a.outcome.as_ref().is_some_and(|o| o.word() == word)).count()
     }
 
-    /// Planned agents with no outcome yet.
+    /// Agents the rollback left with this outcome word.
+    pub fn rollback_count(&self, word: &str) -> usize {
+        self.agents.values().filter(|a| a.rollback.as_ref().is_some_and(|o| o.word() == word)).count()
+    }
+
+    /// Planned agents with no outcome yet, or an unknown one (still to be finished).
     pub fn untouched_or_unfinished(&self) -> Vec<String> {
         self.plan
             .agents
             .iter()
             .map(|a| a.agent.id())
-            .filter(|id| self.agents.get(id).is_none_or(|p| p.outcome.is_none()))
+            .filter(|id| self.agents.get(id).is_none_or(|p| p.outcome.is_none() || matches!(p.outcome, Some(Outcome::Unknown(_)))))
             .collect()
+    }
+
+    /// Agents whose last step that changes them got no answer.
+    pub fn unknown(&self) -> Vec<String> {
+        self.agents.iter().filter(|(_, p)| matches!(p.outcome, Some(Outcome::Unknown(_)))).map(|(id, _)| id.clone()).collect()
     }
 }

@@ -792,7 +792,8 @@ impl SimAws {
             }
             tokio::time::sleep(Duration::from_millis(25).min(run_for)).await;
         }
-        let timed_out = run_for > exec_timeout;
+        // A lost answer (fault knob): the work is done, SSM reports the command timed out.
+        let timed_out = run_for > exec_timeout || result.lost;
         let ok = result.rc == 0 && !timed_out;
         self.set_state(id, k, |i| {
             i.state = if timed_out {

@@ -37,6 +37,8 @@ pub struct ScriptResult {
     pub rc: i32,
     /// Time the script takes beyond SSM's latency (waits, restarts).
     pub extra_time: Duration,
+    /// The script did its work but its answer is lost (`AgentFaults::lose_answer`).
+    pub lost: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,7 +106,7 @@ pub struct SimAgent {
     pub probe_broken: Option<String>,
     /// Backups inside the container: path -> content.
     pub backups: BTreeMap<String, String>,
-    /// `run_id holder since`.
+    /// `run_id TAB holder TAB since TAB token` (agent-ops.sh's lock directory, as one string).
     pub lock: Option<String>,
     pub faults: AgentFaults,
     /// codex's other config layers in this container (absent in states saved before them).
@@ -142,6 +144,11 @@ pub struct AgentFaults {
     pub change_before_write: bool,
     /// Commands on this agent's host run this much longer (command timeout tests).
     pub slow_ms: u64,
+    /// Operations (`write`, `restore`, `lock`, `restart`, ...) whose next answer is lost: the
+    /// host carries the operation out, then SSM reports the command timed out with its output
+    /// cut (each entry is used once). The console cannot know whether it happened: `unknown`.
+    #[serde(default)]
+    pub lose_answer: Vec<String>,
 }
 
 /// Fleet-wide fault knobs.
@@ -276,6 +283,7 @@ impl World {
         };
         let mut outs = Vec::new();
         let mut extra = Duration::ZERO;
+        let mut lost = false;
         {
             let mut st = self.state.lock().unwrap();
             self.reload(&mut st);
@@ -284,6 +292,7 @@ impl World {
                 if item.instance != "*" && item.instance != instance {
                     continue;
                 }
+                lost |= take_lost_answer(&mut st, instance, item);
                 let (lines, rc, t) = self.run_item(&mut st, instance, &payload.run, item);
                 if MUTATING.contains(&item.op.as_str()) {
                     *st.mutations.entry(item.op.clone()).or_default() += 1;
@@ -311,7 +320,7 @@ impl World {
         let stdout = if payload.z { host_script::pack(&plain) } else { plain };
         // The script exits 1 when an operation failed (SSM then says Failed, output and all).
         let rc = i32::from(outs.iter().any(|o| o.rc != 0));
-        ScriptResult { stdout, stderr: String::new(), rc, extra_time: extra }
+        ScriptResult { stdout, stderr: String::new(), rc, extra_time: extra, lost }
     }
 
     fn run_item(&self, st: &mut WorldState, instance: &str, run: &str, item: &Item) -> (Vec<String>, i32, Duration) {
@@ -728,48 +737,7 @@ fn agent_op(a: &mut SimAgent, op: &str, item: &Item, run: &str, gitea: &str) -> 
     let _ = run;
     match op {
         "read" => (agent_lines(a, item.get("AGENT_USER"), gitea, None), 0, Duration::ZERO),
-        "lock" => {
-            let run_id = item.get("RUN").unwrap_or(run).to_string();
-            let holder = item.get("HOLDER").unwrap_or("?").to_string();
-            match a.lock.clone() {
-                None => {
-                    a.lock = Some(format!("{run_id}\t{holder}\t2026-11-02T09:00:00Z"));
-                    cfo("lock", vec![("run", run_id), ("ok", "1".into())])
-                }
-                Some(l) if l.split('\t').next() == Some(run_id.as_str()) => {
-                    cfo("lock", vec![("run", run_id), ("idem", "1".into()), ("ok", "1".into())])
-                }
-                Some(l) => {
-                    let p: Vec<&str> = l.split('\t').collect();
-                    cfo("lock", vec![
-                        ("run", p[0].into()),
-                        ("holder", p.get(1).unwrap_or(&"").to_string()),
-                        ("since", p.get(2).unwrap_or(&"").to_string()),
-                        ("err", "held".into()),
-                        ("msg", "the agent is locked by another run".into()),
-                    ])
-                }
-            }
-        }
-        "unlock" => {
-            let run_id = item.get("RUN").unwrap_or(run).to_string();
-            match a.lock.clone() {
-                None => cfo("unlock", vec![("absent", "1".into()), ("ok", "1".into())]),
-                Some(l) if l.split('\t').next() != Some(run_id.as_str()) => {
-                    let p: Vec<&str> = l.split('\t').collect();
-                    cfo("unlock", vec![
-                        ("run", p[0].into()),
-                        ("holder", p.get(1).unwrap_or(&"").to_string()),
-                        ("err", "held".into()),
-                        ("msg", "the lock belongs to another run".into()),
-                    ])
-                }
-                Some(_) => {
-                    a.lock = None;
-                    cfo("unlock", vec![("ok", "1".into())])
-                }
-            }
-        }
+        "lock" | "unlock" => sim_lock(a, op, item, run),
         "backup" => {
             let run_id = item.get("RUN").unwrap_or(run).to_string();
             let Some(f) = file_of(a, &path) else { return cfo_fail("backup", vec![("path", path.clone())], "refused", "not a file codex-fleet manages") };
@@ -880,6 +848,60 @@ fn agent_op(a: &mut SimAgent, op: &str, item: &Item, run: &str, gitea: &str) -> 
             (lines, 0, Duration::from_millis(100))
         }
         other => err("op", &format!("unknown operation {other}")),
+    }
+}
+
+/// agent-ops.sh's `lock` / `unlock`, with the same rules: idempotent for the same run and
+/// token; a lock of the same run is taken over (or released) only from a token named in PREV
+/// (`*`: any); anything else is held by another run or process.
+fn sim_lock(a: &mut SimAgent, op: &str, item: &Item, run: &str) -> (Vec<String>, i32, Duration) {
+    let run_id = item.get("RUN").unwrap_or(run).to_string();
+    let token = item.get("TOKEN").unwrap_or("").to_string();
+    let holder = item.get("HOLDER").unwrap_or("?").to_string();
+    let prev = item.get("PREV").unwrap_or("-").to_string();
+    let held: Option<Vec<String>> = a.lock.as_ref().map(|l| l.split('\t').map(str::to_string).collect());
+    let field = |p: &[String], i: usize| p.get(i).cloned().unwrap_or_default();
+    let takeover_ok = |t: &str| prev == "*" || (!t.is_empty() && prev.split(',').any(|x| x == t));
+    let held_by = |p: &[String], msg: &str| {
+        cfo_fail(
+            op,
+            vec![("run", field(p, 0)), ("token", field(p, 3)), ("holder", field(p, 1)), ("since", field(p, 2))],
+            "held",
+            msg,
+        )
+    };
+    match (op, held) {
+        ("lock", None) => {
+            a.lock = Some(format!("{run_id}\t{holder}\t2026-11-02T09:00:00Z\t{token}"));
+            cfo("lock", vec![("run", run_id), ("ok", "1".into())])
+        }
+        ("lock", Some(p)) if p[0] == run_id && field(&p, 3) == token => {
+            cfo("lock", vec![("run", run_id), ("idem", "1".into()), ("ok", "1".into())])
+        }
+        ("lock", Some(p)) if p[0] == run_id && takeover_ok(&field(&p, 3)) => {
+            a.lock = Some(format!("{run_id}\t{holder}\t{}\t{token}", field(&p, 2)));
+            cfo("lock", vec![("run", run_id), ("takeover", field(&p, 3)), ("ok", "1".into())])
+        }
+        ("lock", Some(p)) => held_by(&p, "the agent is locked by another run"),
+        (_, None) => cfo("unlock", vec![("absent", "1".into()), ("ok", "1".into())]),
+        (_, Some(p)) if p[0] == run_id && (field(&p, 3) == token || takeover_ok(&field(&p, 3))) => {
+            a.lock = None;
+            cfo("unlock", vec![("ok", "1".into())])
+        }
+        (_, Some(p)) => held_by(&p, "the lock belongs to another run or process"),
+    }
+}
+
+/// Is the answer to `item` to be lost? (Consumes the agent's `lose_answer` entry for its op.)
+fn take_lost_answer(st: &mut WorldState, instance: &str, item: &Item) -> bool {
+    let Some(name) = item.get("CONTAINER") else { return false };
+    let Some(a) = st.agents.get_mut(instance).and_then(|l| l.iter_mut().find(|a| a.name == name)) else { return false };
+    match a.faults.lose_answer.iter().position(|o| *o == item.op) {
+        Some(i) => {
+            a.faults.lose_answer.remove(i);
+            true
+        }
+        None => false,
     }
 }
 

@@ -1355,7 +1355,7 @@ impl App {
                             for (id, o) in v {
                                 r.agents.entry(id.clone()).or_default().outcome = Some(o.clone());
                             }
-                            if v.iter().all(|(_, o)| *o == Outcome::RolledBack) {
+                            if v.iter().all(|(_, o)| o.is_rolled_back()) {
                                 r.state = Some(RunState::RolledBack);
                             }
                         }
@@ -1364,7 +1364,7 @@ impl App {
                 }
                 match result {
                     Ok(v) => {
-                        let ok = v.iter().filter(|(_, o)| *o == Outcome::RolledBack).count();
+                        let ok = v.iter().filter(|(_, o)| o.is_rolled_back()).count();
                         let text = format!("rollback of {run_id}: {ok} of {} agent(s) restored", v.len());
                         if ok == v.len() {
                             self.info(text)

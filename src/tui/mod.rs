@@ -38,7 +38,9 @@ use log::tlog;
 /// start: no terminal, or the fleet source cannot be opened).
 pub fn run(g: &GlobalArgs) -> u8 {
     let src = g.source.clone();
-    run_with(g.read_only, Box::pin(async move { source::open(&src).await }))
+    let ro = g.read_only;
+    // Under --read-only the fleet handle itself refuses every mutation.
+    run_with(g.read_only, Box::pin(async move { source::open(&src).await.map(|f| crate::fleet::read_only::guard(f, ro)) }))
 }
 
 /// A fleet source being opened.
@@ -349,7 +351,7 @@ impl Exec {
                         }
                     };
                     let _ = tx.send(Msg::RunStarted { run_id: run_id.clone() });
-                    execute_run(fleet, journal, &opts, stop_rx, tx).await;
+                    execute_run(fleet, journal, &opts, false, stop_rx, tx).await;
                 });
             }
             Effect::Resume { run_id } => {
@@ -357,12 +359,25 @@ impl Exec {
                 self.stop = Some(stop_tx);
                 tokio::spawn(async move {
                     tlog!("resume run {run_id}");
-                    let view = read_journal(&run_id).ok().and_then(|r| RunView::from_records(&r));
-                    let (Some(view), Ok(journal)) = (view, Journal::open(&run_id)) else {
-                        let _ = tx.send(Msg::RunDone(Err(format!("cannot open the journal of run {run_id}"))));
-                        return;
+                    // The run's lock first (refused, with who holds it, while any process acts
+                    // for the run); then the same rules as `apply --resume`.
+                    let journal = match Journal::open(&run_id) {
+                        Ok(j) => j,
+                        Err(e) => {
+                            let _ = tx.send(Msg::RunDone(Err(e.to_string())));
+                            return;
+                        }
                     };
-                    execute_run(fleet, journal, &view.options, stop_rx, tx).await;
+                    let view = read_journal(&run_id).map_err(|e| e.to_string()).and_then(|r| RunView::from_records(&r).ok_or_else(|| "no start record".to_string()));
+                    let view = match view.and_then(|v| crate::cli::rollout_cmds::may_resume(&v, true).map(|_| v)) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            let _ = tx.send(Msg::RunDone(Err(e)));
+                            return;
+                        }
+                    };
+                    let halted = view.state(false) == crate::rollout::journal::RunState::Halted;
+                    execute_run(fleet, journal, &view.options, halted, stop_rx, tx).await;
                 });
             }
             Effect::Stop => {
@@ -438,6 +453,7 @@ async fn execute_run(
     fleet: Arc<dyn Fleet>,
     journal: Journal,
     opts: &RunOptions,
+    continue_halted: bool,
     stop: watch::Receiver<bool>,
     tx: mpsc::UnboundedSender<Msg>,
 ) {
@@ -446,7 +462,8 @@ async fn execute_run(
     let on_event = move |e: engine::Event| {
         let _ = t.send(Msg::RunEvent(e));
     };
-    let r = engine::execute(fleet.as_ref(), journal, &cfg, stop, &on_event).await.map_err(|e| e.to_string());
+    // The console's resume of a run it shows halted is the operator's explicit choice.
+    let r = engine::execute_opts(fleet.as_ref(), journal, &cfg, continue_halted, stop, &on_event).await.map_err(|e| e.to_string());
     tlog!("run finished: {r:?}");
     let _ = tx.send(Msg::RunDone(r));
 }

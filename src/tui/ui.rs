@@ -787,11 +787,10 @@ fn outcome_span(t: &Theme, o: &Outcome) -> Vec<Span<'static>> {
         Outcome::Failed(_) => ("✗ failed", t.error()),
         Outcome::RollbackFailed(_) => ("✗ rollback-failed", t.error()),
         Outcome::Skipped(_) => ("↷ skipped", t.warn()),
+        Outcome::Unknown(_) => ("? unknown", t.warn()),
+        Outcome::NothingToRollBack => ("- nothing to roll back", t.ok()),
     };
-    let why = match o {
-        Outcome::Failed(w) | Outcome::Skipped(w) | Outcome::RollbackFailed(w) => format!(": {w}"),
-        _ => String::new(),
-    };
+    let why = o.why().map(|w| format!(": {w}")).unwrap_or_default();
     vec![Span::styled(g, st), Span::raw(why)]
 }
 

@@ -23,7 +23,7 @@ use super::host_script::{self, kv, unpct, HostOutput, Item, ItemOutput, Payload}
 use super::ssm::{invocation_output, Dest, InvResult, SendSpec};
 use super::AwsFleet;
 use crate::fleet::{
-    AgentRead, AgentRef, BackupRequest, Fleet, FleetError, Host, HostRead, LockOutcome, RestoreRequest, VerifyReport,
+    AgentRead, AgentRef, BackupRequest, Fleet, FleetError, Host, HostRead, LockKey, LockOutcome, RestoreRequest, VerifyReport,
     WriteReceipt, WriteRequest,
 };
 
@@ -565,14 +565,18 @@ impl Fleet for AwsFleet {
         Ok(verify_report(&read, &self.opts.gitea_url))
     }
 
-    async fn lock(&self, agent: &AgentRef, run_id: &str, holder: &str) -> Result<LockOutcome, FleetError> {
-        let it = Item::new(&agent.host, "lock").with("RUN", run_id).with("HOLDER", holder);
+    async fn lock(&self, agent: &AgentRef, key: &LockKey) -> Result<LockOutcome, FleetError> {
+        let it = Item::new(&agent.host, "lock")
+            .with("RUN", key.run_id.as_str())
+            .with("HOLDER", key.holder.as_str())
+            .with("TOKEN", key.token.as_str())
+            .with("PREV", key.takeover_arg());
         let out = self.agent_op(agent, it, false, self.timeout()).await?;
         ops_output(&out)?.lock_outcome()
     }
 
-    async fn unlock(&self, agent: &AgentRef, run_id: &str) -> Result<(), FleetError> {
-        let it = Item::new(&agent.host, "unlock").with("RUN", run_id);
+    async fn unlock(&self, agent: &AgentRef, key: &LockKey) -> Result<(), FleetError> {
+        let it = Item::new(&agent.host, "unlock").with("RUN", key.run_id.as_str()).with("TOKEN", key.token.as_str()).with("PREV", key.takeover_arg());
         let out = self.agent_op(agent, it, false, self.timeout()).await?;
         match ops_output(&out)?.error() {
             Some(e) => Err(e),
