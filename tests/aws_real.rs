@@ -116,14 +116,21 @@ async fn scan_apply_restart_verify_rollback_and_locks_through_ssm_on_real_contai
     assert!(!v.passed, "rolled back: the sandbox is the incident's again: {v:?}");
 
     // Locks: another run's lock is reported as held, with who; the holder's unlock frees it.
-    assert_eq!(fleet.lock(&a, "run-other", "someone-else").await.unwrap(), LockOutcome::Acquired);
-    match fleet.lock(&a, "run-mine", "me").await.unwrap() {
+    let key = |run: &str, holder: &str| codex_fleet::fleet::LockKey {
+        run_id: run.into(),
+        token: format!("tok-{run}"),
+        holder: holder.into(),
+        takeover: Vec::new(),
+    };
+    let (other, mine) = (key("run-other", "someone-else"), key("run-mine", "me"));
+    assert_eq!(fleet.lock(&a, &other).await.unwrap(), LockOutcome::Acquired);
+    match fleet.lock(&a, &mine).await.unwrap() {
         LockOutcome::HeldBy(who) => assert!(who.contains("someone-else") && who.contains("run-other"), "{who}"),
         o => panic!("{o:?}"),
     }
-    fleet.unlock(&a, "run-other").await.unwrap();
-    assert_eq!(fleet.lock(&a, "run-mine", "me").await.unwrap(), LockOutcome::Acquired);
-    fleet.unlock(&a, "run-mine").await.unwrap();
+    fleet.unlock(&a, &other).await.unwrap();
+    assert_eq!(fleet.lock(&a, &mine).await.unwrap(), LockOutcome::Acquired);
+    fleet.unlock(&a, &mine).await.unwrap();
 
     // An operation that names a container by anything but its full id is refused by the host.
     let by_name = codex_fleet::fleet::AgentRef { container_id: a.container_id[..12].to_string(), ..a.clone() };

@@ -71,6 +71,7 @@ impl HostExec for ShellHost {
                     stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
                     rc: o.status.code().unwrap_or(-1),
                     extra_time: Duration::ZERO,
+                    lost: false,
                 },
                 false,
             ),
