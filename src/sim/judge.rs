@@ -12,6 +12,7 @@
 //! `/workspace/.codex/config.toml`), nothing of this machine's /etc, no network.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{LazyLock, Mutex};
@@ -150,12 +151,34 @@ pub fn answer(codex: &Path, a: &SimAgent) -> Result<(Step, Option<CodexEffective
     Ok(v)
 }
 
+/// A private scratch directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(base: &Path) -> Result<Scratch, String> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let p = base.join(format!("codex-fleet-demo-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&p)
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok(Scratch(p))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn run(codex: &Path, a: &SimAgent) -> Result<(Step, Option<CodexEffective>), String> {
     let bwrap = ["/usr/bin/bwrap", "/bin/bwrap"].into_iter().map(Path::new).find(|p| p.is_file()).ok_or("no bwrap to run the demo's codex in")?;
     // codex refuses helper links under a temporary dir: the scratch root is not under /tmp
     let base = std::env::var_os("CODEX_FLEET_DEMO_CODEX_TMP").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/tmp"));
-    let dir = tempfile::Builder::new().prefix("codex-fleet-demo-").tempdir_in(&base).map_err(|e| format!("{}: {e}", base.display()))?;
-    let d = dir.path();
+    let dir = Scratch::new(&base)?;
+    let d = dir.0.as_path();
     let write = |rel: &str, text: &Option<String>| -> Result<(), String> {
         let p = d.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).map_err(|e| e.to_string())?;

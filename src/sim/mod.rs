@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod demo;
+pub mod judge;
 pub mod world;
 
 use std::sync::Arc;

@@ -626,6 +626,32 @@ pub fn probe_report(a: &SimAgent, gitea: &str) -> ProbeReport {
 /// (`effective_in` over every layer, plus codex's refusal to start when `never` is asked for
 /// and the requirements forbid danger-full-access, as 0.133-0.163 do).
 fn codex_answer(a: &SimAgent, cli: &crate::codex::argv::CliOverrides) -> (Step, Option<CodexEffective>) {
+    // A real codex, where there is one, is the judge: its answer, with the command line codex
+    // was started with laid over it (prompt-input runs without it, as the probe runs it).
+    if let Some(codex) = super::judge::judge().and_then(|j| j.codex_for(&a.codex_version)) {
+        match super::judge::answer(codex, a) {
+            Ok((step, mut eff)) => {
+                if let Some(e) = eff.as_mut() {
+                    if let Some(m) = &cli.sandbox_mode {
+                        e.sandbox_mode = Some(m.clone());
+                    }
+                    if let Some(p) = &cli.approval_policy {
+                        e.approval_policy = Some(p.clone());
+                    }
+                    if let Some(n) = cli.network_access {
+                        e.network_access = Some(n);
+                    }
+                }
+                return (step, eff);
+            }
+            Err(e) => eprintln!("the demo's real codex could not answer for {}: {e}; the built-in model does", a.name),
+        }
+    }
+    builtin_answer(a, cli)
+}
+
+/// The built-in model's answer (what the demo uses without a real codex).
+pub fn builtin_answer(a: &SimAgent, cli: &crate::codex::argv::CliOverrides) -> (Step, Option<CodexEffective>) {
     let fail = |e: String| (step(Outcome::Error, Some(1), &e, Some(Signature::ConfigError)), None);
     let doc = match a.config.as_deref().map(parse_config) {
         Some(Err(e)) => return fail(format!("Error loading config.toml: {e}")),

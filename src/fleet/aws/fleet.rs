@@ -411,6 +411,10 @@ impl Fleet for AwsFleet {
         } else {
             self.opts.instances.join(",")
         };
+        if self._keep.is_some() {
+            // the demo: say who judges its agents' codex (a real binary, or the built-in model)
+            return format!("demo {} {sel} ({})", regions.join(","), crate::sim::judge::description());
+        }
         format!("aws {} {sel}", regions.join(","))
     }
 
