@@ -74,6 +74,9 @@ agent_lines() {
 	full_id "$id" || return 1
 	image=$(printf '%s' "$line" | cut -d'|' -f3); iid=$(printf '%s' "$line" | cut -d'|' -f4)
 	st=$(printf '%s' "$line" | cut -d'|' -f5); rc=$(printf '%s' "$line" | cut -d'|' -f6); at=$(printf '%s' "$line" | cut -d'|' -f7)
+	# Whole seconds are enough to tell boots apart on screen, and the 10 characters of nanoseconds
+	# per agent are what 8 agents with full ids need to stay within the 2,500-character listing.
+	case $at in *.*Z) at=${at%%.*}Z ;; esac
 	u=$(agent_user "$2" "$c")
 	cmd=$(docker inspect --format '{{range .Config.Entrypoint}}{{println .}}{{end}}{{range .Config.Cmd}}{{println .}}{{end}}' "$c" | redact -v argvmode=1 | pctl)
 	lb=$(docker inspect --format '{{range $k, $v := .Config.Labels}}{{$k}}={{println $v}}{{end}}' "$c" | redact | pctl)

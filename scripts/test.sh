@@ -47,15 +47,6 @@ for v in $CODEX_VERSIONS; do
   fi
 done
 
-# --- the demo's judge: the real codex of each version above answers the simulated agents'
-#     `codex debug prompt-input` (src/sim/judge.rs), so the demo tests are judged by codex itself.
-#     A CODEX_FLEET_DEMO_CODEX set by the caller wins.
-if [[ -z "${CODEX_FLEET_DEMO_CODEX:-}" ]]; then
-  judge=""
-  for v in $CODEX_VERSIONS; do judge="${judge:+$judge,}$v=$CACHE/codex-$v/codex_cli_bin/bin/codex"; done
-  export CODEX_FLEET_DEMO_CODEX="$judge"
-fi
-
 # --- moto (EC2 discovery tests, tests/aws_moto.rs): `moto[server]` from PyPI in a cached venv.
 #     Each test starts its own server on loopback from it (`python -m moto.server`) and resets it.
 MOTO_VERSION=5.2.5

@@ -455,9 +455,10 @@ fn probe_text(a: &SimAgent, gitea: &str) -> String {
 use crate::fleet::aws::host_script::reduce_line;
 
 fn started_at(a: &SimAgent) -> String {
-    // Deterministic: boots advance the clock by a minute each.
+    // Deterministic: boots advance the clock by a minute each. Whole seconds, as the host
+    // script sends them (assets/host-ops.sh trims docker's nanoseconds).
     let mins = 9 * 60 + a.boots;
-    format!("2026-11-02T{:02}:{:02}:00.000000000Z", (mins / 60) % 24, mins % 60)
+    format!("2026-11-02T{:02}:{:02}:00Z", (mins / 60) % 24, mins % 60)
 }
 
 pub fn config_path(a: &SimAgent) -> String {
