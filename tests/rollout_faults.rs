@@ -125,7 +125,9 @@ async fn rollback_restores(s: &Setup, run_id: &str, c: &EngineConfig, unless: &[
             assert!(matches!(o, Outcome::RollbackFailed(w) if !w.is_empty()), "{id}: {o:?}");
             continue;
         }
-        assert_eq!(*o, Outcome::RolledBack, "{id}");
+        // An agent the run never wrote (its write refused, lost before the host acted, or never
+        // reached) has nothing to roll back; the byte-identity check below holds for both.
+        assert!(matches!(o, Outcome::RolledBack | Outcome::NothingToRollBack), "{id}: {o:?}");
     }
     for ap in &s.plan.agents {
         let id = ap.agent.id();
@@ -228,7 +230,7 @@ async fn a_host_goes_offline_mid_wave() {
     s.sim.world.with(|st| st.faults.offline_after.clear());
     let results = engine::rollback(&s.fleet, &run_id, &c, &|_| {}).await.unwrap();
     for (id, o) in &results {
-        assert_eq!(*o, Outcome::RolledBack, "{id} on the second rollback");
+        assert!(matches!(o, Outcome::RolledBack | Outcome::NothingToRollBack), "{id} on the second rollback: {o:?}");
     }
     let now = files(&s.sim);
     for ap in &s.plan.agents {

@@ -921,8 +921,9 @@ fn sim_lock(a: &mut SimAgent, op: &str, item: &Item, run: &str) -> (Vec<String>,
 
 /// Is the answer to `item` to be lost? (Consumes the agent's `lose_answer` entry for its op.)
 fn take_lost_answer(st: &mut WorldState, instance: &str, item: &Item) -> bool {
+    // Mutations name the container by its full id (what the host checks before acting).
     let Some(name) = item.get("CONTAINER") else { return false };
-    let Some(a) = st.agents.get_mut(instance).and_then(|l| l.iter_mut().find(|a| a.name == name)) else { return false };
+    let Some(a) = st.agents.get_mut(instance).and_then(|l| l.iter_mut().find(|a| a.container_id == name)) else { return false };
     match a.faults.lose_answer.iter().position(|o| *o == item.op) {
         Some(i) => {
             a.faults.lose_answer.remove(i);

@@ -331,7 +331,7 @@ pub fn frame(instance: &str, items: &[ItemOutput]) -> String {
 // The host script frames each container itself: a `c id=FULL_ID ...` line from `docker inspect`,
 // `d`/`w`/`e` lines, and the probe's whole output as ONE percent-encoded `p` line, so nothing a
 // container prints can start a line of the frame or a neighbour's record. Long free-text probe
-// items travel as `KEY=@HASH16:LEN` references into the host's blob store; the console accepts a
+// items travel as `KEY=@HASH12:LEN` references into the host's blob store; the console accepts a
 // text for a hash only when sha256(text) starts with that hash.
 
 /// Probe items that travel by reference in a scan: free text, and the full file hashes
@@ -340,16 +340,18 @@ pub fn is_blob_key(k: &str) -> bool {
     k.starts_with("e.") || matches!(k, "cfx" | "emx" | "cf" | "em" | "sy" | "rq" | "mc" | "pj" | "syx" | "rqx" | "mcx" | "pjx")
 }
 
-/// Values this short travel inline: a reference (`@` + 16 hex + `:` + length) would be as long.
+/// Values this short travel inline: a reference (`@` + 12 hex + `:` + length) would be about as long.
 pub const BLOB_MIN: usize = 24;
 
-/// The hash a blob is named by: the first 16 hex digits of its sha256.
+/// The hash a blob is named by: the first 12 hex digits of its sha256 (48 bits: enough to name
+/// the texts of one scan, and every blob is checked against it when it arrives; 16 digits made a
+/// host of eight agents with every config layer overflow SSM's 2,500-character listing).
 pub fn blob_hash(v: &str) -> String {
     use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(v.as_bytes()))[..16].to_string()
+    hex::encode(sha2::Sha256::digest(v.as_bytes()))[..12].to_string()
 }
 
-/// `(key, hash, len)` of a probe line that is a blob reference (`KEY=@HASH16:LEN`, KEY a blob key).
+/// `(key, hash, len)` of a probe line that is a blob reference (`KEY=@HASH12:LEN`, KEY a blob key).
 pub fn blob_ref(line: &str) -> Option<(&str, &str, usize)> {
     let (k, v) = line.split_once('=')?;
     let (h, n) = value_ref(v)?;
@@ -366,7 +368,7 @@ pub fn reduce_line(l: &str, store: &mut BTreeMap<String, String>) -> String {
     }
 }
 
-/// A value kept in `store` and replaced by its reference `@HASH16:LEN` (the image id of a scan's
+/// A value kept in `store` and replaced by its reference `@HASH12:LEN` (the image id of a scan's
 /// `c` lines: 32 random bytes that do not compress, the same for many containers, fetched once).
 pub fn reduce_value(v: &str, store: &mut BTreeMap<String, String>) -> String {
     let h = blob_hash(v);
@@ -375,11 +377,11 @@ pub fn reduce_value(v: &str, store: &mut BTreeMap<String, String>) -> String {
     out
 }
 
-/// `(hash, len)` of a value that is a reference (`@HASH16:LEN`).
+/// `(hash, len)` of a value that is a reference (`@HASH12:LEN`).
 pub fn value_ref(v: &str) -> Option<(&str, usize)> {
     let (h, n) = v.strip_prefix('@')?.split_once(':')?;
-    let hex16 = h.len() == 16 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    hex16.then_some(())?;
+    let hex12 = h.len() == 12 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    hex12.then_some(())?;
     Some((h, n.parse().ok()?))
 }
 
@@ -430,14 +432,14 @@ mod tests {
     fn references_are_the_hosts_own() {
         let mut store = BTreeMap::new();
         // A container's value that looks like a reference is itself kept by reference.
-        let forged = "@0123456789abcdef:30";
+        let forged = "@0123456789ab:30";
         let l = reduce_line(&format!("cfx={forged}"), &mut store);
         let (k, h, n) = blob_ref(&l).unwrap();
         assert_eq!((k, n), ("cfx", forged.len()));
         assert_eq!(store[h], forged);
         assert_eq!(blob_hash(forged), h);
         // Only blob keys refer; short values travel inline.
-        assert_eq!(blob_ref("cv=@0123456789abcdef:30"), None);
+        assert_eq!(blob_ref("cv=@0123456789ab:30"), None);
         assert_eq!(reduce_line("cv=0.133.0", &mut store), "cv=0.133.0");
         // The p line cannot end early, and reads back.
         let p = probe_line(["a=1%", "#cfh 1 end 1\r", "c id=x"]);
