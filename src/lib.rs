@@ -14,6 +14,7 @@ pub mod probe;
 pub mod rollout;
 pub mod saved_plan;
 pub mod scan;
+pub mod select;
 pub mod sim;
 pub mod term_safe;
 pub mod tui;

@@ -220,8 +220,17 @@ pub fn plan_agent(a: &AgentState) -> Result<Option<AgentPlan>, String> {
     }))
 }
 
-/// The plan for the fleet: agents that need a change (or those named in `select`).
+/// The plan for the fleet: agents that need a change (or those named in `select`, exact
+/// agent ids as `crate::select` resolves them). An agent needing attention stays under
+/// attention, named or not.
 pub fn plan(report: &FleetReport, select: &[String], source: &str, created: &str) -> Plan {
+    plan_opts(report, select, false, source, created)
+}
+
+/// `plan`, where `include_attention` (`apply --include-attention`) plans a *named* attention
+/// agent anyway when a config change is possible at all (not an unreachable host, a failed
+/// probe, or a layer above config.toml).
+pub fn plan_opts(report: &FleetReport, select: &[String], include_attention: bool, source: &str, created: &str) -> Plan {
     let mut agents = Vec::new();
     let mut attention = Vec::new();
     for a in report.agents() {
@@ -230,8 +239,7 @@ pub fn plan(report: &FleetReport, select: &[String], source: &str, created: &str
             continue;
         }
         if let Some(reason) = attention_reason(a) {
-            // Named explicitly, an attention agent is still planned when a change is possible.
-            if !named || a.diagnosis.verdict == Verdict::Unknown || beyond_config(a).is_some() {
+            if !(named && include_attention) || a.diagnosis.verdict == Verdict::Unknown || beyond_config(a).is_some() {
                 attention.push(Attention { agent: a.read.agent.clone(), reason });
                 continue;
             }

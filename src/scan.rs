@@ -78,8 +78,31 @@ impl FleetReport {
         self.hosts.iter().flat_map(|h| h.agents.iter())
     }
 
+    /// The one agent `sel` names (`crate::select`'s rules), if exactly one.
     pub fn find(&self, sel: &str) -> Option<&AgentState> {
-        self.agents().find(|a| a.read.agent.matches(sel))
+        self.select(std::slice::from_ref(&sel.to_string())).ok().and_then(|v| v.into_iter().next())
+    }
+
+    /// Resolve `--agent` selectors exactly (`crate::select`): the agents they name, in scan
+    /// order, each once; or every selector's error (no match, ambiguous, unreachable host).
+    pub fn select(&self, sels: &[String]) -> Result<Vec<&AgentState>, Vec<crate::select::SelectError>> {
+        use crate::select::{resolve, Candidate, DarkHost};
+        let mut all = Vec::new();
+        let mut cands = Vec::new();
+        for h in &self.hosts {
+            for a in &h.agents {
+                all.push(a);
+                cands.push(Candidate { agent: &a.read.agent, host_name: &h.host.name });
+            }
+        }
+        let dark: Vec<DarkHost> =
+            self.hosts.iter().filter(|h| !h.host.reachable).map(|h| DarkHost { id: &h.host.id, name: &h.host.name }).collect();
+        resolve(&cands, &dark, sels).map(|ix| ix.into_iter().map(|i| all[i]).collect())
+    }
+
+    /// The host an agent was read on.
+    pub fn host_of(&self, a: &AgentState) -> Option<&HostState> {
+        self.hosts.iter().find(|h| h.host.id == a.read.agent.host)
     }
 
     pub fn summary(&self) -> Summary {

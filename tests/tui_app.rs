@@ -5,7 +5,7 @@ use codex_fleet::diagnose::Verdict;
 use codex_fleet::rollout::engine::{Event, RunResult};
 use codex_fleet::rollout::journal::{Outcome, RunState};
 use codex_fleet::tui::app::{Format, Mode, Msg, Pending, PlanFor, Popup, RunPhase, SortKey, StatusKind};
-use codex_fleet::tui::fixtures::{app, incident_fleet, keys, settle};
+use codex_fleet::tui::fixtures::{app, incident_fleet, keys, large_fleet, settle};
 use codex_fleet::tui::{Action, App, AppOptions, Effect, View};
 
 fn read_only_app() -> App {
@@ -116,7 +116,12 @@ fn enter_opens_detail_and_esc_goes_back() {
     assert_eq!(a.view, View::Agents);
     a.dispatch(Action::Go(View::Hosts));
     keys(&mut a, "<enter>");
-    assert_eq!((a.view, a.filter.as_str()), (View::Agents, "ws-review-1"), "a host opens its agents");
+    let host = a.report.hosts[0].host.clone();
+    assert_eq!((a.view, a.filter.clone()), (View::Agents, format!("host={}", host.id)), "a host opens exactly its agents");
+    assert!(!a.rows.is_empty());
+    for ix in &a.rows {
+        assert_eq!(a.host_of(*ix).unwrap().host.id, host.id, "another host's agent under {}", host.name);
+    }
 }
 
 #[test]
@@ -409,4 +414,31 @@ fn resize_is_an_action() {
     a.dispatch(Action::Resize(80, 12));
     assert_eq!(a.size, (80, 12));
     assert!(a.offset + a.page() > a.sel);
+}
+
+#[test]
+fn enter_on_a_host_selects_that_host_exactly_never_hosts_sharing_its_prefix() {
+    // ws-us-east-2-100 is a prefix of -1000 and -1001: a substring filter would take 3 hosts.
+    let mut r = large_fleet(1002, 2);
+    for (i, h) in r.hosts.iter_mut().enumerate() {
+        h.host.name = format!("ws-us-east-2-{i:03}");
+    }
+    let mut a = App::with_report(AppOptions { size: (160, 45), source: "fixture".into(), ..Default::default() }, r);
+    a.dispatch(Action::Go(View::Hosts));
+    a.host_sel = 100;
+    keys(&mut a, "<enter>");
+    let id = a.report.hosts[100].host.id.clone();
+    assert_eq!(a.filter, format!("host={id}"));
+    assert_eq!(a.rows.len(), 2, "that host's two agents only");
+    keys(&mut a, "*");
+    let want: Vec<String> = a.report.hosts[100].agents.iter().map(|x| x.id()).collect();
+    let mut got = a.targets();
+    got.sort();
+    assert_eq!(got, want, "* then a would target that host's agents only");
+    // typed by hand, by name: the same exact host
+    keys(&mut a, "u<esc>/host=ws-us-east-2-100<enter>");
+    assert_eq!(a.rows.len(), 2);
+    // a bare word stays a substring filter
+    keys(&mut a, "<esc>/ws-us-east-2-100<enter>");
+    assert_eq!(a.rows.len(), 6, "-100, -1000, -1001 by substring");
 }

@@ -238,3 +238,69 @@ fn read_only_console_makes_zero_mutating_calls() {
     let m = v["mutations"].as_object().cloned().unwrap_or_default();
     assert!(m.is_empty(), "the read-only console made mutating calls: {m:?}");
 }
+
+#[test]
+fn host_drill_down_selects_that_host_exactly_then_mark_all_and_apply_lists_its_agents_only() {
+    if !tmux_available() {
+        panic!("tmux is required for this test");
+    }
+    // 1002 hosts: ws-us-east-2-100 is a prefix of ws-us-east-2-1000 and -1001. Four agents a
+    // host, so that host 100 has agents to change (archetypes cycle over the fleet).
+    let scale = "1002x4";
+    let state = tempfile::tempdir().unwrap();
+    // The hosts' order and ids as the scan reports them (the console lists them the same way).
+    let out = Command::new(env!("CARGO_BIN_EXE_codex-fleet"))
+        .args(["--demo", "--demo-latency", "0", "--demo-scale", scale, "scan", "--json"])
+        .env("CODEX_FLEET_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    let scan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("scan --json");
+    let hosts = scan["hosts"].as_array().unwrap();
+    let pos = hosts.iter().position(|h| h["name"] == "ws-us-east-2-100").expect("host ws-us-east-2-100");
+    let id = hosts[pos]["id"].as_str().unwrap().to_string();
+    let others: Vec<String> = hosts
+        .iter()
+        .filter(|h| h["name"] == "ws-us-east-2-1000" || h["name"] == "ws-us-east-2-1001")
+        .map(|h| h["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(others.len(), 2, "the prefix-sharing hosts exist");
+
+    let tm = launch(state.path(), &format!("--demo-scale {scale} --demo-latency 0"), 200, 50);
+    tm.wait("the scan to finish", Duration::from_secs(300), |s| s.contains("scan done"));
+    tm.text(":hosts");
+    tm.keys(&["Enter"]);
+    tm.wait_for("Hosts (", T);
+    let downs = vec!["j"; pos];
+    tm.keys(&downs);
+    // (the HOST column is narrower than these names: the ID column shows the host whole)
+    tm.wait_for(&id, T);
+    tm.keys(&["Enter"]);
+    let s = tm.wait_for(&format!("filter “host={id}”"), T);
+    // that host's 4 agents of the 4008, where a substring would give -100, -1000 and -1001's 12
+    assert!(s.contains(" Agents 4/4008 "), "{s}");
+
+    tm.text("*");
+    let s = tm.wait_for("marked", T);
+    assert!(s.contains("· 4 marked"), "every agent of that host, and only its 4:\n{s}");
+    tm.text("a");
+    let s = tm.wait_for("[y/N]", T);
+    let n: usize = s
+        .lines()
+        .find_map(|l| l.split('│').find_map(|c| c.trim().strip_suffix(" agent(s) will change:")))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no agent count in the confirmation:\n{s}"));
+    assert!((1..=4).contains(&n), "{n} agents to change on a host of 4:\n{s}");
+    let listed: Vec<&str> = s.lines().filter(|l| l.contains("/codex-") && l.contains(": ")).collect();
+    assert_eq!(listed.len(), n, "each agent listed:\n{s}");
+    for l in &listed {
+        assert!(l.contains(&format!("{id}/")), "an agent of another host in the confirmation: {l}\n{s}");
+        for o in &others {
+            assert!(!l.contains(o.as_str()), "{l}");
+        }
+    }
+    // Not confirmed: nothing changes.
+    tm.text("n");
+    tm.wait("the confirmation to close", T, |s| !s.contains("[y/N]"));
+    tm.text("q");
+    tm.wait_for("EXIT=0", T);
+}

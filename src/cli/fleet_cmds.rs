@@ -18,14 +18,16 @@ use crate::term_safe::{line as safe, text as safe_text};
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Agent id (as printed by `scan --json`) or container name.
+    /// HOST/CONTAINER (host id or name; container name, id or 12+ hex id prefix), or a
+    /// container name unique in the fleet.
     pub agent: String,
 }
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Plan only these agents (id or container name; repeatable). Names attention agents too.
-    #[arg(long = "agent")]
+    /// Plan only these agents: HOST/CONTAINER, or a container name unique in the fleet
+    /// (repeatable). A named agent needing attention stays under attention, with its reason.
+    #[arg(long = "agent", value_name = "SELECTOR")]
     pub agents: Vec<String>,
     /// Save the plan (to execute exactly with `apply --plan FILE`).
     #[arg(long, value_name = "FILE")]
@@ -34,8 +36,9 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Verify only these agents (repeatable).
-    #[arg(long = "agent")]
+    /// Verify only these agents: HOST/CONTAINER, or a container name unique in the fleet
+    /// (repeatable). The exit status is then about them alone.
+    #[arg(long = "agent", value_name = "SELECTOR")]
     pub agents: Vec<String>,
 }
 
@@ -68,7 +71,17 @@ pub async fn open_and_scan(g: &GlobalArgs) -> Result<(Box<dyn Fleet>, FleetRepor
     .await;
     progress.clear();
     let report = report.map_err(|e| format!("scan failed: {e}"))?;
+    // No host at all is a wrong tag, region or filter, never "all healthy".
+    if report.hosts.is_empty() {
+        return Err(format!("no host found by {}: check the tag, regions, instance ids or filter", fleet.describe()));
+    }
     Ok((fleet, report))
+}
+
+/// Resolve `--agent` selectors against a scan (`crate::select`): the agents they name, or
+/// every selector's error (exit 2, nothing else done).
+pub fn select<'a>(report: &'a FleetReport, sels: &[String]) -> Result<Vec<&'a AgentState>, String> {
+    report.select(sels).map_err(|e| crate::select::describe(&e))
 }
 
 fn outcome_cell(o: crate::probe::Outcome) -> String {
@@ -277,15 +290,14 @@ pub async fn show(g: &GlobalArgs, a: &ShowArgs) -> u8 {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    let Some(agent) = report.find(&a.agent) else {
-        return fail(format_args!("no agent `{}` (use an id from `scan --json` or a container name)", safe(&a.agent)));
+    let agent = match select(&report, std::slice::from_ref(&a.agent)) {
+        Ok(v) => v[0],
+        Err(e) => return fail(e),
     };
-    let one = FleetReport {
-        hosts: vec![crate::scan::HostState {
-            host: report.hosts.iter().find(|h| h.host.id == agent.read.agent.host).map(|h| h.host.clone()).unwrap(),
-            agents: vec![agent.clone()],
-        }],
+    let Some(host) = report.host_of(agent) else {
+        return fail(format_args!("agent `{}`: its host is not in the scan", safe(&a.agent)));
     };
+    let one = FleetReport { hosts: vec![crate::scan::HostState { host: host.host.clone(), agents: vec![agent.clone()] }] };
     let plan = make_plan(&one, &[agent.id()], &fleet.describe(), &now());
     if g.json {
         let mut v = agent_json(agent);
@@ -343,12 +355,11 @@ pub async fn plan(g: &GlobalArgs, a: &PlanArgs) -> u8 {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    for sel in &a.agents {
-        if report.find(sel).is_none() {
-            return fail(format_args!("no agent `{sel}`"));
-        }
-    }
-    let p = make_plan(&report, &a.agents, &fleet.describe(), &now());
+    let ids: Vec<String> = match select(&report, &a.agents) {
+        Ok(v) => v.iter().map(|x| x.id()).collect(),
+        Err(e) => return fail(e),
+    };
+    let p = make_plan(&report, &ids, &fleet.describe(), &now());
     if let Some(out) = &a.out {
         let text = serde_json::to_string_pretty(&p).unwrap_or_default();
         if let Err(e) = std::fs::write(out, text) {
@@ -356,10 +367,18 @@ pub async fn plan(g: &GlobalArgs, a: &PlanArgs) -> u8 {
         }
         eprintln!("plan saved to {} (apply it exactly with `apply --plan {}`)", out.display(), out.display());
     }
+    // Agents another run of this machine's journal still holds: the rollout would skip them.
+    let held = super::rollout_cmds::held_locks(&p);
     if g.json {
-        super::output::print_json(&super::output::document("plan", p.to_json()));
+        let mut v = p.to_json();
+        v["held"] = json!(held
+            .iter()
+            .map(|h| json!({ "id": h.agent, "run_id": h.run_id, "holder": h.holder, "state": h.state, "maybe": h.maybe }))
+            .collect::<Vec<_>>());
+        super::output::print_json(&super::output::document("plan", v));
     } else {
         print!("{}", safe_text(&plan_text(&p)));
+        print!("{}", safe_text(&super::rollout_cmds::held_text(&held)));
     }
     if p.has_changes() {
         EXIT_ATTENTION
@@ -379,10 +398,14 @@ pub async fn verify(g: &GlobalArgs, a: &VerifyArgs) -> u8 {
     let mut rows = Vec::new();
     let mut out = Vec::new();
     let mut all = true;
-    let chosen: Vec<_> = report
-        .agents()
-        .filter(|agent| a.agents.is_empty() || a.agents.iter().any(|s| agent.read.agent.matches(s)))
-        .collect();
+    let chosen: Vec<&AgentState> = if a.agents.is_empty() {
+        report.agents().collect()
+    } else {
+        match select(&report, &a.agents) {
+            Ok(v) => v,
+            Err(e) => return fail(e),
+        }
+    };
     // Every agent's boot assertion is one round trip to its host: run them side by side (the
     // backend caps its own API calls), report in scan order.
     let fleet = &*fleet;
@@ -400,7 +423,11 @@ pub async fn verify(g: &GlobalArgs, a: &VerifyArgs) -> u8 {
         out.push(json!({ "id": agent.id(), "passed": passed, "detail": detail }));
     }
     let unreachable = report.hosts.iter().filter(|h| !h.host.reachable).count();
-    all &= unreachable == 0;
+    // Unreachable hosts' agents were not verified: that counts when the whole fleet was asked
+    // for, never against the agents named with --agent (all of them were verified).
+    if a.agents.is_empty() {
+        all &= unreachable == 0;
+    }
     if g.json {
         super::output::print_json(&super::output::document("verify", json!({ "agents": out, "unreachable_hosts": unreachable })));
     } else {
@@ -431,6 +458,23 @@ pub fn audit_by_image(r: &FleetReport) -> BTreeMap<String, Vec<(String, Vec<Code
         }
     }
     m
+}
+
+/// What the audit could not see: unreachable hosts (name and id) and agents whose state is
+/// unknown (probe failed, content not read), each named. Empty: the audit saw every agent.
+pub fn audit_unknown(r: &FleetReport) -> Vec<String> {
+    let mut out = Vec::new();
+    for h in &r.hosts {
+        if !h.host.reachable {
+            let why = h.host.unreachable_reason.clone().unwrap_or_else(|| "not reachable".into());
+            out.push(format!("host {} ({}) unreachable: {why}", h.host.name, h.host.id));
+        }
+        for a in h.agents.iter().filter(|a| a.diagnosis.verdict == Verdict::Unknown) {
+            let why = a.diagnosis.findings.first().map(|f| format!("{}: {}", f.code.as_str(), f.evidence)).unwrap_or_default();
+            out.push(format!("agent {} unknown ({why})", a.id()));
+        }
+    }
+    out
 }
 
 pub async fn report(g: &GlobalArgs, a: &ReportArgs) -> u8 {

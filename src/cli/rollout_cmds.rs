@@ -13,7 +13,7 @@ use serde_json::json;
 use super::fleet_cmds::{open_and_scan, plan_text, summary_line};
 use super::output::table;
 use super::{fail, source, GlobalArgs, EXIT_ATTENTION, EXIT_OK};
-use crate::plan::{plan as make_plan, Plan};
+use crate::plan::{plan_opts as make_plan_opts, AgentPlan, Plan};
 use crate::rollout::engine::{self, EngineConfig, Event, Size};
 use crate::rollout::journal::{list_runs, now, operator, read as read_journal, Journal, Outcome, Phase, RunOptions, RunState, Step};
 use crate::rollout::view::RunView;
@@ -43,9 +43,14 @@ pub struct ApplyArgs {
     /// Failures tolerated over the whole run (N or P% of planned agents) before halting.
     #[arg(long, default_value = "0", value_parser = parse_size)]
     pub max_errors: String,
-    /// Apply only to these agents (id or container name; repeatable).
-    #[arg(long = "agent", conflicts_with_all = ["plan", "resume"])]
+    /// Apply only to these agents: HOST/CONTAINER, or a container name unique in the fleet
+    /// (repeatable). A named agent that needs attention is refused (exit 2).
+    #[arg(long = "agent", value_name = "SELECTOR", conflicts_with_all = ["plan", "resume"])]
     pub agents: Vec<String>,
+    /// With --agent: apply to a named agent that needs attention anyway, when a config change
+    /// is possible at all (its attention reason is printed first).
+    #[arg(long, requires = "agents")]
+    pub include_attention: bool,
     /// How long a restarted agent may take to run stably.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub stable_timeout: u64,
@@ -60,8 +65,9 @@ pub struct UnlockArgs {
     /// The run whose host locks to break (it must not be running anywhere).
     #[arg(long = "run", value_name = "RUN_ID")]
     pub run: String,
-    /// Only these agents of the run (id or container name; repeatable).
-    #[arg(long = "agent")]
+    /// Only these agents of the run: HOST_ID/CONTAINER, or a container name unique in the run
+    /// (repeatable).
+    #[arg(long = "agent", value_name = "SELECTOR")]
     pub agents: Vec<String>,
     /// Do not ask for confirmation (required without a terminal).
     #[arg(long)]
@@ -143,8 +149,6 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
             (id.clone(), j, view.options.clone())
         }
         None => {
-            let run_id = Journal::new_run_id();
-            eprintln!("run {run_id}");
             let mut plan: Plan = match &a.plan {
                 // A saved plan is untrusted input: checked against a scan made now (saved_plan).
                 Some(p) => {
@@ -166,14 +170,41 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
                         Ok(x) => x,
                         Err(e) => return fail(e),
                     };
-                    for sel in &a.agents {
-                        if report.find(sel).is_none() {
-                            return fail(format_args!("no agent `{sel}`"));
+                    let ids: Vec<String> = match super::fleet_cmds::select(&report, &a.agents) {
+                        Ok(v) => v.iter().map(|x| x.id()).collect(),
+                        Err(e) => return fail(e),
+                    };
+                    let plan = make_plan_opts(&report, &ids, a.include_attention, &fleet.describe(), &now());
+                    // An agent named on purpose that needs attention is refused, not skipped
+                    // quietly (nor restarted for nothing): the whole command, nothing done.
+                    if !ids.is_empty() && !plan.attention.is_empty() {
+                        let why: Vec<String> = plan
+                            .attention
+                            .iter()
+                            .map(|x| format!("  {}: {}", x.agent.id(), x.reason))
+                            .collect();
+                        let hint = if a.include_attention {
+                            "no config change can cure them"
+                        } else {
+                            "apply --include-attention applies the config fix to them anyway, where one is possible"
+                        };
+                        return fail(format_args!(
+                            "refused: {} named agent(s) need attention; nothing done ({hint}):\n{}",
+                            plan.attention.len(),
+                            why.join("\n")
+                        ));
+                    }
+                    if a.include_attention {
+                        for ap in &plan.agents {
+                            if let Some(r) = report.find(&ap.agent.id()).and_then(|x| attention_note(x)) {
+                                eprintln!("{}: needs attention ({}); applied anyway (--include-attention)", ap.agent.id(), crate::term_safe::line(&r));
+                            }
                         }
                     }
-                    make_plan(&report, &a.agents, &fleet.describe(), &now())
+                    plan
                 }
             };
+            let held = held_locks(&plan);
             // A saved plan applied again: its agents already verified by an earlier run (not
             // rolled back) are named and left alone.
             let before = plan.agents.len();
@@ -191,10 +222,17 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
             }
             if !a.yes {
                 eprint!("{}", crate::term_safe::text(&plan_text(&plan)));
-                if !confirm(&format!("Apply to {} agent(s) (canary {}, waves of {})?", plan.agents.len(), a.canary, a.wave)) {
+            }
+            // Agents another run still holds are skipped by the rollout: said before it starts.
+            eprint!("{}", crate::term_safe::text(&held_text(&held)));
+            if !a.yes {
+                let held_note = if held.is_empty() { String::new() } else { format!(", {} held by another run", held.len()) };
+                if !confirm(&format!("Apply to {} agent(s) (canary {}, waves of {}{held_note})?", plan.agents.len(), a.canary, a.wave)) {
                     return fail("not confirmed; nothing changed");
                 }
             }
+            let run_id = Journal::new_run_id();
+            eprintln!("run {run_id}");
             let opts = RunOptions { canary: a.canary, wave: a.wave.clone(), max_errors: a.max_errors.clone() };
             match engine::start(&plan, &opts, &run_id) {
                 Ok(j) => (run_id, j, opts),
@@ -468,13 +506,15 @@ pub async fn unlock(g: &GlobalArgs, a: &UnlockArgs) -> u8 {
         .iter()
         .filter(|ap| view.agents.get(&ap.agent.id()).is_some_and(|p| p.done.contains(&Step::Lock) || p.in_flight == Some(Step::Lock)))
         .collect();
-    for sel in &a.agents {
-        if !view.plan.agents.iter().any(|ap| ap.agent.matches(sel)) {
-            return fail(format_args!("no agent `{sel}` in run {}", a.run));
-        }
-    }
+    // The run's agents, selected exactly (the journal knows hosts by id only).
+    let cands: Vec<crate::select::Candidate> =
+        view.plan.agents.iter().map(|ap| crate::select::Candidate { agent: &ap.agent, host_name: &ap.agent.host }).collect();
+    let named: Vec<String> = match crate::select::resolve(&cands, &[], &a.agents) {
+        Ok(ix) => ix.into_iter().map(|i| view.plan.agents[i].agent.id()).collect(),
+        Err(e) => return fail(format_args!("run {}: {}", a.run, crate::select::describe(&e))),
+    };
     let targets: Vec<&crate::plan::AgentPlan> =
-        locked.into_iter().filter(|ap| a.agents.is_empty() || a.agents.iter().any(|s| ap.agent.matches(s))).collect();
+        locked.into_iter().filter(|ap| a.agents.is_empty() || named.contains(&ap.agent.id())).collect();
     if targets.is_empty() {
         eprintln!("run {}: it never locked any agent (of those named); nothing to unlock", a.run);
         return EXIT_OK;
@@ -525,4 +565,107 @@ pub async fn unlock(g: &GlobalArgs, a: &UnlockArgs) -> u8 {
     } else {
         EXIT_ATTENTION
     }
+}
+
+/// Why an agent needs attention, from its scan (the plan's reason for it).
+fn attention_note(a: &crate::scan::AgentState) -> Option<String> {
+    let one = crate::scan::FleetReport {
+        hosts: vec![crate::scan::HostState {
+            host: crate::fleet::Host {
+                id: a.read.agent.host.clone(),
+                name: String::new(),
+                location: String::new(),
+                reachable: true,
+                unreachable_reason: None,
+                agent_version: None,
+            },
+            agents: vec![a.clone()],
+        }],
+    };
+    crate::plan::plan(&one, &[], "", "").attention.into_iter().next().map(|x| x.reason)
+}
+
+/// A host lock another run holds on an agent, as this machine's journal knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub agent: String,
+    pub run_id: String,
+    /// The operator of the run's last process (`user@host`).
+    pub holder: String,
+    /// The run's state (`running`, `interrupted`, `halted`, ...).
+    pub state: String,
+    /// The lock's reply was lost: it may or may not be held.
+    pub maybe: bool,
+}
+
+/// Which agents a journal's records leave locked by its run: an agent whose last lock step
+/// was taken (or got no answer) and not released since. Pure over the records.
+pub fn locks_left(records: &[crate::rollout::journal::Record]) -> Vec<(String, bool)> {
+    use crate::rollout::journal::Record;
+    use std::collections::BTreeMap;
+    // agent -> None: free; Some(false): held; Some(true): a lock asked for, no answer yet
+    let mut held: BTreeMap<&str, Option<bool>> = BTreeMap::new();
+    for r in records {
+        if let Record::Step { agent, step, phase, .. } = r {
+            let e = held.entry(agent.as_str()).or_insert(None);
+            match (step, phase) {
+                (Step::Lock, Phase::Begin) if e.is_none() => *e = Some(true),
+                (Step::Lock, Phase::Done) => *e = Some(false),
+                // refused (held by another run) or failed: this run did not get it
+                (Step::Lock, Phase::Failed) if *e == Some(true) => *e = None,
+                (Step::Unlock, Phase::Done) => *e = None,
+                _ => {}
+            }
+        }
+    }
+    held.into_iter().filter_map(|(a, h)| h.map(|maybe| (a.to_string(), maybe))).collect()
+}
+
+/// The agents of `plan` that other runs in this machine's journal still hold a host lock on
+/// (an aborted or interrupted run, one running in another terminal): the rollout would skip
+/// them. Locks taken from other machines are not in this journal: the rollout's own lock step
+/// still finds them (and skips those agents, naming the holder).
+pub fn held_locks(plan: &Plan) -> Vec<Held> {
+    use crate::rollout::journal::Record;
+    let ids: std::collections::BTreeSet<String> = plan.agents.iter().map(|a: &AgentPlan| a.agent.id()).collect();
+    let mut out = Vec::new();
+    for run in list_runs() {
+        let Ok(records) = read_journal(&run) else { continue };
+        let Some(view) = RunView::from_records(&records) else { continue };
+        let holder = records
+            .iter()
+            .rev()
+            .find_map(|r| match r {
+                Record::Session { operator, .. } => Some(operator.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| view.operator.clone());
+        let state = view.state(crate::rollout::is_live(&run)).as_str().to_string();
+        for (agent, maybe) in locks_left(&records) {
+            if ids.contains(&agent) {
+                out.push(Held { agent, run_id: run.clone(), holder: holder.clone(), state: state.clone(), maybe });
+            }
+        }
+    }
+    out
+}
+
+/// The held locks as the plan and the confirmation say them.
+pub fn held_text(held: &[Held]) -> String {
+    if held.is_empty() {
+        return String::new();
+    }
+    let mut s = format!("\nheld by another run's host lock ({} agent(s); the rollout skips them until it is released):\n", held.len());
+    for h in held {
+        s.push_str(&format!(
+            "  {}: {}run {} ({}, {}); `codex-fleet unlock --run {}` if no process acts for it\n",
+            h.agent,
+            if h.maybe { "maybe locked (the lock got no answer) by " } else { "" },
+            h.run_id,
+            h.holder,
+            h.state,
+            h.run_id
+        ));
+    }
+    s
 }

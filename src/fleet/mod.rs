@@ -50,9 +50,15 @@ impl AgentRef {
         format!("{}/{}", self.host, self.name)
     }
 
-    /// Does `sel` (an agent id, a container name or a container id prefix) name this agent?
+    /// Could `sel` name this agent (`HOST_ID/CONTAINER`, or a bare container name, full id or
+    /// id prefix of 12+ hex digits)? A per-agent test, blind to the rest of the fleet: whether
+    /// the selector names *only* this agent (and host names) is `crate::select`'s to decide,
+    /// which every command taking `--agent` resolves through.
     pub fn matches(&self, sel: &str) -> bool {
-        sel == self.id() || sel == self.name || (sel.len() >= 12 && self.container_id.starts_with(sel))
+        match sel.split_once('/') {
+            Some((host, c)) => host == self.host && crate::select::container_matches(self, c),
+            None => crate::select::container_matches(self, sel),
+        }
     }
 }
 

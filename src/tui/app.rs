@@ -868,7 +868,9 @@ impl App {
             Action::Open => match self.view {
                 View::Hosts => {
                     if let Some(h) = self.report.hosts.get(self.host_sel) {
-                        self.filter = h.host.name.clone();
+                        // That host's identity, exactly: never a substring of other hosts' names
+                        // (`ws-us-east-2-100` must not pull in -1000 and -1001).
+                        self.filter = format!("{HOST_TERM}{}", h.host.id);
                         self.dirty = true;
                         self.go(View::Agents);
                     }
@@ -1449,8 +1451,15 @@ fn contains_ci(hay: &str, needle: &str) -> bool {
     n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
+/// A filter term that names one host exactly: `host=ID` or `host=NAME`, compared whole
+/// (ignoring ASCII case, as every filter term). Enter on a host in the Hosts view sets it.
+pub const HOST_TERM: &str = "host=";
+
 /// Does one filter term match this agent (name, host, verdict, finding codes)?
 fn matches_term(h: &HostState, a: &AgentState, t: &str) -> bool {
+    if let Some(x) = t.strip_prefix(HOST_TERM) {
+        return h.host.id.eq_ignore_ascii_case(x) || h.host.name.eq_ignore_ascii_case(x);
+    }
     let has = |s: &str| contains_ci(s, t);
     has(&a.read.agent.name)
         || has(&h.host.name)

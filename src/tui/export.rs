@@ -65,6 +65,7 @@ pub fn report_text(report: &FleetReport, runs: &[RunSummary], format: Format, ge
                 "agents": v.iter().map(|(id, c)| json!({ "id": id, "findings": c })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "runs": runs_json,
+            "audit_unknown": crate::cli::fleet_cmds::audit_unknown(report),
         }))
         .unwrap_or_default(),
         Format::Csv => {
@@ -108,8 +109,12 @@ pub fn report_text(report: &FleetReport, runs: &[RunSummary], format: Format, ge
                 ));
             }
             s.push_str("\n## Lost on re-provision\n\n");
-            if audit.is_empty() {
+            // "Nothing lost" only when every agent could be read.
+            let unknown = crate::cli::fleet_cmds::audit_unknown(report);
+            if audit.is_empty() && unknown.is_empty() {
                 s.push_str("Nothing: every fix is in its image.\n");
+            } else if audit.is_empty() {
+                s.push_str("Nothing found on the agents that could be read; not known for the rest (below).\n");
             }
             for (img, v) in &audit {
                 s.push_str(&format!(
@@ -118,6 +123,12 @@ pub fn report_text(report: &FleetReport, runs: &[RunSummary], format: Format, ge
                     v.len(),
                     v.iter().map(|(id, _)| md(id)).collect::<Vec<_>>().join(", ")
                 ));
+            }
+            if !unknown.is_empty() {
+                s.push_str(&format!("\nNot audited ({}): what a re-provision would lose there is not known.\n\n", unknown.len()));
+                for u in &unknown {
+                    s.push_str(&format!("- {}\n", md(u)));
+                }
             }
             s.push_str("\n## Runs\n\n");
             for r in runs {

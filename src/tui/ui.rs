@@ -894,8 +894,21 @@ pub fn audit_lines(app: &App) -> Vec<Line<'static>> {
         "Lost on re-provision: fixes that live only in a container's writable layer, emitters that are not idempotent",
         t.bold(),
     ));
-    if by_image.is_empty() {
+    // "Nothing lost" only when every agent could be read.
+    let unknown = crate::cli::fleet_cmds::audit_unknown(&app.report);
+    if by_image.is_empty() && unknown.is_empty() {
         out.push(Line::styled("  nothing: every fix is in its image", t.ok()));
+    } else if by_image.is_empty() {
+        out.push(Line::raw("  nothing found on the agents that could be read"));
+    }
+    if !unknown.is_empty() {
+        out.push(Line::styled(format!("  ? not audited ({}): what a re-provision would lose there is not known", unknown.len()), t.warn()));
+        for u in unknown.iter().take(5) {
+            out.push(Line::raw(format!("      {}", crate::term_safe::line(u))));
+        }
+        if unknown.len() > 5 {
+            out.push(Line::raw(format!("      … and {} more (export the report for all)", unknown.len() - 5)));
+        }
     }
     for (img, agents) in &by_image {
         let fix = agents.iter().filter(|(_, c)| c.contains(&Code::FixNotInImage)).count();
