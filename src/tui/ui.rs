@@ -895,20 +895,24 @@ pub fn audit_lines(app: &App) -> Vec<Line<'static>> {
         t.bold(),
     ));
     // "Nothing lost" only when every agent could be read.
-    let unknown = crate::cli::fleet_cmds::audit_unknown(&app.report);
+    let unknown: Vec<String> = app
+        .report
+        .hosts
+        .iter()
+        .flat_map(|h| {
+            let host = (!h.host.reachable).then(|| format!("host {} ({}) unreachable", h.host.name, h.host.id));
+            host.into_iter().chain(
+                h.agents
+                    .iter()
+                    .filter(|a| a.diagnosis.verdict == crate::diagnose::Verdict::Unknown)
+                    .map(|a| format!("agent {} unknown ({})", a.id(), a.diagnosis.findings.first().map(|f| f.code.as_str()).unwrap_or("?"))),
+            )
+        })
+        .collect();
     if by_image.is_empty() && unknown.is_empty() {
         out.push(Line::styled("  nothing: every fix is in its image", t.ok()));
     } else if by_image.is_empty() {
         out.push(Line::raw("  nothing found on the agents that could be read"));
-    }
-    if !unknown.is_empty() {
-        out.push(Line::styled(format!("  ? not audited ({}): what a re-provision would lose there is not known", unknown.len()), t.warn()));
-        for u in unknown.iter().take(5) {
-            out.push(Line::raw(format!("      {}", crate::term_safe::line(u))));
-        }
-        if unknown.len() > 5 {
-            out.push(Line::raw(format!("      … and {} more (export the report for all)", unknown.len() - 5)));
-        }
     }
     for (img, agents) in &by_image {
         let fix = agents.iter().filter(|(_, c)| c.contains(&Code::FixNotInImage)).count();
@@ -927,6 +931,16 @@ pub fn audit_lines(app: &App) -> Vec<Line<'static>> {
         }
         if agents.len() > 6 {
             out.push(Line::styled(format!("      … and {} more", agents.len() - 6), t.dim()));
+        }
+    }
+    // What the audit could not see, after what it found (the report names why for each).
+    if !unknown.is_empty() {
+        out.push(Line::styled(format!("  ? not audited ({}): what a re-provision would lose there is not known", unknown.len()), t.warn()));
+        for u in unknown.iter().take(4) {
+            out.push(Line::styled(format!("      {}", crate::term_safe::line(u)), t.dim()));
+        }
+        if unknown.len() > 4 {
+            out.push(Line::styled(format!("      … and {} more (the exported report names each)", unknown.len() - 4), t.dim()));
         }
     }
     out
