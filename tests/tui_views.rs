@@ -374,7 +374,7 @@ fn identities_stay_whole_or_distinct_at_every_size() {
 fn elided_names_keep_their_ends() {
     use codex_fleet::tui::ui::{elide_middle, findings_cell};
     assert_eq!(elide_middle("ws-us-east-2-1000", 40), "ws-us-east-2-1000");
-    assert_eq!(elide_middle("ws-us-east-2-1000", 10), "ws-…2-1000");
+    assert_eq!(elide_middle("ws-us-east-2-1000", 10), "ws…-2-1000");
     assert_eq!(elide_middle("codex-cli-override-04", 12).chars().count(), 12);
     assert!(elide_middle("codex-cli-override-04", 12).ends_with("ride-04"));
     assert_eq!(findings_cell(&["sandbox-enabled", "uidmap-write-denied", "gitea-unreachable"], 40), "sandbox-enabled,uidmap-write-denied +1");

@@ -1683,8 +1683,12 @@ pub fn plan_lines(plan: &Plan, ids: &[String], report: &FleetReport, full: bool)
         .map(|a| a.agent.id())
         .chain(plan.attention.iter().map(|a| a.agent.id()))
         .collect();
-    for id in ids.iter().filter(|id| !covered.contains(*id)) {
-        out.push(format!("== {id}: nothing to change (already on the durable fix)"));
+    // The agents that need nothing: one line, not one each.
+    let idle: Vec<&String> = ids.iter().filter(|id| !covered.contains(*id)).collect();
+    if !idle.is_empty() {
+        let shown: Vec<String> = idle.iter().take(if full { usize::MAX } else { 4 }).map(|s| s.to_string()).collect();
+        let more = if idle.len() > shown.len() { format!(" … and {} more", idle.len() - shown.len()) } else { String::new() };
+        out.push(format!("== nothing to change on {} agent(s) (already on the durable fix): {}{more}", idle.len(), shown.join(", ")));
     }
     let ctx = crate::plan_view::contexts(report);
     out.extend(crate::plan_view::grouped_lines(plan, &crate::plan_view::lookup(&ctx), full));
