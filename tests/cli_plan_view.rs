@@ -75,3 +75,44 @@ fn identical_changes_are_grouped_and_the_managed_block_folded() {
         .sum();
     assert_eq!(named, planned);
 }
+
+#[test]
+fn the_audit_report_says_what_each_image_needs_and_names_every_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let md = text(&demo(dir.path(), "8x6", &["report", "--format", "md"]));
+    let json: serde_json::Value = serde_json::from_str(&text(&demo(dir.path(), "8x6", &["report", "--format", "json"]))).unwrap();
+    let csv = text(&demo(dir.path(), "8x6", &["report", "--format", "csv"]));
+
+    // Hosts by name and id; the unreachable one named with why.
+    let hosts = json["fleet"]["hosts"].as_array().unwrap();
+    let down: Vec<&serde_json::Value> = hosts.iter().filter(|h| h["reachable"] == false).collect();
+    assert!(!down.is_empty(), "the demo has an unreachable host");
+    for h in &down {
+        let (name, id) = (h["name"].as_str().unwrap(), h["id"].as_str().unwrap());
+        assert!(md.contains(&format!("- host {name} ({id}): ")), "md names {name} ({id}) as not reached:\n{md}");
+        assert!(json["unreachable_hosts"].as_array().unwrap().iter().any(|u| u["id"] == id));
+    }
+    // Per image: agents, findings, files (path + sha256), what the build needs.
+    let audit = json["audit"].as_array().unwrap();
+    assert!(!audit.is_empty());
+    for img in audit {
+        let image = img["image"].as_str().unwrap();
+        assert!(md.contains(&format!("### Image `{image}`: ")), "{md}");
+        assert!(!img["needs"].as_array().unwrap().is_empty(), "{img}");
+        for a in img["agents"].as_array().unwrap() {
+            assert!(a["host_name"].as_str().unwrap().starts_with("ws-"), "{a}");
+            assert!(a["host_id"].as_str().unwrap().starts_with("i-"), "{a}");
+        }
+    }
+    let files: Vec<&serde_json::Value> =
+        audit.iter().flat_map(|i| i["agents"].as_array().unwrap()).flat_map(|a| a["files"].as_array().unwrap()).collect();
+    assert!(files.iter().any(|f| f["path"] == "/usr/local/bin/codex_mcp_config.sh" && f["sha256"].is_string()), "{files:?}");
+    assert!(md.contains("**The image needs:**"), "{md}");
+    // csv: an image column, host name and id, one row per agent of the reached hosts.
+    let mut rows = csv.lines();
+    assert_eq!(rows.next().unwrap(), "host_name,host_id,agent,image,verdict,sandbox_mode,sandbox_mode_source,approval_policy,findings");
+    let agents: usize = hosts.iter().map(|h| h["agents"].as_array().map(|a| a.len()).unwrap_or(0)).sum();
+    let body: Vec<&str> = rows.collect();
+    assert_eq!(body.len(), agents);
+    assert!(body.iter().all(|r| r.starts_with("ws-") && r.split(',').nth(1).unwrap().starts_with("i-")), "{csv}");
+}

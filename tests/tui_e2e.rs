@@ -145,7 +145,10 @@ fn console_on_the_demo_fleet() {
     tm.keys(&["Escape"]);
     tm.text(":agents");
     tm.keys(&["Enter"]);
-    let s = tm.wait_for("filter “stalled”", T);
+    // The whole table drawn: as many stalled rows as the title counts.
+    let s = tm.wait("the stalled agents, every row drawn", T, |s| {
+        s.contains("filter “stalled”") && s.lines().filter(|l| l.contains("✗ stalled")).count() == agents_shown(s)
+    });
     let stalled: Vec<&str> = s.lines().filter(|l| l.contains("✗ stalled")).collect();
     assert!(stalled.len() <= attention, "{} stalled after the run, {attention} needed attention:\n{s}", stalled.len());
     for l in &stalled {
@@ -156,11 +159,10 @@ fn console_on_the_demo_fleet() {
         let layer_agents = ["codex-requiremen", "codex-project-"];
         assert!(attention_codes.iter().chain(&layer_agents).any(|c| l.contains(c)), "still stalled: {l}");
     }
-    let s = {
-        tm.keys(&["Escape"]);
-        tm.wait("the filter to clear", T, |s| !s.contains("filter “"))
-    };
-    assert!(s.contains("! at-risk") || s.contains("✓ healthy"), "{s}");
+    tm.keys(&["Escape"]);
+    tm.wait("the filter to clear, fixed agents at-risk or healthy", T, |s| {
+        !s.contains("filter “") && (s.contains("! at-risk") || s.contains("✓ healthy"))
+    });
 
     // Audit: regressions by image and the run just made.
     tm.text(":audit");

@@ -1045,7 +1045,8 @@ impl App {
                 }
             }
             Action::ScrollAudit(d) => {
-                let n = super::ui::audit_lines(self).len();
+                // Wrapped lines count too: allow up to three screen lines per logical line.
+                let n = super::ui::audit_lines(self).len() * 3;
                 self.audit_scroll = self.audit_scroll.saturating_add_signed(d).min(n.saturating_sub(1));
             }
             Action::Complete => {

@@ -12,7 +12,6 @@ use ratatui::Frame;
 use regex::Regex;
 
 use super::app::{App, Mode, Pending, Popup, RunKind, RunPhase, StatusKind, View};
-use crate::cli::fleet_cmds::audit_by_image;
 use crate::cli::output::verdict_label;
 use crate::diagnose::{Code, ProbeSummary, Verdict};
 use crate::probe::Outcome as ProbeOutcome;
@@ -1084,29 +1083,42 @@ fn draw_rollout(f: &mut Frame, area: Rect, app: &App) {
 pub fn audit_lines(app: &App) -> Vec<Line<'static>> {
     let t = theme(app);
     let mut out = Vec::new();
-    let by_image = audit_by_image(&app.report);
+    let audit = super::export::image_audit(&app.report);
     out.push(Line::styled(
         "Lost on re-provision: fixes that live only in a container's writable layer, emitters that are not idempotent",
         t.bold(),
     ));
-    if by_image.is_empty() {
+    if audit.is_empty() {
         out.push(Line::styled("  nothing: every fix is in its image", t.ok()));
     }
-    for (img, agents) in &by_image {
-        let fix = agents.iter().filter(|(_, c)| c.contains(&Code::FixNotInImage)).count();
-        let emit = agents.iter().filter(|(_, c)| c.contains(&Code::EmitterNotIdempotent)).count();
+    for img in &audit {
         out.push(Line::from(vec![
             Span::styled("  ! ", t.warn()),
-            Span::styled(img.clone(), t.bold()),
-            Span::raw(format!(
-                " lacks the fix: {} agent(s) ({fix} fix-not-in-image, {emit} emitter-not-idempotent)",
-                agents.len()
-            )),
+            Span::styled(crate::term_safe::line(&img.image).into_owned(), t.bold()),
+            Span::raw(format!(" lacks the fix: {} agent(s)", img.agents.len())),
         ]));
+        for n in &img.needs {
+            out.push(Line::from(vec![Span::styled("    needs: ", t.accent()), Span::raw(crate::term_safe::line(n).into_owned())]));
+        }
         // Every agent: the list scrolls (J/K) rather than ending in "… and N more".
-        for (id, codes) in agents {
-            let c: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
-            out.push(Line::styled(format!("      {id:<34} {}", c.join(", ")), t.dim()));
+        for a in &img.agents {
+            let files: Vec<String> = a
+                .files
+                .iter()
+                .map(|(p, sha)| format!("{} {}", p, sha.as_deref().map(|h| h.get(..12).unwrap_or(h)).unwrap_or("?")))
+                .collect();
+            out.push(Line::styled(
+                crate::term_safe::line(&format!(
+                    "      {} ({}) {:<28} {}  {}",
+                    a.host_name,
+                    a.host_id,
+                    a.id.rsplit('/').next().unwrap_or(&a.id),
+                    a.findings.join(","),
+                    files.join(", ")
+                ))
+                .into_owned(),
+                t.dim(),
+            ));
         }
     }
     out
@@ -1119,14 +1131,15 @@ fn draw_audit(f: &mut Frame, area: Rect, app: &App) {
     let top_h = (n as u16 + 2).min(area.height / 2).max(3);
     let [top, bottom] = Layout::vertical([Constraint::Length(top_h), Constraint::Min(4)]).areas(area);
     let inner_h = top_h.saturating_sub(2) as usize;
-    let scroll = app.audit_scroll.min(n.saturating_sub(inner_h));
-    let title = if n > inner_h {
-        format!(" Audit · by image · lines {}-{} of {n} · J/K scroll · e export md/json/csv ", scroll + 1, (scroll + inner_h).min(n))
+    // Long lines (what an image needs) wrap; J/K scroll by screen lines.
+    let scroll = app.audit_scroll.min(n.saturating_sub(1));
+    let title = if n > inner_h || scroll > 0 {
+        " Audit · by image · J/K scroll · e export md/json/csv ".to_string()
     } else {
         " Audit · by image · e export md/json/csv ".to_string()
     };
     f.render_widget(
-        Paragraph::new(lines.into_iter().skip(scroll).collect::<Vec<_>>()).block(Block::bordered().title(title)),
+        Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((scroll as u16, 0)).block(Block::bordered().title(title)),
         top,
     );
     let rows_h = bottom.height.saturating_sub(3) as usize;
