@@ -10,6 +10,7 @@ pub mod diagnose;
 pub mod fleet;
 pub mod fsutil;
 pub mod plan;
+pub mod plan_view;
 pub mod probe;
 pub mod rollout;
 pub mod saved_plan;

@@ -41,7 +41,7 @@ fn filter_matches_name_host_verdict_and_codes() {
 
     keys(&mut a, "/<bs><bs><bs><bs><bs><bs>ws-ops-1<enter>");
     assert_eq!(visible_names(&a).len(), 4, "host name");
-    keys(&mut a, "/ at-risk<enter>");
+    keys(&mut a, "/<end> at-risk<enter>");
     assert!(visible_names(&a).is_empty(), "terms are AND-ed: no at-risk agent on ws-ops-1");
     keys(&mut a, "<esc>");
     assert!(a.filter.is_empty(), "Esc clears the filter");
@@ -55,7 +55,7 @@ fn filter_matches_name_host_verdict_and_codes() {
 
 #[test]
 fn navigation_keys() {
-    let mut a = app(120, 12); // a page of 4 rows
+    let mut a = app(120, 13); // a page of 4 rows (the why line takes two)
     assert_eq!(a.page(), 4);
     keys(&mut a, "jj");
     assert_eq!(a.sel, 2);
@@ -441,4 +441,103 @@ fn enter_on_a_host_selects_that_host_exactly_never_hosts_sharing_its_prefix() {
     // a bare word stays a substring filter
     keys(&mut a, "<esc>/ws-us-east-2-100<enter>");
     assert_eq!(a.rows.len(), 6, "-100, -1000, -1001 by substring");
+}
+
+#[test]
+fn slash_opens_on_the_old_filter_selected_so_typing_replaces_it() {
+    let mut a = app(120, 40);
+    keys(&mut a, "/uidmap<enter>");
+    assert_eq!(a.filter, "uidmap");
+    keys(&mut a, "/");
+    assert!(a.input.selected, "the old filter is selected");
+    keys(&mut a, "stalled<enter>");
+    assert_eq!(a.filter, "stalled", "typing replaced the old filter (not `uidmapstalled`)");
+    keys(&mut a, "/<bs><enter>");
+    assert_eq!(a.filter, "", "one Backspace clears a selected filter");
+    keys(&mut a, "/uid<enter>/<end>map<enter>");
+    assert_eq!(a.filter, "uidmap", "a cursor key keeps the text and types after it");
+}
+
+#[test]
+fn filter_matches_root_cause_words_as_the_why_line_writes_them() {
+    let mut a = app(120, 40);
+    let why = a.why.clone();
+    assert!(why.starts_with("stalled: "), "{why}");
+    // Every root cause of the why line, typed as written, finds exactly its count of agents.
+    let causes = a.causes();
+    assert!(causes.len() >= 2, "{causes:?}");
+    for (n, cause) in &causes {
+        keys(&mut a, &format!("/{cause}<enter>"));
+        assert_eq!(a.rows.len(), *n, "filter `{cause}`");
+        assert!(a.rows.iter().all(|ix| a.agent_at(*ix).unwrap().diagnosis.verdict == Verdict::Stalled));
+    }
+    // Words of a cause, not the whole phrase, in any case.
+    keys(&mut a, "/rtm_newaddr<enter>");
+    let n_loop = causes.iter().find(|(_, c)| c.contains("RTM_NEWADDR")).map(|(n, _)| *n).unwrap_or(0);
+    assert!(n_loop > 0 && a.rows.len() == n_loop, "rtm_newaddr: {} rows, {n_loop} expected", a.rows.len());
+}
+
+#[test]
+fn enter_on_a_root_cause_in_the_hosts_view_filters_to_its_agents() {
+    let mut a = app(120, 40);
+    let causes = a.causes();
+    keys(&mut a, ":hosts<enter>");
+    assert_eq!(a.view, View::Hosts);
+    assert_eq!(a.cause_sel, None);
+    keys(&mut a, "k");
+    assert_eq!(a.cause_sel, Some(causes.len() - 1), "up from the first host reaches the last cause");
+    keys(&mut a, &"k".repeat(causes.len() + 2));
+    let first = a.cause_sel.expect("in the causes");
+    assert_eq!(first, 0, "k stops at the first cause");
+    keys(&mut a, "<enter>");
+    assert_eq!(a.view, View::Agents);
+    assert_eq!(a.filter, causes[first].1);
+    assert_eq!(a.rows.len(), causes[first].0, "exactly the agents of that cause");
+    keys(&mut a, "<esc><esc>");
+    assert_eq!(a.view, View::Hosts);
+}
+
+#[test]
+fn c_copies_the_agent_id_and_prints_it() {
+    let mut a = app(120, 40);
+    let id = a.selected_agent().unwrap().id();
+    keys(&mut a, "c");
+    assert_eq!(a.clipboard.as_deref(), Some(id.as_str()));
+    let st = a.status.clone().unwrap();
+    assert!(st.text.contains(&id), "the id is printed too (terminals without OSC 52): {}", st.text);
+}
+
+#[test]
+fn tab_completes_commands_and_their_arguments() {
+    use codex_fleet::tui::app::complete;
+    assert_eq!(complete("au").0, "audit ");
+    assert_eq!(complete("a"), ("a".to_string(), vec!["agents", "audit"]));
+    assert_eq!(complete("so").0, "sort ");
+    assert_eq!(complete("sort v").0, "sort verdict ");
+    assert_eq!(complete("export j").0, "export json ");
+    assert_eq!(complete("nosuch").1, Vec::<&str>::new());
+    let mut a = app(120, 40);
+    keys(&mut a, ":hos<tab><enter>");
+    assert_eq!(a.view, View::Hosts, "completed to `hosts ` and run");
+    // Every completion is a command the console knows.
+    for c in codex_fleet::tui::app::COMMANDS {
+        let mut a = app(120, 40);
+        keys(&mut a, &format!(":{c}<enter>"));
+        let st = a.status.as_ref().map(|s| s.text.clone()).unwrap_or_default();
+        assert!(!st.contains("unknown command"), "{c}: {st}");
+    }
+}
+
+#[test]
+fn a_run_summary_stays_when_a_scan_ends_after_it() {
+    let mut a = app(120, 40);
+    a.status = Some(codex_fleet::tui::app::Status {
+        kind: StatusKind::Info,
+        text: "run r-1: done — 3 verified".into(),
+        pinned: true,
+    });
+    a.on_msg(Msg::ScanDone(Ok(incident_fleet())));
+    assert!(a.status.as_ref().unwrap().text.starts_with("run r-1"), "{:?}", a.status);
+    keys(&mut a, "<esc>");
+    assert!(a.status.is_none(), "Esc dismisses it");
 }

@@ -106,16 +106,18 @@ fn console_on_the_demo_fleet() {
     // Filter: only stalled agents.
     tm.text("/stalled");
     tm.keys(&["Enter"]);
-    let s = tm.wait_for("filter “stalled”", T);
-    assert!(s.contains("✗ stalled"), "{s}");
-    assert!(!s.contains("✓ healthy"), "{s}");
+    // (Waited for as a whole: tmux may capture a frame half redrawn.)
+    tm.wait("only stalled rows under the filter", T, |s| {
+        s.contains("filter “stalled”") && s.contains("✗ stalled") && !s.contains("✓ healthy")
+    });
 
     // Diff preview of all of them.
     tm.text("*");
     tm.wait_for("marked", T);
     tm.text("p");
-    let s = tm.wait_for("Plan ·", T);
-    assert!(s.contains("+sandbox_mode = \"danger-full-access\"") || s.contains("codex-fleet managed block"), "{s}");
+    tm.wait("the preview", T, |s| {
+        s.contains("Plan ·") && (s.contains("+sandbox_mode = \"danger-full-access\"") || s.contains("codex-fleet managed block"))
+    });
     tm.keys(&["Escape"]);
     tm.wait_for("Agents", T);
 
@@ -134,13 +136,19 @@ fn console_on_the_demo_fleet() {
         s.contains("verified, 0 failed") && s.contains("run ") && (s.contains(": done") || s.contains("halted"))
     });
     assert!(s.contains(": done"), "{s}");
-    tm.wait_for("scan done", T);
+    // The run's summary stays (a scan ending does not overwrite it) and points at the audit;
+    // the rescan the run started ends meanwhile (the header stops saying scanning…).
+    let s = tm.wait("the rescan to finish", T, |s| s.contains("next: :audit") && !s.contains("scanning…"));
+    assert!(s.contains("verified, 0 failed"), "the summary is still there: {s}");
 
     // No longer stalled: only agents that need attention are.
     tm.keys(&["Escape"]);
     tm.text(":agents");
     tm.keys(&["Enter"]);
-    let s = tm.wait_for("filter “stalled”", T);
+    // The whole table drawn: as many stalled rows as the title counts.
+    let s = tm.wait("the stalled agents, every row drawn", T, |s| {
+        s.contains("filter “stalled”") && s.lines().filter(|l| l.contains("✗ stalled")).count() == agents_shown(s)
+    });
     let stalled: Vec<&str> = s.lines().filter(|l| l.contains("✗ stalled")).collect();
     assert!(stalled.len() <= attention, "{} stalled after the run, {attention} needed attention:\n{s}", stalled.len());
     for l in &stalled {
@@ -151,11 +159,10 @@ fn console_on_the_demo_fleet() {
         let layer_agents = ["codex-requiremen", "codex-project-"];
         assert!(attention_codes.iter().chain(&layer_agents).any(|c| l.contains(c)), "still stalled: {l}");
     }
-    let s = {
-        tm.keys(&["Escape"]);
-        tm.wait("the filter to clear", T, |s| !s.contains("filter “"))
-    };
-    assert!(s.contains("! at-risk") || s.contains("✓ healthy"), "{s}");
+    tm.keys(&["Escape"]);
+    tm.wait("the filter to clear, fixed agents at-risk or healthy", T, |s| {
+        !s.contains("filter “") && (s.contains("! at-risk") || s.contains("✓ healthy"))
+    });
 
     // Audit: regressions by image and the run just made.
     tm.text(":audit");
@@ -301,6 +308,96 @@ fn host_drill_down_selects_that_host_exactly_then_mark_all_and_apply_lists_its_a
     // Not confirmed: nothing changes.
     tm.text("n");
     tm.wait("the confirmation to close", T, |s| !s.contains("[y/N]"));
+    tm.text("q");
+    tm.wait_for("EXIT=0", T);
+}
+
+/// The number in `… Agents 12/96 …` (rows shown / total) on screen.
+fn agents_shown(s: &str) -> usize {
+    s.split("┌ Agents ").nth(1).and_then(|r| r.split('/').next()).and_then(|n| n.trim().parse().ok()).unwrap_or(usize::MAX)
+}
+
+#[test]
+fn triage_root_causes_copy_and_the_grouped_preview() {
+    if !tmux_available() {
+        panic!("tmux is required for this test");
+    }
+    let state = tempfile::tempdir().unwrap();
+    let tm = launch(state.path(), "--demo-latency 5 --demo-scale 20x8", 210, 60);
+    tm.wait("the scan to finish", Duration::from_secs(120), |s| s.contains("scan done"));
+
+    // The Hosts view lists the root causes; k from the first host selects the last one, Enter
+    // lists exactly its agents (as many as the cause counts).
+    tm.text(":hosts");
+    tm.keys(&["Enter"]);
+    let s = tm.wait("the causes above the hosts", T, |s| s.contains("Why is the pipeline stalled") && s.contains("Hosts ("));
+    let causes: Vec<(usize, String)> = s
+        .lines()
+        .filter_map(|l| l.split(" ✗ ").nth(1))
+        .filter_map(|c| {
+            let c = c.trim_end_matches('│').trim();
+            let (n, w) = c.split_once(' ')?;
+            Some((n.parse().ok()?, w.to_string()))
+        })
+        .collect();
+    assert!(causes.len() >= 2, "{s}");
+    tm.text("k");
+    tm.wait_for("enter: its agents", T);
+    tm.keys(&["Enter"]);
+    let (n, cause) = causes.last().unwrap().clone();
+    let s = tm.wait_for(&format!("filter “{cause}”"), T);
+    assert_eq!(agents_shown(&s), n, "Enter on `{cause}` lists its {n} agents:\n{s}");
+
+    // A word of a root cause, typed: `/` opens on the old filter selected, typing replaces it.
+    let (n_loop, _) = causes.iter().find(|(_, c)| c.contains("RTM_NEWADDR")).cloned().expect("the demo has loopback-denied agents");
+    tm.text("/rtm_newaddr");
+    tm.keys(&["Enter"]);
+    let s = tm.wait_for("filter “rtm_newaddr”", T);
+    assert_eq!(agents_shown(&s), n_loop, "{s}");
+
+    // c copies the selected agent's id: OSC 52 reaches tmux's paste buffer, and the status line
+    // prints it.
+    let _ = Command::new("tmux").args(["set-option", "-s", "set-clipboard", "on"]).status();
+    tm.text("c");
+    let s = tm.wait_for("copied to the clipboard (OSC 52): ", T);
+    let id = s.split("(OSC 52): ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    assert!(id.starts_with("i-") && id.contains('/'), "{id}");
+    let buf = Command::new("tmux").args(["show-buffer"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&buf.stdout).trim(), id, "the clipboard holds the id");
+
+    // The grouped preview of every agent: the largest group first, >= 10 identical agents, whole
+    // on one screen with the next group's header; n jumps to it; Enter unfolds the managed block.
+    tm.keys(&["Escape"]);
+    tm.wait("the filter to clear", T, |s| !s.contains("filter “"));
+    tm.text("*");
+    tm.wait_for("marked", T);
+    tm.text("p");
+    // (Waited for as a whole: tmux may capture a frame half redrawn.)
+    let s = tm.wait("the grouped preview with its first two groups", T, |s| {
+        s.contains("== group 1/") && s.contains("== group 2/") && s.contains("means: ") && !s.contains("● ")
+    });
+    let big: usize = s
+        .split("same change on ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(big >= 10, "the largest group first: {s}");
+    let lines = |s: &str| -> usize {
+        s.split(" of ").nth(1).and_then(|r| r.split(" lines").next()).and_then(|n| n.trim().parse().ok()).unwrap_or(0)
+    };
+    let folded = lines(&s);
+    let at_top = |s: &str, g: &str| s.lines().skip_while(|l| !l.contains("┌ Plan ·")).nth(1).is_some_and(|l| l.contains(g));
+    // The first line says which agents need nothing; n jumps to group 1, then to group 2.
+    tm.text("n");
+    tm.wait("group 1 at the top", T, |s| at_top(s, "== group 1/"));
+    tm.text("n");
+    tm.wait("group 2 at the top", T, |s| at_top(s, "== group 2/"));
+    tm.text("N");
+    tm.wait("back to group 1", T, |s| at_top(s, "== group 1/"));
+    tm.keys(&["Enter"]);
+    let s = tm.wait("the unfolded preview", T, |s| s.contains("enter folds") && s.contains(">>> codex-fleet managed block"));
+    assert!(lines(&s) > folded + 200, "unfolded: {} lines, folded {folded}", lines(&s));
     tm.text("q");
     tm.wait_for("EXIT=0", T);
 }

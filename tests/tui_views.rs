@@ -242,14 +242,14 @@ fn audit_view() {
 
 #[test]
 fn help_lists_every_key_and_hides_mutations_in_read_only() {
-    let mut a = app(100, 34);
+    let mut a = app(100, 40);
     keys(&mut a, "?");
     let t = render(&a);
     snap("help", &t);
     assert!(find(t.backend().buffer(), "apply the same set").is_some());
 
     let mut ro = App::with_report(
-        AppOptions { read_only: true, size: (100, 34), source: "fixture".into(), ..Default::default() },
+        AppOptions { read_only: true, size: (100, 40), source: "fixture".into(), ..Default::default() },
         codex_fleet::tui::fixtures::incident_fleet(),
     );
     keys(&mut ro, "?");
@@ -320,4 +320,87 @@ fn resize_keeps_the_selection_visible() {
     let t = render(&a);
     let sel = a.selected_agent().unwrap().read.agent.name.clone();
     assert!(find(t.backend().buffer(), &sel).is_some(), "{sel} visible after resize");
+}
+
+/// A fleet whose host and container names share long prefixes, as real fleets' do
+/// (`ws-us-east-2-100` / `-1000`, `codex-cli-override-00` / `-04`).
+fn prefix_sharing_app(w: u16, h: u16) -> App {
+    let mut fleet = codex_fleet::tui::fixtures::incident_fleet();
+    for (i, hs) in fleet.hosts.iter_mut().enumerate() {
+        hs.host.name = format!("ws-us-east-2-100{}", "0".repeat(i));
+        for (j, a) in hs.agents.iter_mut().enumerate() {
+            a.read.agent.name = format!("codex-cli-override-{i}{j}");
+            a.read.agent.host = hs.host.id.clone();
+        }
+    }
+    App::with_report(AppOptions { size: (w, h), source: "fixture".into(), ..Default::default() }, fleet)
+}
+
+fn screen_lines(t: &Terminal<TestBackend>) -> Vec<String> {
+    let buf = t.backend().buffer();
+    (0..buf.area.height).map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect()).collect()
+}
+
+#[test]
+fn identities_stay_whole_or_distinct_at_every_size() {
+    for (w, h) in [(80u16, 24u16), (160, 45), (220, 60)] {
+        let a = prefix_sharing_app(w, h);
+        let t = render(&a);
+        snap(&format!("identities_{w}x{h}"), &t);
+        let lines = screen_lines(&t);
+        // The (host, agent) cells of every row on screen are distinct: no identity is cut into
+        // another one.
+        let mut seen = std::collections::BTreeSet::new();
+        for ix in a.rows.iter().take(codex_fleet::tui::ui::table_rows(&a)) {
+            let host = &a.host_of(*ix).unwrap().host.name;
+            let agent = &a.agent_at(*ix).unwrap().read.agent.name;
+            let (hc, ac) = if w >= 160 {
+                (host.clone(), agent.clone())
+            } else {
+                let cols = codex_fleet::tui::ui::AgentColumns::new(&a, w - 2);
+                cols.cells(host, agent)
+            };
+            if w >= 160 {
+                assert!(lines.iter().any(|l| l.contains(&hc) && l.contains(&ac)), "{w}x{h}: {host} {agent} whole on one line");
+            } else {
+                assert!(lines.iter().any(|l| l.contains(&hc) && l.contains(&ac)), "{w}x{h}: `{hc}` `{ac}` on one line");
+            }
+            assert!(seen.insert((hc.clone(), ac.clone())), "{w}x{h}: `{hc}` `{ac}` is ambiguous");
+        }
+    }
+}
+
+#[test]
+fn elided_names_keep_their_ends() {
+    use codex_fleet::tui::ui::{elide_middle, findings_cell};
+    assert_eq!(elide_middle("ws-us-east-2-1000", 40), "ws-us-east-2-1000");
+    assert_eq!(elide_middle("ws-us-east-2-1000", 10), "ws…-2-1000");
+    assert_eq!(elide_middle("codex-cli-override-04", 12).chars().count(), 12);
+    assert!(elide_middle("codex-cli-override-04", 12).ends_with("ride-04"));
+    assert_eq!(findings_cell(&["sandbox-enabled", "uidmap-write-denied", "gitea-unreachable"], 40), "sandbox-enabled,uidmap-write-denied +1");
+    assert_eq!(findings_cell(&["sandbox-enabled"], 40), "sandbox-enabled");
+    assert_eq!(findings_cell(&["sandbox-enabled", "x"], 5), "+2");
+}
+
+#[test]
+fn the_why_line_wraps_instead_of_being_cut() {
+    let a = app(60, 24);
+    let lines = screen_lines(&render(&a));
+    let why: Vec<&String> = lines.iter().take(5).filter(|l| !l.trim().is_empty()).collect();
+    let words: Vec<&str> = a.why.split_whitespace().collect();
+    let shown: String = lines.iter().take(5).map(|l| l.trim().to_string()).collect::<Vec<_>>().join(" ");
+    let last = words.last().unwrap();
+    assert!(shown.contains(last) || shown.contains('…'), "the why line ends on screen or says it is cut: {why:?}");
+    assert!(shown.contains(words[2]), "{why:?}");
+}
+
+#[test]
+fn read_only_is_first_in_the_title_and_survives_60_columns() {
+    let a = App::with_report(
+        AppOptions { read_only: true, size: (60, 20), source: "demo us-east-2,eu-west-1 tag:role=codex-agent (built-in model)".into(), ..Default::default() },
+        codex_fleet::tui::fixtures::incident_fleet(),
+    );
+    let lines = screen_lines(&render(&a));
+    assert!(lines[0].contains("READ-ONLY"), "{:?}", lines[0]);
+    assert!(lines[0].contains("demo"), "the demo says so: {:?}", lines[0]);
 }

@@ -32,6 +32,10 @@ pub struct PlanArgs {
     /// Save the plan (to execute exactly with `apply --plan FILE`).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Every line of every diff, agent by agent (default: agents grouped by identical change,
+    /// each group led by what it means, the managed block folded to one line).
+    #[arg(long)]
+    pub full: bool,
 }
 
 #[derive(Debug, Args)]
@@ -146,11 +150,15 @@ pub fn agents_table(r: &FleetReport) -> String {
 }
 
 /// "Why is the pipeline stalled": stalled agents counted by root cause.
-pub fn why_stalled(r: &FleetReport) -> String {
-    let mut causes: BTreeMap<&str, usize> = BTreeMap::new();
-    for a in r.agents().filter(|a| a.diagnosis.verdict == Verdict::Stalled) {
-        let d = &a.diagnosis;
-        let cause = [
+/// The root cause of one stalled agent, in the words the "why" line uses (the console's
+/// filter matches these words, so what the operator reads is what they can type).
+pub fn root_cause(a: &AgentState) -> Option<&'static str> {
+    let d = &a.diagnosis;
+    if d.verdict != Verdict::Stalled {
+        return None;
+    }
+    Some(
+        [
             (Code::ConfigInvalid, "config.toml invalid (codex exits at start)"),
             (Code::NetnsLoopbackDenied, "sandbox cannot configure loopback (RTM_NEWADDR)"),
             (Code::UidmapWriteDenied, "sandbox cannot write its uid map"),
@@ -161,7 +169,13 @@ pub fn why_stalled(r: &FleetReport) -> String {
         .into_iter()
         .find(|(c, _)| d.has(*c) && (*c == Code::ConfigInvalid || *c == Code::GiteaUnreachable || d.has(Code::SandboxWillFail)))
         .map(|(_, w)| w)
-        .unwrap_or("sandbox will fail");
+        .unwrap_or("sandbox will fail"),
+    )
+}
+
+pub fn why_stalled(r: &FleetReport) -> String {
+    let mut causes: BTreeMap<&str, usize> = BTreeMap::new();
+    for cause in r.agents().filter_map(root_cause) {
         *causes.entry(cause).or_default() += 1;
     }
     if causes.is_empty() {
@@ -377,7 +391,16 @@ pub async fn plan(g: &GlobalArgs, a: &PlanArgs) -> u8 {
             .collect::<Vec<_>>());
         super::output::print_json(&super::output::document("plan", v));
     } else {
-        print!("{}", safe_text(&plan_text(&p)));
+        // Grouped and folded (grouped_lines makes host text terminal-safe); --full: every
+        // line, agent by agent, as before.
+        if a.full {
+            print!("{}", safe_text(&plan_text(&p)));
+        } else {
+            let ctx = crate::plan_view::contexts(&report);
+            for l in crate::plan_view::grouped_lines(&p, &crate::plan_view::lookup(&ctx), false) {
+                println!("{l}");
+            }
+        }
         print!("{}", safe_text(&super::rollout_cmds::held_text(&held)));
     }
     if p.has_changes() {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::json;
 
-use super::fleet_cmds::{open_and_scan, plan_text, summary_line};
+use super::fleet_cmds::{open_and_scan, summary_line};
 use super::output::table;
 use super::{fail, source, GlobalArgs, EXIT_ATTENTION, EXIT_OK};
 use crate::plan::{plan_opts as make_plan_opts, AgentPlan, Plan};
@@ -54,6 +54,10 @@ pub struct ApplyArgs {
     /// How long a restarted agent may take to run stably.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub stable_timeout: u64,
+    /// In the confirmation, every line of every diff (default: agents grouped by identical
+    /// change, the managed block folded to one line).
+    #[arg(long)]
+    pub full: bool,
 }
 
 fn parse_size(s: &str) -> Result<String, String> {
@@ -149,6 +153,8 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
             (id.clone(), j, view.options.clone())
         }
         None => {
+            // What each agent's change means (effective values before), for the confirmation.
+            let ctx;
             let mut plan: Plan = match &a.plan {
                 // A saved plan is untrusted input: checked against a scan made now (saved_plan).
                 Some(p) => {
@@ -160,6 +166,7 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
                         Ok(x) => x,
                         Err(e) => return fail(e),
                     };
+                    ctx = crate::plan_view::contexts(&report);
                     match crate::saved_plan::check(saved, &fleet.describe(), &report) {
                         Ok(plan) => plan,
                         Err(e) => return fail(format_args!("{}: {e}; nothing written", p.display())),
@@ -170,6 +177,7 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
                         Ok(x) => x,
                         Err(e) => return fail(e),
                     };
+                    ctx = crate::plan_view::contexts(&report);
                     let ids: Vec<String> = match super::fleet_cmds::select(&report, &a.agents) {
                         Ok(v) => v.iter().map(|x| x.id()).collect(),
                         Err(e) => return fail(e),
@@ -221,13 +229,23 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
                 return EXIT_OK;
             }
             if !a.yes {
-                eprint!("{}", crate::term_safe::text(&plan_text(&plan)));
+                // Grouped and folded unless --full (grouped_lines makes host text terminal-safe).
+                for l in crate::plan_view::grouped_lines(&plan, &crate::plan_view::lookup(&ctx), a.full) {
+                    eprintln!("{l}");
+                }
             }
             // Agents another run still holds are skipped by the rollout: said before it starts.
             eprint!("{}", crate::term_safe::text(&held_text(&held)));
             if !a.yes {
                 let held_note = if held.is_empty() { String::new() } else { format!(", {} held by another run", held.len()) };
-                if !confirm(&format!("Apply to {} agent(s) (canary {}, waves of {}{held_note})?", plan.agents.len(), a.canary, a.wave)) {
+                if !confirm(&format!(
+                    "Apply to {} agent(s) (canary {}, waves of {}, max errors {}, restart timeout {} s{held_note})?",
+                    plan.agents.len(),
+                    a.canary,
+                    a.wave,
+                    a.max_errors,
+                    a.stable_timeout
+                )) {
                     return fail("not confirmed; nothing changed");
                 }
             }

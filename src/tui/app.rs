@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::cli::fleet_cmds::{plan_text, summary_line, why_stalled};
+use crate::cli::fleet_cmds::{root_cause, summary_line, why_stalled};
 use crate::diagnose::{Diagnosis, Verdict};
 use crate::fleet::VerifyReport;
 use crate::plan::Plan;
@@ -145,6 +145,14 @@ pub enum Action {
     Apply,
     StartFilter,
     StartCommand,
+    /// `c`: copy the agent in focus's id (what `--agent` takes) to the clipboard.
+    CopyId,
+    /// Tab on the `:` line: complete the command word (or its argument).
+    Complete,
+    /// `J` / `K` in the audit view: scroll the by-image list (j/k move in the runs).
+    ScrollAudit(isize),
+    /// `n` / `N` in the plan view: the next / previous group of identical changes.
+    NextGroup(isize),
     /// `e` in the audit view: the command line, prefilled with an export command.
     StartExport,
     Edit(Edit),
@@ -248,16 +256,30 @@ pub struct LineInput {
     pub text: String,
     /// Cursor position in chars.
     pub cursor: usize,
+    /// The whole text is selected: typing replaces it, Backspace clears it, a cursor key keeps
+    /// it (`/` opens on the current filter this way, like a browser's address bar).
+    pub selected: bool,
 }
 
 impl LineInput {
     pub fn with(text: &str) -> LineInput {
-        LineInput { text: text.into(), cursor: text.chars().count() }
+        LineInput { text: text.into(), cursor: text.chars().count(), selected: false }
+    }
+    /// `text`, wholly selected (see [`LineInput::selected`]).
+    pub fn selecting(text: &str) -> LineInput {
+        LineInput { selected: !text.is_empty(), ..LineInput::with(text) }
     }
     fn byte(&self, c: usize) -> usize {
         self.text.char_indices().nth(c).map(|(i, _)| i).unwrap_or(self.text.len())
     }
     pub fn apply(&mut self, e: Edit) {
+        if std::mem::take(&mut self.selected) && matches!(e, Edit::Insert(_) | Edit::Backspace | Edit::Delete) {
+            self.text.clear();
+            self.cursor = 0;
+            if !matches!(e, Edit::Insert(_)) {
+                return;
+            }
+        }
         let n = self.text.chars().count();
         match e {
             Edit::Insert(ch) => {
@@ -294,6 +316,8 @@ pub enum StatusKind {
 pub struct Status {
     pub kind: StatusKind,
     pub text: String,
+    /// A run's summary: background news (a scan ending) does not replace it; a key does.
+    pub pinned: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -370,6 +394,8 @@ pub struct PlanView {
     pub ids: Vec<String>,
     pub lines: Vec<String>,
     pub scroll: usize,
+    /// Every line (Enter toggles): the managed block unfolded, every agent named.
+    pub full: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -415,12 +441,16 @@ pub struct App {
     pub offset: usize,
     pub host_sel: usize,
     pub host_offset: usize,
+    /// In the Hosts view, the root cause in focus (above the hosts: `k` from the first host
+    /// reaches them); Enter filters the agents to that cause.
+    pub cause_sel: Option<usize>,
     pub sort: SortKey,
     pub sort_rev: bool,
     pub marks: BTreeSet<String>,
     pub detail: Option<String>,
     pub detail_scroll: usize,
     pub rollout_scroll: usize,
+    pub audit_scroll: usize,
     pub plan: Option<PlanView>,
     pub planning: Option<PlanFor>,
     pub run: Option<RunProgress>,
@@ -432,6 +462,8 @@ pub struct App {
     pub opts: RunOptions,
     pub quit_after_run: bool,
     pub quitting: bool,
+    /// Text for the terminal's clipboard (OSC 52), taken by the renderer, which owns the terminal.
+    pub clipboard: Option<String>,
     /// Agents in the report (all, unfiltered); kept by [`App::sync`].
     pub total: usize,
     /// The rows need rebuilding (filter, sort or data changed).
@@ -500,6 +532,9 @@ impl App {
             input: LineInput::default(),
             filter: String::new(),
             filter_before: String::new(),
+            cause_sel: None,
+            clipboard: None,
+            audit_scroll: 0,
             rows: Vec::new(),
             sel: 0,
             offset: 0,
@@ -557,10 +592,17 @@ impl App {
         }
         let keep = self.selected_agent().map(|a| (a.read.agent.host.clone(), a.read.agent.name.clone()));
         let terms: Vec<String> = self.filter.split_whitespace().map(str::to_lowercase).collect();
+        // A filter that is a whole root cause of the why line (Enter on a cause in the Hosts
+        // view, or typed) selects exactly the agents stalled by it.
+        let cause = self.causes().into_iter().map(|(_, c)| c).find(|c| c.eq_ignore_ascii_case(self.filter.trim()));
         let mut rows: Vec<AgentIx> = Vec::with_capacity(self.total);
         for (hi, h) in self.report.hosts.iter().enumerate() {
             for (ai, a) in h.agents.iter().enumerate() {
-                if terms.iter().all(|t| matches_term(h, a, t)) {
+                let hit = match &cause {
+                    Some(c) => root_cause(a) == Some(c.as_str()),
+                    None => terms.iter().all(|t| matches_term(h, a, t)),
+                };
+                if hit {
                     rows.push((hi as u32, ai as u32));
                 }
             }
@@ -608,7 +650,7 @@ impl App {
 
     /// Rows of a table that fit on screen (same arithmetic as the layout in `ui`).
     pub fn page(&self) -> usize {
-        super::ui::table_rows(self.size.1).max(1)
+        super::ui::table_rows(self).max(1)
     }
 
     pub fn agent_at(&self, ix: AgentIx) -> Option<&AgentState> {
@@ -629,6 +671,20 @@ impl App {
 
     pub fn detail_agent(&self) -> Option<(&HostState, &AgentState)> {
         self.detail.as_deref().and_then(|id| self.find_agent(id))
+    }
+
+    /// The root causes of the "why" line, most agents first, without their counts: exactly the
+    /// words [`root_cause`] gives each stalled agent.
+    pub fn causes(&self) -> Vec<(usize, String)> {
+        self.why
+            .strip_prefix("stalled: ")
+            .map(|s| {
+                s.split("; ")
+                    .filter_map(|c| c.split_once(' '))
+                    .map(|(n, w)| (n.parse().unwrap_or(0), w.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn run_active(&self) -> bool {
@@ -658,11 +714,18 @@ impl App {
     }
 
     fn info(&mut self, text: impl Into<String>) {
-        self.status = Some(Status { kind: StatusKind::Info, text: text.into() });
+        self.status = Some(Status { kind: StatusKind::Info, text: text.into(), pinned: false });
     }
 
     fn error(&mut self, text: impl Into<String>) {
-        self.status = Some(Status { kind: StatusKind::Error, text: text.into() });
+        self.status = Some(Status { kind: StatusKind::Error, text: text.into(), pinned: false });
+    }
+
+    /// News nobody asked for just now (a scan ending): shown unless a run's summary is pinned.
+    fn background_info(&mut self, text: impl Into<String>) {
+        if !self.status.as_ref().is_some_and(|s| s.pinned) {
+            self.info(text);
+        }
     }
 
     fn go(&mut self, v: View) {
@@ -696,6 +759,7 @@ impl App {
             return Some(match key.code {
                 KeyCode::Esc => Action::CancelInput,
                 KeyCode::Enter => Action::SubmitInput,
+                KeyCode::Tab if self.mode == Mode::Command => Action::Complete,
                 KeyCode::Backspace => Action::Edit(Edit::Backspace),
                 KeyCode::Delete => Action::Edit(Edit::Delete),
                 KeyCode::Left => Action::Edit(Edit::Left),
@@ -759,8 +823,13 @@ impl App {
             KeyCode::Char('p') => Action::Preview,
             KeyCode::Char('a') => Action::Apply,
             KeyCode::Char('/') => Action::StartFilter,
+            KeyCode::Char('c') if matches!(self.view, View::Agents | View::Detail) => Action::CopyId,
             KeyCode::Char(':') => Action::StartCommand,
             KeyCode::Char('e') if self.view == View::Audit => Action::StartExport,
+            KeyCode::Char('n') if self.view == View::Plan => Action::NextGroup(1),
+            KeyCode::Char('N') if self.view == View::Plan => Action::NextGroup(-1),
+            KeyCode::Char('J') if self.view == View::Audit => Action::ScrollAudit(1),
+            KeyCode::Char('K') if self.view == View::Audit => Action::ScrollAudit(-1),
             KeyCode::Char('P') if self.view == View::Rollout => Action::PauseResume,
             KeyCode::Char('X') if self.view == View::Rollout => Action::Abort,
             KeyCode::Char('B') if matches!(self.view, View::Rollout | View::Audit) => Action::Rollback,
@@ -867,7 +936,11 @@ impl App {
             Action::PageDown => self.move_by(self.page() as isize),
             Action::Open => match self.view {
                 View::Hosts => {
-                    if let Some(h) = self.report.hosts.get(self.host_sel) {
+                    if let Some((_, cause)) = self.cause_sel.and_then(|i| self.causes().into_iter().nth(i)) {
+                        self.filter = cause;
+                        self.dirty = true;
+                        self.go(View::Agents);
+                    } else if let Some(h) = self.report.hosts.get(self.host_sel) {
                         // That host's identity, exactly: never a substring of other hosts' names
                         // (`ws-us-east-2-100` must not pull in -1000 and -1001).
                         self.filter = format!("{HOST_TERM}{}", h.host.id);
@@ -880,6 +953,15 @@ impl App {
                         self.detail = Some(a.id());
                         self.detail_scroll = 0;
                         self.go(View::Detail);
+                    }
+                }
+                View::Plan => {
+                    // Enter folds / unfolds: the managed block's lines and every agent's id.
+                    let report = &self.report;
+                    if let Some(p) = &mut self.plan {
+                        p.full = !p.full;
+                        p.lines = plan_lines(&p.plan, &p.ids, report, p.full);
+                        p.scroll = p.scroll.min(p.lines.len().saturating_sub(1));
                     }
                 }
                 _ => {}
@@ -946,8 +1028,52 @@ impl App {
                     self.go(View::Agents);
                 }
                 self.filter_before = self.filter.clone();
-                self.input = LineInput::with(&self.filter);
+                self.input = LineInput::selecting(&self.filter);
                 self.mode = Mode::Filter;
+            }
+            Action::NextGroup(d) => {
+                if let Some(p) = &mut self.plan {
+                    let starts: Vec<usize> =
+                        p.lines.iter().enumerate().filter(|(_, l)| l.starts_with("== ")).map(|(i, _)| i).collect();
+                    let next = if d > 0 {
+                        starts.iter().find(|&&i| i > p.scroll).copied()
+                    } else {
+                        starts.iter().rev().find(|&&i| i < p.scroll).copied()
+                    };
+                    match next {
+                        Some(i) => p.scroll = i,
+                        None => self.info(if d > 0 { "last group" } else { "first group" }),
+                    }
+                }
+            }
+            Action::ScrollAudit(d) => {
+                // Wrapped lines count too: allow up to three screen lines per logical line.
+                let n = super::ui::audit_lines(self).len() * 3;
+                self.audit_scroll = self.audit_scroll.saturating_add_signed(d).min(n.saturating_sub(1));
+            }
+            Action::Complete => {
+                let (text, choices) = complete(&self.input.text);
+                if choices.len() > 1 {
+                    self.info(format!("one of: {}", choices.join(" ")));
+                } else {
+                    self.status = None;
+                }
+                self.input = LineInput::with(&text);
+            }
+            Action::CopyId => {
+                let id = match self.view {
+                    View::Detail => self.detail_agent().map(|(_, a)| a.id()),
+                    _ => self.selected_agent().map(|a| a.id()),
+                };
+                match id {
+                    Some(id) => {
+                        // The id is printed too: terminals without OSC 52 lose the copy silently,
+                        // and the status line can still be selected with the mouse.
+                        self.info(format!("copied to the clipboard (OSC 52): {id}"));
+                        self.clipboard = Some(id);
+                    }
+                    None => self.error("nothing to copy: select an agent"),
+                }
             }
             Action::StartCommand => {
                 self.input = LineInput::default();
@@ -1179,7 +1305,10 @@ impl App {
     fn move_to(&mut self, pos: usize) {
         match self.view {
             View::Agents => self.sel = pos.min(self.rows.len().saturating_sub(1)),
-            View::Hosts => self.host_sel = pos.min(self.report.hosts.len().saturating_sub(1)),
+            View::Hosts => {
+                self.cause_sel = None;
+                self.host_sel = pos.min(self.report.hosts.len().saturating_sub(1));
+            }
             View::Audit => self.run_sel = pos.min(self.runs.len().saturating_sub(1)),
             View::Detail => {
                 let n = self.detail_agent().map(|(h, a)| super::ui::detail_lines(self, h, a).len()).unwrap_or(0);
@@ -1200,6 +1329,9 @@ impl App {
     }
 
     fn move_by(&mut self, d: isize) {
+        if self.view == View::Hosts && self.move_in_causes(d) {
+            return;
+        }
         let cur = match self.view {
             View::Agents => self.sel,
             View::Hosts => self.host_sel,
@@ -1209,6 +1341,35 @@ impl App {
             View::Rollout => self.rollout_scroll,
         };
         self.move_to(cur.saturating_add_signed(d));
+    }
+
+    /// Up from the first host enters the root causes above the hosts; down from the last cause
+    /// leaves them. True when the move was taken here.
+    fn move_in_causes(&mut self, d: isize) -> bool {
+        let n = self.causes().len();
+        match self.cause_sel {
+            _ if n == 0 => {
+                self.cause_sel = None;
+                false
+            }
+            Some(i) => {
+                let j = i as isize + d;
+                if j < 0 {
+                    self.cause_sel = Some(0);
+                } else if j as usize >= n {
+                    self.cause_sel = None;
+                    self.host_sel = 0;
+                } else {
+                    self.cause_sel = Some(j as usize);
+                }
+                true
+            }
+            None if d < 0 && self.host_sel == 0 => {
+                self.cause_sel = Some(n - 1);
+                true
+            }
+            None => false,
+        }
     }
 
     // ------------------------------------------------------------------------------------
@@ -1241,7 +1402,7 @@ impl App {
                                 }
                             }
                         }
-                        self.info(format!("scan done: {}", summary_line(&self.report)));
+                        self.background_info(format!("scan done: {}", summary_line(&self.report)));
                     }
                     Err(e) => {
                         self.error(format!("scan failed: {e}"));
@@ -1253,21 +1414,21 @@ impl App {
             }
             Msg::Planned { plan, ids, purpose } => {
                 self.planning = None;
-                let lines = plan_lines(&plan, &ids);
+                let lines = plan_lines(&plan, &ids, &self.report, false);
                 match purpose {
                     PlanFor::Preview => {
-                        self.plan = Some(PlanView { plan, ids, lines, scroll: 0 });
+                        self.plan = Some(PlanView { plan, ids, lines, scroll: 0, full: false });
                         self.go(View::Plan);
                         self.status = None;
                     }
                     PlanFor::Apply => {
                         if plan.agents.is_empty() {
                             let n = plan.attention.len();
-                            self.plan = Some(PlanView { plan, ids, lines, scroll: 0 });
+                            self.plan = Some(PlanView { plan, ids, lines, scroll: 0, full: false });
                             self.go(View::Plan);
                             self.error(format!("nothing to apply: no change planned ({n} need attention, shown here)"));
                         } else {
-                            self.plan = Some(PlanView { plan: plan.clone(), ids, lines, scroll: 0 });
+                            self.plan = Some(PlanView { plan: plan.clone(), ids, lines, scroll: 0, full: false });
                             self.status = None;
                             self.popup = Some(Popup::Confirm(Pending::Apply { plan, opts: self.opts.clone() }));
                         }
@@ -1317,7 +1478,7 @@ impl App {
                             } else {
                                 RunPhase::Finished
                             };
-                            let text = format!(
+                            let mut text = format!(
                                 "run {}: {} — {} verified, {} failed, {} skipped, {} untouched",
                                 result.run_id,
                                 if r.aborted { "aborted (resumable)" } else { result.state.as_str() },
@@ -1326,16 +1487,18 @@ impl App {
                                 result.skipped,
                                 result.untouched.len()
                             );
-                            if result.all_verified() {
-                                self.status = Some(Status { kind: StatusKind::Info, text });
-                            } else {
-                                self.status = Some(Status { kind: StatusKind::Error, text });
+                            if result.verified > 0 {
+                                // Fixed agents turn at-risk (fix-not-in-image): the audit says what
+                                // the image needs.
+                                text.push_str(" · next: :audit (what the image still needs)");
                             }
+                            let kind = if result.all_verified() { StatusKind::Info } else { StatusKind::Error };
+                            self.status = Some(Status { kind, text, pinned: true });
                         }
                         Err(e) => {
                             r.phase = RunPhase::Finished;
                             r.error = Some(e.clone());
-                            self.status = Some(Status { kind: StatusKind::Error, text: format!("run failed: {e}") });
+                            self.status = Some(Status { kind: StatusKind::Error, text: format!("run failed: {e}"), pinned: true });
                         }
                     }
                     rescan = r.phase == RunPhase::Finished;
@@ -1391,7 +1554,23 @@ impl App {
                 if self.verifying == 0 {
                     let pass = self.verify.values().filter(|r| r.as_ref().is_ok_and(|v| v.passed)).count();
                     let n = self.verify.len();
-                    let text = format!("verify: {pass} of {n} agent(s) pass the boot assertion");
+                    let mut text = format!("verify: {pass} of {n} agent(s) pass the boot assertion");
+                    // Name the first one that did not, and what failed: the operator's next look.
+                    if let Some((id, r)) = self.verify.iter().find(|(_, r)| !r.as_ref().is_ok_and(|v| v.passed)) {
+                        let why = match r {
+                            Ok(v) => v
+                                .checks
+                                .iter()
+                                .find(|(_, ok, _)| !ok)
+                                .map(|(name, _, ev)| format!("{name}: {ev}"))
+                                .unwrap_or_else(|| "failed".into()),
+                            Err(e) => format!("unknown: {e}"),
+                        };
+                        text.push_str(&format!(" · {id} {}", crate::term_safe::line(&why)));
+                        if n - pass > 1 {
+                            text.push_str(&format!(" (+{} more)", n - pass - 1));
+                        }
+                    }
                     if pass == n {
                         self.info(text)
                     } else {
@@ -1444,6 +1623,39 @@ fn follow(offset: &mut usize, sel: usize, h: usize) {
     }
 }
 
+/// The `:` commands and their arguments, for Tab completion (kept in step with
+/// [`App::command`] by a test).
+pub const COMMANDS: [&str; 10] = ["agents", "audit", "export", "filter", "help", "hosts", "plan", "quit", "rollout", "sort"];
+const ARGS: [(&str, &[&str]); 2] = [("sort", &["host", "mode", "name", "verdict"]), ("export", &["csv", "json", "md"])];
+
+/// Complete the `:` line: the command word, or the first argument of `sort` / `export`. Returns
+/// the new text (extended to the longest common prefix; a blank after a unique completion) and
+/// the candidates.
+pub fn complete(text: &str) -> (String, Vec<&'static str>) {
+    let (head, word, choices): (&str, &str, &[&str]) = match text.split_once(' ') {
+        None => ("", text, &COMMANDS),
+        Some((cmd, rest)) if !rest.contains(' ') => match ARGS.iter().find(|(c, _)| *c == cmd) {
+            Some((_, args)) => (&text[..cmd.len() + 1], rest, args),
+            None => return (text.to_string(), Vec::new()),
+        },
+        Some(_) => return (text.to_string(), Vec::new()),
+    };
+    let hits: Vec<&'static str> = choices.iter().copied().filter(|c| c.starts_with(word)).collect();
+    match hits.as_slice() {
+        [] => (text.to_string(), hits),
+        [one] => (format!("{head}{one} "), hits),
+        many => {
+            let mut common = many[0].to_string();
+            for h in &many[1..] {
+                while !h.starts_with(&common) {
+                    common.pop();
+                }
+            }
+            (format!("{head}{}", if common.len() > word.len() { &common } else { word }), hits)
+        }
+    }
+}
+
 /// Does `hay` contain `needle` (already lower-case), ignoring ASCII case? No allocation: this
 /// runs for every agent on every keystroke of the filter.
 fn contains_ci(hay: &str, needle: &str) -> bool {
@@ -1455,7 +1667,8 @@ fn contains_ci(hay: &str, needle: &str) -> bool {
 /// (ignoring ASCII case, as every filter term). Enter on a host in the Hosts view sets it.
 pub const HOST_TERM: &str = "host=";
 
-/// Does one filter term match this agent (name, host, verdict, finding codes)?
+/// Does one filter term match this agent (name, host, container id, verdict, finding codes,
+/// and the root cause in the words the "why" line writes: "no bubblewrap", "RTM_NEWADDR")?
 fn matches_term(h: &HostState, a: &AgentState, t: &str) -> bool {
     if let Some(x) = t.strip_prefix(HOST_TERM) {
         return h.host.id.eq_ignore_ascii_case(x) || h.host.name.eq_ignore_ascii_case(x);
@@ -1464,12 +1677,15 @@ fn matches_term(h: &HostState, a: &AgentState, t: &str) -> bool {
     has(&a.read.agent.name)
         || has(&h.host.name)
         || has(&h.host.id)
+        || a.read.agent.container_id.starts_with(t)
         || a.diagnosis.verdict.as_str().contains(t)
         || a.diagnosis.findings.iter().any(|f| f.code.as_str().contains(t))
+        || root_cause(a).is_some_and(has)
 }
 
-/// The plan view's text: the CLI's plan text, plus the agents asked for that need nothing.
-pub fn plan_lines(plan: &Plan, ids: &[String]) -> Vec<String> {
+/// The plan view's text: the grouped preview (see [`crate::plan_view`]), after the agents asked
+/// for that need nothing.
+pub fn plan_lines(plan: &Plan, ids: &[String], report: &FleetReport, full: bool) -> Vec<String> {
     let mut out = Vec::new();
     let covered: BTreeSet<String> = plan
         .agents
@@ -1477,9 +1693,14 @@ pub fn plan_lines(plan: &Plan, ids: &[String]) -> Vec<String> {
         .map(|a| a.agent.id())
         .chain(plan.attention.iter().map(|a| a.agent.id()))
         .collect();
-    for id in ids.iter().filter(|id| !covered.contains(*id)) {
-        out.push(format!("== {id}: nothing to change (already on the durable fix)"));
+    // The agents that need nothing: one line, not one each.
+    let idle: Vec<&String> = ids.iter().filter(|id| !covered.contains(*id)).collect();
+    if !idle.is_empty() {
+        let shown: Vec<String> = idle.iter().take(if full { usize::MAX } else { 4 }).map(|s| s.to_string()).collect();
+        let more = if idle.len() > shown.len() { format!(" … and {} more", idle.len() - shown.len()) } else { String::new() };
+        out.push(format!("== nothing to change on {} agent(s) (already on the durable fix): {}{more}", idle.len(), shown.join(", ")));
     }
-    out.extend(plan_text(plan).lines().map(str::to_string));
+    let ctx = crate::plan_view::contexts(report);
+    out.extend(crate::plan_view::grouped_lines(plan, &crate::plan_view::lookup(&ctx), full));
     out
 }

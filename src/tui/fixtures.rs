@@ -364,6 +364,10 @@ pub fn keys(app: &mut App, s: &str) -> Vec<Effect> {
                         "bs" => KeyCode::Backspace,
                         "pgdn" => KeyCode::PageDown,
                         "pgup" => KeyCode::PageUp,
+                        "end" => KeyCode::End,
+                        "home" => KeyCode::Home,
+                        "left" => KeyCode::Left,
+                        "right" => KeyCode::Right,
                         _ => KeyCode::Char('<'),
                     };
                     if code == KeyCode::Char('<') {

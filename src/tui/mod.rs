@@ -235,6 +235,13 @@ async fn console(read_only: bool, open: Opener) -> u8 {
     let _ = redraw.send(false);
     let _ = renderer.join();
     drop(guard);
+    // Leaving a run behind: say which, and how to pick it up (the terminal is back to normal).
+    if let Some(r) = app.lock().unwrap().run.as_ref().filter(|r| r.phase.active() || r.phase == app::RunPhase::Paused) {
+        if let Some(id) = &r.run_id {
+            let how = if r.kind == app::RunKind::Apply { "codex-fleet apply --resume" } else { "codex-fleet rollback --run" };
+            eprintln!("codex-fleet: left run {id} unfinished ({}); it stays in the journal: `{how} {id}` picks it up", r.phase.as_str());
+        }
+    }
     if let Some(f) = failure {
         tlog!("failure: {f}");
         eprintln!("codex-fleet: {f}");
@@ -263,8 +270,12 @@ fn render_loop<W: Write>(mut terminal: Terminal<CrosstermBackend<W>>, app: Arc<M
             break;
         }
         let res = {
-            let a = app.lock().unwrap();
-            terminal.draw(|f| ui::draw(f, &a)).map(|_| ())
+            let mut a = app.lock().unwrap();
+            let clip = a.clipboard.take();
+            terminal.draw(|f| ui::draw(f, &a)).map(|_| ()).and_then(|_| match clip {
+                Some(text) => osc52(terminal.backend_mut(), &text),
+                None => Ok(()),
+            })
         };
         if let Err(e) = res {
             tlog!("draw failed: {e}");
@@ -272,6 +283,16 @@ fn render_loop<W: Write>(mut terminal: Terminal<CrosstermBackend<W>>, app: Arc<M
         }
         last = Some(Instant::now());
     }
+}
+
+/// Put `text` on the terminal's clipboard: OSC 52 (xterm, tmux with `set-clipboard on`, kitty,
+/// iTerm2, Windows Terminal...). The text is an agent id the console built; base64 keeps any
+/// byte of it from being read as a control sequence.
+fn osc52<W: Write>(w: &mut W, text: &str) -> std::io::Result<()> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+    write!(w, "\x1b]52;c;{b64}\x07")?;
+    w.flush()
 }
 
 /// Carries out effects: every one on a spawned task that reports back through `tx`.

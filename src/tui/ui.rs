@@ -12,20 +12,89 @@ use ratatui::Frame;
 use regex::Regex;
 
 use super::app::{App, Mode, Pending, Popup, RunKind, RunPhase, StatusKind, View};
-use crate::cli::fleet_cmds::audit_by_image;
 use crate::cli::output::verdict_label;
 use crate::diagnose::{Code, ProbeSummary, Verdict};
 use crate::probe::Outcome as ProbeOutcome;
 use crate::rollout::journal::Outcome;
 use crate::scan::{AgentState, HostState};
 
-/// Header lines above the main area, footer lines below it.
-const HEADER: u16 = 3;
+/// Footer lines below the main area; the header is two lines plus the why line, wrapped.
 const FOOTER: u16 = 2;
+/// The why line wraps to at most this many lines (the rest is in the Hosts view's causes box).
+const WHY_LINES: usize = 3;
 
-/// Rows of a bordered table with a header row on a terminal `height` rows high.
-pub fn table_rows(height: u16) -> usize {
-    height.saturating_sub(HEADER + FOOTER + 2 + 1) as usize
+/// Rows of a bordered table with a header row on the app's terminal.
+pub fn table_rows(app: &App) -> usize {
+    app.size.1.saturating_sub(header_height(app) + FOOTER + 2 + 1) as usize
+}
+
+fn header_height(app: &App) -> u16 {
+    2 + why_lines(app).len() as u16
+}
+
+/// The header's "why" text: the root causes, or what is known while the scan runs (never
+/// "nothing is stalled" before any host answered).
+pub fn why_text(app: &App) -> String {
+    match app.scanning {
+        Some(0) if app.total == 0 => "why: scanning… (the root causes appear as hosts answer)".to_string(),
+        Some(_) => format!("why (so far): {}", app.why),
+        None if app.report.hosts.is_empty() && app.summary.is_empty() => "why: no data yet".to_string(),
+        None => format!("why: {}", app.why),
+    }
+}
+
+/// The why text wrapped to the terminal's width (at "; " between causes where it can), at most
+/// [`WHY_LINES`] lines, the last one ending in "…" when cut.
+pub fn why_lines(app: &App) -> Vec<String> {
+    wrap_words(&why_text(app), (app.size.0 as usize).saturating_sub(2).max(20), WHY_LINES)
+}
+
+/// Greedy word wrap at blanks (char-counted); a word longer than the width is cut.
+fn wrap_words(text: &str, width: usize, max: usize) -> Vec<String> {
+    let mut lines: Vec<String> = vec![String::new()];
+    for word in text.split(' ') {
+        let cur = lines.last_mut().unwrap();
+        let (n, w) = (cur.chars().count(), word.chars().count());
+        if n > 0 && n + 1 + w > width {
+            lines.push(String::new());
+        }
+        let cur = lines.last_mut().unwrap();
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    for l in &mut lines {
+        if l.chars().count() > width {
+            *l = l.chars().take(width.saturating_sub(1)).collect::<String>() + "…";
+        }
+    }
+    if lines.len() > max {
+        lines.truncate(max);
+        let last = lines.last_mut().unwrap();
+        let keep = width.saturating_sub(2);
+        if last.chars().count() > keep {
+            *last = last.chars().take(keep).collect();
+        }
+        last.push_str(" …");
+    }
+    lines
+}
+
+/// `s` in at most `w` columns: whole when it fits, else its middle elided (`…`), keeping more
+/// of the end (three quarters) than of the start (fleet names differ at their ends: `ws-us-east-2-1003`).
+pub fn elide_middle(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n <= w {
+        return s.to_string();
+    }
+    if w <= 1 {
+        return "…".chars().take(w).collect();
+    }
+    let head = (w - 1) / 4;
+    let tail = w - 1 - head;
+    let chars: Vec<char> = s.chars().collect();
+    chars[..head].iter().chain(std::iter::once(&'…')).chain(chars[n - tail..].iter()).collect()
 }
 
 /// Styles; with NO_COLOR only modifiers remain (the words and glyphs carry the meaning).
@@ -93,7 +162,7 @@ fn theme(app: &App) -> Theme {
 pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
     let [header, main, footer] =
-        Layout::vertical([Constraint::Length(HEADER), Constraint::Min(3), Constraint::Length(FOOTER)]).areas(area);
+        Layout::vertical([Constraint::Length(header_height(app)), Constraint::Min(3), Constraint::Length(FOOTER)]).areas(area);
     draw_header(f, header, app);
     match app.view {
         View::Hosts => draw_hosts(f, main, app),
@@ -114,18 +183,15 @@ pub fn draw(f: &mut Frame, app: &App) {
 
 fn draw_header(f: &mut Frame, area: Rect, app: &App) {
     let t = theme(app);
-    let mut title = vec![
-        Span::styled(" codex-fleet ", t.bold().add_modifier(Modifier::REVERSED)),
-        Span::raw(" "),
-        Span::styled(app.view.title(), t.bold()),
-        Span::raw(format!(" · {}", app.source)),
-    ];
+    let mut title = vec![Span::styled(" codex-fleet ", t.bold().add_modifier(Modifier::REVERSED))];
+    // First, so that no width cuts it off.
+    if app.read_only {
+        title.push(Span::raw(" "));
+        title.push(Span::styled("READ-ONLY", t.warn().add_modifier(Modifier::BOLD | Modifier::REVERSED)));
+    }
+    title.extend([Span::raw(" "), Span::styled(app.view.title(), t.bold()), Span::raw(format!(" · {}", app.source))]);
     if let Some(c) = crate::cli::context::active() {
         title.push(Span::raw(format!(" · context {c}")));
-    }
-    if app.read_only {
-        title.push(Span::raw(" · "));
-        title.push(Span::styled("READ-ONLY", t.warn().add_modifier(Modifier::BOLD)));
     }
     if let Some(n) = app.scanning {
         title.push(Span::styled(format!(" · scanning… {n} host(s) answered"), t.accent()));
@@ -143,12 +209,15 @@ fn draw_header(f: &mut Frame, area: Rect, app: &App) {
         }
     }
     let summary = if app.summary.is_empty() { "no data yet".to_string() } else { app.summary.clone() };
-    let why_style = if app.why.starts_with("stalled") { t.error() } else { t.ok() };
-    let lines = vec![
-        Line::from(title),
-        Line::from(Span::raw(format!(" {summary}"))),
-        Line::from(vec![Span::raw(" "), Span::styled(format!("why: {}", app.why), why_style)]),
-    ];
+    let why_style = if app.scanning.is_some() {
+        t.accent()
+    } else if app.why.starts_with("stalled") {
+        t.error()
+    } else {
+        t.ok()
+    };
+    let mut lines = vec![Line::from(title), Line::from(Span::raw(format!(" {summary}")))];
+    lines.extend(why_lines(app).into_iter().map(|l| Line::from(vec![Span::raw(" "), Span::styled(l, why_style)])));
     f.render_widget(Paragraph::new(lines), area);
 }
 
@@ -158,6 +227,7 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str, bool)> {
         View::Hosts => vec![("enter", "agents", false), ("/", "filter", false), ("p", "preview", false), ("a", "apply", true)],
         View::Agents => vec![
             ("enter", "detail", false),
+            ("c", "copy id", false),
             ("/", "filter", false),
             ("space", "mark", false),
             ("*", "mark all", false),
@@ -167,8 +237,14 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str, bool)> {
             ("v", "verify", false),
         ],
         View::Detail => vec![("j/k", "scroll", false), ("p", "preview", false), ("a", "apply", true), ("v", "verify", false)],
-        View::Plan => vec![("j/k", "scroll", false), ("a", "apply", true)],
-        View::Rollout => vec![("P", "pause/resume", true), ("X", "abort", true), ("B", "roll back", true)],
+        View::Plan => vec![("j/k", "scroll", false), ("n/N", "next/prev group", false), ("enter", "fold/unfold", false), ("a", "apply", true)],
+        // Only what the run's state allows.
+        View::Rollout => match app.run.as_ref().map(|r| r.phase) {
+            Some(RunPhase::Starting | RunPhase::Running) => vec![("P", "pause", true), ("X", "abort", true)],
+            Some(RunPhase::Paused) => vec![("P", "resume", true), ("X", "abort", true), ("B", "roll back", true)],
+            Some(RunPhase::Finished) => vec![("B", "roll back", true)],
+            Some(RunPhase::Pausing | RunPhase::Stopping) | None => vec![],
+        },
         View::Audit => vec![("e", "export", false), ("j/k", "run", false), ("B", "roll back run", true)],
     };
     h.extend([("r", "refresh", false), (":", "command", false), ("?", "help", false), ("esc", "back", false), ("q", "quit", false)]);
@@ -182,7 +258,8 @@ fn draw_footer(f: &mut Frame, area: Rect, app: &App) {
     match app.mode {
         Mode::Filter | Mode::Command => {
             let prefix = if app.mode == Mode::Filter { "/" } else { ":" };
-            let line = Line::from(vec![Span::styled(prefix, t.bold()), Span::raw(app.input.text.clone())]);
+            let text_style = if app.input.selected { Style::new().add_modifier(Modifier::REVERSED) } else { Style::new() };
+            let line = Line::from(vec![Span::styled(prefix, t.bold()), Span::styled(app.input.text.clone(), text_style)]);
             f.render_widget(Paragraph::new(line), status);
             let x = status.x + 1 + app.input.text.chars().take(app.input.cursor).count() as u16;
             f.set_cursor_position((x.min(status.right().saturating_sub(1)), status.y));
@@ -221,22 +298,28 @@ fn counts(h: &HostState) -> [usize; 4] {
 fn draw_hosts(f: &mut Frame, area: Rect, app: &App) {
     let t = theme(app);
     // Root causes, one per line, above the hosts.
-    let causes: Vec<String> = app
-        .why
-        .strip_prefix("stalled: ")
-        .map(|s| s.split("; ").map(str::to_string).collect())
-        .unwrap_or_default();
+    let causes = app.causes();
     let cause_h = if causes.is_empty() { 0 } else { (causes.len() as u16 + 2).min(area.height / 2) };
     let [top, bottom] = Layout::vertical([Constraint::Length(cause_h), Constraint::Min(3)]).areas(area);
     if cause_h > 0 {
         let lines: Vec<Line> = causes
             .iter()
-            .map(|c| Line::from(vec![Span::styled(" ✗ ", t.error()), Span::raw(c.clone())]))
+            .enumerate()
+            .map(|(i, (n, c))| {
+                let l = Line::from(vec![Span::styled(" ✗ ", t.error()), Span::raw(format!("{n} {c}"))]);
+                if app.cause_sel == Some(i) {
+                    l.style(t.selected())
+                } else {
+                    l
+                }
+            })
             .collect();
-        f.render_widget(
-            Paragraph::new(lines).block(Block::bordered().title(" Why is the pipeline stalled (stalled agents by root cause) ")),
-            top,
-        );
+        let title = if app.cause_sel.is_some() {
+            " Why is the pipeline stalled · enter: its agents "
+        } else {
+            " Why is the pipeline stalled (stalled agents by root cause; k from the first host selects one) "
+        };
+        f.render_widget(Paragraph::new(lines).block(Block::bordered().title(title)), top);
     }
     let rows_h = bottom.height.saturating_sub(3) as usize;
     let mut off = app.host_offset.min(app.host_sel);
@@ -277,9 +360,12 @@ fn draw_hosts(f: &mut Frame, area: Rect, app: &App) {
         .collect();
     let header = Row::new(["HOST", "ID", "SSM", "AGENTS", "✗ STALLED", "! AT-RISK", "? UNKNOWN", "✓ HEALTHY", "DETAIL"])
         .style(t.bold());
+    // Identities whole: the columns are as wide as the longest name and id.
+    let name_w = hosts.iter().map(|h| h.host.name.chars().count()).max().unwrap_or(0).clamp(4, 40) as u16;
+    let id_w = hosts.iter().map(|h| h.host.id.chars().count()).max().unwrap_or(0).clamp(2, 40) as u16;
     let widths = [
-        Constraint::Length(14),
-        Constraint::Length(20),
+        Constraint::Length(name_w),
+        Constraint::Length(id_w),
         Constraint::Length(13),
         Constraint::Length(6),
         Constraint::Length(9),
@@ -290,7 +376,7 @@ fn draw_hosts(f: &mut Frame, area: Rect, app: &App) {
     ];
     let title = format!(" Hosts ({}) · {} unreachable ", hosts.len(), hosts.iter().filter(|h| !h.host.reachable).count());
     let table = Table::new(rows, widths).header(header).block(Block::bordered().title(title)).row_highlight_style(t.selected());
-    let mut st = TableState::default().with_selected((!hosts.is_empty()).then(|| app.host_sel - off));
+    let mut st = TableState::default().with_selected((!hosts.is_empty() && app.cause_sel.is_none()).then(|| app.host_sel - off));
     f.render_stateful_widget(table, bottom, &mut st);
 }
 
@@ -330,43 +416,13 @@ fn draw_agents(f: &mut Frame, area: Rect, app: &App) {
         off = app.sel + 1 - h;
     }
     let end = app.rows.len().min(off + rows_h);
-    let narrow = inner_w < 110;
+    let cols = AgentColumns::new(app, inner_w);
     let rows: Vec<Row> = app.rows[off.min(end)..end]
         .iter()
         .filter_map(|ix| Some((app.host_of(*ix)?, app.agent_at(*ix)?)))
-        .map(|(h, a)| agent_row(&t, app, h, a, narrow))
+        .map(|(h, a)| agent_row(&t, app, h, a, &cols))
         .collect();
-    let (header, widths): (Vec<&str>, Vec<Constraint>) = if narrow {
-        (
-            vec![" ", "HOST", "AGENT", "VERDICT", "SANDBOX", "SOURCE", "U M N", "GITEA"],
-            vec![
-                Constraint::Length(1),
-                Constraint::Length(11),
-                Constraint::Fill(1),
-                Constraint::Length(10),
-                Constraint::Length(18),
-                Constraint::Length(7),
-                Constraint::Length(5),
-                Constraint::Length(5),
-            ],
-        )
-    } else {
-        (
-            vec![" ", "HOST", "AGENT", "VERDICT", "SANDBOX (SOURCE)", "USERNS", "UIDMAP", "NETNS", "GITEA", "FINDINGS"],
-            vec![
-                Constraint::Length(1),
-                Constraint::Length(12),
-                Constraint::Length(16),
-                Constraint::Length(10),
-                Constraint::Length(28),
-                Constraint::Length(6),
-                Constraint::Length(6),
-                Constraint::Length(6),
-                Constraint::Length(5),
-                Constraint::Fill(1),
-            ],
-        )
-    };
+    let (header, widths) = cols.header();
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(t.bold()))
         .block(block)
@@ -386,7 +442,127 @@ fn draw_agents(f: &mut Frame, area: Rect, app: &App) {
     }
 }
 
-fn agent_row<'a>(t: &Theme, app: &App, h: &'a HostState, a: &'a AgentState, narrow: bool) -> Row<'a> {
+/// The agents table's layout at one width: identifiers first and whole (their columns sized from
+/// the data; when they must shrink, their middles are elided, never their distinguishing ends),
+/// then what fits; FINDINGS last, cut to whole codes with `+N`.
+pub struct AgentColumns {
+    /// `wide` (>= 110 columns): one column per probe and the findings; `narrow`: the probes as
+    /// glyphs; below 80 the sandbox columns go too, never the identities.
+    kind: ColumnKind,
+    host_w: u16,
+    agent_w: u16,
+    findings_w: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ColumnKind {
+    Wide,
+    Narrow,
+    Tiny,
+}
+
+impl AgentColumns {
+    pub fn new(app: &App, inner_w: u16) -> AgentColumns {
+        let kind = match inner_w {
+            w if w >= 110 => ColumnKind::Wide,
+            w if w >= 78 => ColumnKind::Narrow,
+            _ => ColumnKind::Tiny,
+        };
+        // Fixed columns and the one-blank gaps between all columns.
+        let fixed: u16 = match kind {
+            ColumnKind::Wide => 1 + 10 + 28 + 6 + 6 + 6 + 5 + 9,
+            ColumnKind::Narrow => 1 + 10 + 18 + 7 + 5 + 5 + 7,
+            ColumnKind::Tiny => 1 + 10 + 5 + 5 + 5,
+        };
+        let min_findings = if kind == ColumnKind::Wide { 12 } else { 0 };
+        let (mut host_w, mut agent_w) = (4u16, 5u16);
+        for ix in &app.rows {
+            if let (Some(h), Some(a)) = (app.host_of(*ix), app.agent_at(*ix)) {
+                host_w = host_w.max(h.host.name.chars().count() as u16);
+                agent_w = agent_w.max(a.read.agent.name.chars().count() as u16);
+            }
+        }
+        let room = inner_w.saturating_sub(fixed + min_findings);
+        if host_w + agent_w > room {
+            // Shrink both in proportion, the agent keeping at least half of the room.
+            let total = host_w + agent_w;
+            let h = ((room as u32 * host_w as u32) / total.max(1) as u32) as u16;
+            host_w = h.clamp(4.min(room), room.saturating_sub(room / 2).max(4.min(room)));
+            agent_w = room.saturating_sub(host_w);
+        }
+        let findings_w = inner_w.saturating_sub(fixed + host_w + agent_w);
+        AgentColumns { kind, host_w, agent_w, findings_w }
+    }
+
+    /// The host and agent cells as this layout shows them.
+    pub fn cells(&self, host: &str, agent: &str) -> (String, String) {
+        (elide_middle(host, self.host_w as usize), elide_middle(agent, self.agent_w as usize))
+    }
+
+    fn header(&self) -> (Vec<&'static str>, Vec<Constraint>) {
+        let (h, a) = (Constraint::Length(self.host_w), Constraint::Length(self.agent_w));
+        match self.kind {
+            ColumnKind::Wide => (
+                vec![" ", "HOST", "AGENT", "VERDICT", "SANDBOX (SOURCE)", "USERNS", "UIDMAP", "NETNS", "GITEA", "FINDINGS"],
+                vec![
+                    Constraint::Length(1),
+                    h,
+                    a,
+                    Constraint::Length(10),
+                    Constraint::Length(28),
+                    Constraint::Length(6),
+                    Constraint::Length(6),
+                    Constraint::Length(6),
+                    Constraint::Length(5),
+                    Constraint::Fill(1),
+                ],
+            ),
+            ColumnKind::Narrow => (
+                vec![" ", "HOST", "AGENT", "VERDICT", "SANDBOX", "SOURCE", "U M N", "GITEA"],
+                vec![
+                    Constraint::Length(1),
+                    h,
+                    a,
+                    Constraint::Length(10),
+                    Constraint::Length(18),
+                    Constraint::Length(7),
+                    Constraint::Length(5),
+                    Constraint::Length(5),
+                ],
+            ),
+            ColumnKind::Tiny => (
+                vec![" ", "HOST", "AGENT", "VERDICT", "U M N", "GITEA"],
+                vec![Constraint::Length(1), h, a, Constraint::Length(10), Constraint::Length(5), Constraint::Length(5)],
+            ),
+        }
+    }
+}
+
+/// Finding codes, whole, as many as fit in `w` columns, then `+N` for the rest.
+pub fn findings_cell(codes: &[&str], w: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in codes.iter().enumerate() {
+        let rest = codes.len() - i - 1;
+        let sep = usize::from(!out.is_empty());
+        let more = if rest > 0 { format!(" +{rest}").len() } else { 0 };
+        if out.len() + sep + c.len() + more <= w {
+            if sep == 1 {
+                out.push(',');
+            }
+            out.push_str(c);
+        } else {
+            let n = codes.len() - i;
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(&format!("+{n}"));
+            return out;
+        }
+    }
+    out
+}
+
+fn agent_row<'a>(t: &Theme, app: &App, h: &'a HostState, a: &'a AgentState, cols: &AgentColumns) -> Row<'a> {
     let d = &a.diagnosis;
     let mark = if app.marks.contains(&a.id()) { "●" } else { " " };
     let verdict = Cell::from(verdict_label(d.verdict)).style(t.verdict(d.verdict));
@@ -405,7 +581,9 @@ fn agent_row<'a>(t: &Theme, app: &App, h: &'a HostState, a: &'a AgentState, narr
         None => Cell::from("?").style(t.dim()),
     };
     let mode_style = if mode == crate::codex::config::DANGER_FULL_ACCESS { t.ok() } else { Style::new() };
-    if narrow {
+    let (host, agent) = cols.cells(&h.host.name, &a.read.agent.name);
+    let (host, agent) = (Cell::from(host), Cell::from(agent));
+    let glyphs = || -> Cell<'static> {
         let unm: Vec<Span> = match &probes {
             Some(s) => [s.userns, s.uid_map_write, s.netns_loopback]
                 .into_iter()
@@ -421,34 +599,39 @@ fn agent_row<'a>(t: &Theme, app: &App, h: &'a HostState, a: &'a AgentState, narr
                 .collect(),
             None => vec![Span::styled("? ? ?", t.dim())],
         };
-        Row::new(vec![
+        Cell::from(Line::from(unm))
+    };
+    match cols.kind {
+        ColumnKind::Tiny => Row::new(vec![Cell::from(mark), host, agent, verdict, glyphs(), gitea]),
+        ColumnKind::Narrow => Row::new(vec![
             Cell::from(mark),
-            Cell::from(h.host.name.as_str()),
-            Cell::from(a.read.agent.name.as_str()),
+            host,
+            agent,
             verdict,
             Cell::from(mode).style(mode_style),
             Cell::from(source),
-            Cell::from(Line::from(unm)),
+            glyphs(),
             gitea,
-        ])
-    } else {
-        let p = |o: Option<ProbeOutcome>| match o {
-            Some(o) => Cell::from(probe_word(o)).style(t.outcome(o)),
-            None => Cell::from("?").style(t.dim()),
-        };
-        let findings = d.findings.iter().map(|f| f.code.as_str()).collect::<Vec<_>>().join(",");
-        Row::new(vec![
-            Cell::from(mark),
-            Cell::from(h.host.name.as_str()),
-            Cell::from(a.read.agent.name.as_str()),
-            verdict,
-            Cell::from(format!("{mode} ({source})")).style(mode_style),
-            p(probes.as_ref().map(|s| s.userns)),
-            p(probes.as_ref().map(|s| s.uid_map_write)),
-            p(probes.as_ref().map(|s| s.netns_loopback)),
-            gitea,
-            Cell::from(findings),
-        ])
+        ]),
+        ColumnKind::Wide => {
+            let p = |o: Option<ProbeOutcome>| match o {
+                Some(o) => Cell::from(probe_word(o)).style(t.outcome(o)),
+                None => Cell::from("?").style(t.dim()),
+            };
+            let codes: Vec<&str> = d.findings.iter().map(|f| f.code.as_str()).collect();
+            Row::new(vec![
+                Cell::from(mark),
+                host,
+                agent,
+                verdict,
+                Cell::from(format!("{mode} ({source})")).style(mode_style),
+                p(probes.as_ref().map(|s| s.userns)),
+                p(probes.as_ref().map(|s| s.uid_map_write)),
+                p(probes.as_ref().map(|s| s.netns_loopback)),
+                gitea,
+                Cell::from(findings_cell(&codes, cols.findings_w as usize)),
+            ])
+        }
     }
 }
 
@@ -685,6 +868,11 @@ fn config_lines(t: &Theme, d: &crate::diagnose::Diagnosis, p: &crate::probe::Pro
         let l = l.trim_start();
         l.starts_with(k) && l[k.len()..].trim_start().starts_with('=')
     };
+    // A key line is marked only when that line is where the effective value comes from: with
+    // `-s` on the command line (source cli) the file's line is not the cause.
+    let from_config = |mode: bool| {
+        d.effective.as_ref().is_some_and(|e| if mode { &e.sandbox_mode } else { &e.approval_policy }.source.as_str() == "config")
+    };
     let mut in_table = false;
     for (i, l) in text.lines().enumerate() {
         let n = i + 1;
@@ -693,10 +881,10 @@ fn config_lines(t: &Theme, d: &crate::diagnose::Diagnosis, p: &crate::probe::Pro
         }
         let mut codes: Vec<Code> = marks.iter().filter(|(m, _)| *m == n).map(|(_, c)| *c).collect();
         if !in_table {
-            if top_level_key(l, "sandbox_mode") && d.has(Code::SandboxEnabled) {
+            if top_level_key(l, "sandbox_mode") && d.has(Code::SandboxEnabled) && from_config(true) {
                 codes.push(Code::SandboxEnabled);
             }
-            if top_level_key(l, "approval_policy") && d.has(Code::ApprovalNotNever) {
+            if top_level_key(l, "approval_policy") && d.has(Code::ApprovalNotNever) && from_config(false) {
                 codes.push(Code::ApprovalNotNever);
             }
         }
@@ -743,6 +931,8 @@ fn diff_line(t: &Theme, l: &str) -> Line<'static> {
         t.bold().add_modifier(Modifier::REVERSED)
     } else if l.starts_with("needs attention") {
         t.warn().add_modifier(Modifier::BOLD)
+    } else if l.starts_with("   means:") {
+        t.accent().add_modifier(Modifier::BOLD)
     } else if l.trim_start().starts_with("note:") || l.trim_start().contains("regenerated by the emitter") {
         t.dim()
     } else {
@@ -760,14 +950,18 @@ fn draw_plan(f: &mut Frame, area: Rect, app: &App) {
     let inner_h = area.height.saturating_sub(2) as usize;
     let n = p.lines.len();
     let scroll = p.scroll.min(n.saturating_sub(inner_h));
-    let lines: Vec<Line> = p.lines.iter().skip(scroll).take(inner_h).map(|l| diff_line(&t, l)).collect();
+    // Long lines wrap (attention reasons, paths): nothing is cut at the right edge.
+    let width = area.width.saturating_sub(2) as usize;
+    let lines: Vec<Line> =
+        p.lines.iter().skip(scroll).flat_map(|l| wrap_line(diff_line(&t, l), width)).take(inner_h).collect();
     let title = format!(
-        " Plan · {} to change · {} need attention · {}–{} of {} lines ",
+        " Plan · {} to change · {} need attention · {}–{} of {} lines · n/N group · enter {} ",
         p.plan.agents.len(),
         p.plan.attention.len(),
         scroll + 1,
         (scroll + inner_h).min(n),
-        n
+        n,
+        if p.full { "folds" } else { "unfolds" }
     );
     f.render_widget(Paragraph::new(lines).block(Block::bordered().title(title)), area);
 }
@@ -889,7 +1083,7 @@ fn draw_rollout(f: &mut Frame, area: Rect, app: &App) {
 pub fn audit_lines(app: &App) -> Vec<Line<'static>> {
     let t = theme(app);
     let mut out = Vec::new();
-    let by_image = audit_by_image(&app.report);
+    let audit = super::export::image_audit(&app.report);
     out.push(Line::styled(
         "Lost on re-provision: fixes that live only in a container's writable layer, emitters that are not idempotent",
         t.bold(),
@@ -909,38 +1103,46 @@ pub fn audit_lines(app: &App) -> Vec<Line<'static>> {
             )
         })
         .collect();
-    if by_image.is_empty() && unknown.is_empty() {
+    if audit.is_empty() && unknown.is_empty() {
         out.push(Line::styled("  nothing: every fix is in its image", t.ok()));
-    } else if by_image.is_empty() {
+    } else if audit.is_empty() {
         out.push(Line::raw("  nothing found on the agents that could be read"));
     }
-    for (img, agents) in &by_image {
-        let fix = agents.iter().filter(|(_, c)| c.contains(&Code::FixNotInImage)).count();
-        let emit = agents.iter().filter(|(_, c)| c.contains(&Code::EmitterNotIdempotent)).count();
+    for img in &audit {
         out.push(Line::from(vec![
             Span::styled("  ! ", t.warn()),
-            Span::styled(img.clone(), t.bold()),
-            Span::raw(format!(
-                " lacks the fix: {} agent(s) ({fix} fix-not-in-image, {emit} emitter-not-idempotent)",
-                agents.len()
-            )),
+            Span::styled(crate::term_safe::line(&img.image).into_owned(), t.bold()),
+            Span::raw(format!(" lacks the fix: {} agent(s)", img.agents.len())),
         ]));
-        for (id, codes) in agents.iter().take(6) {
-            let c: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
-            out.push(Line::styled(format!("      {id:<34} {}", c.join(", ")), t.dim()));
+        for n in &img.needs {
+            out.push(Line::from(vec![Span::styled("    needs: ", t.accent()), Span::raw(crate::term_safe::line(n).into_owned())]));
         }
-        if agents.len() > 6 {
-            out.push(Line::styled(format!("      … and {} more", agents.len() - 6), t.dim()));
+        // Every agent: the list scrolls (J/K) rather than ending in "… and N more".
+        for a in &img.agents {
+            let files: Vec<String> = a
+                .files
+                .iter()
+                .map(|(p, sha)| format!("{} {}", p, sha.as_deref().map(|h| h.get(..12).unwrap_or(h)).unwrap_or("?")))
+                .collect();
+            out.push(Line::styled(
+                crate::term_safe::line(&format!(
+                    "      {} ({}) {:<28} {}  {}",
+                    a.host_name,
+                    a.host_id,
+                    a.id.rsplit('/').next().unwrap_or(&a.id),
+                    a.findings.join(","),
+                    files.join(", ")
+                ))
+                .into_owned(),
+                t.dim(),
+            ));
         }
     }
     // What the audit could not see, after what it found (the report names why for each).
     if !unknown.is_empty() {
         out.push(Line::styled(format!("  ? not audited ({}): what a re-provision would lose there is not known", unknown.len()), t.warn()));
-        for u in unknown.iter().take(4) {
+        for u in &unknown {
             out.push(Line::styled(format!("      {}", crate::term_safe::line(u)), t.dim()));
-        }
-        if unknown.len() > 4 {
-            out.push(Line::styled(format!("      … and {} more (the exported report names each)", unknown.len() - 4), t.dim()));
         }
     }
     out
@@ -949,10 +1151,19 @@ pub fn audit_lines(app: &App) -> Vec<Line<'static>> {
 fn draw_audit(f: &mut Frame, area: Rect, app: &App) {
     let t = theme(app);
     let lines = audit_lines(app);
-    let top_h = (lines.len() as u16 + 2).min(area.height / 2).max(3);
+    let n = lines.len();
+    let top_h = (n as u16 + 2).min(area.height / 2).max(3);
     let [top, bottom] = Layout::vertical([Constraint::Length(top_h), Constraint::Min(4)]).areas(area);
+    let inner_h = top_h.saturating_sub(2) as usize;
+    // Long lines (what an image needs) wrap; J/K scroll by screen lines.
+    let scroll = app.audit_scroll.min(n.saturating_sub(1));
+    let title = if n > inner_h || scroll > 0 {
+        " Audit · by image · J/K scroll · e export md/json/csv ".to_string()
+    } else {
+        " Audit · by image · e export md/json/csv ".to_string()
+    };
     f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::bordered().title(" Audit · by image · e export md/json/csv ")),
+        Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((scroll as u16, 0)).block(Block::bordered().title(title)),
         top,
     );
     let rows_h = bottom.height.saturating_sub(3) as usize;
@@ -1009,23 +1220,27 @@ pub fn help_entries() -> Vec<(&'static str, &'static str, bool)> {
         ("j k ↓ ↑", "move / scroll", false),
         ("g G Home End", "first / last", false),
         ("PgUp PgDn", "page up / down", false),
-        ("Enter", "open (host → its agents, agent → detail)", false),
+        ("Enter", "open (host → its agents, root cause → its agents, agent → detail)", false),
         ("Esc", "back (clears the filter first)", false),
-        ("Tab", "next view", false),
-        ("/", "filter on name, host, verdict and finding codes", false),
-        (":", "command: hosts, agents, audit, rollout, plan, export md|json|csv [FILE], quit", false),
+        ("Tab", "next view; on the : line, completes the command", false),
+        ("/", "filter: name, host, id, verdict, codes, root-cause words", false),
+        (":", "command: hosts agents audit rollout plan filter sort export quit", false),
+        ("c", "copy the agent's id (what --agent takes) to the clipboard", false),
         ("space", "mark / unmark the agent", false),
         ("*", "mark every visible agent", false),
         ("u", "clear the marks", false),
         ("s S", "sort by verdict, host, name, mode / reverse", false),
         ("p", "diff preview of the marked agents, else the selected one", false),
+        ("n N Enter", "preview: next / previous group of changes; unfold", false),
         ("a", "apply the same set, after a confirmation [y/N]", true),
+        ("c w e", "in the apply confirmation: canary, wave size, max errors", true),
         ("v", "verify: the boot assertion on the marked / selected agents", false),
         ("r", "refresh: scan the fleet again", false),
         ("P", "rollout: pause / resume", true),
         ("X", "rollout: abort after the steps in flight (resumable)", true),
         ("B", "roll back the run (rollout view, or the run selected in audit)", true),
         ("e", "audit: export the report (md, json, csv)", false),
+        ("J K", "audit: scroll the by-image list", false),
         ("?", "this help", false),
         ("q", "quit (during a run: detach, or abort after the current step)", false),
     ]
@@ -1044,8 +1259,11 @@ fn draw_help(f: &mut Frame, area: Rect, app: &App) {
     }
     lines.push(Line::raw(""));
     lines.push(Line::styled(" verdicts: ✗ stalled · ? unknown · ! at-risk · ✓ healthy", t.dim()));
-    let h = lines.len() as u16 + 2;
-    let r = centered(area, 86, h);
+    // Sized from the wrapped text: the last line (read-only, the legend) is never cut.
+    let w = area.width.saturating_sub(2).min(90);
+    let inner = w.saturating_sub(2).max(1) as usize;
+    let h = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum::<usize>() as u16 + 2;
+    let r = centered(area, w, h);
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::bordered().title(" Help · ? or Esc closes ").title_style(t.bold())),
@@ -1062,10 +1280,22 @@ fn draw_confirm(f: &mut Frame, area: Rect, app: &App, p: &Pending) {
             title = " Apply the durable fix ";
             let attention = plan.attention.len().min(2) + usize::from(!plan.attention.is_empty()) + usize::from(plan.attention.len() > 2);
             // Everything but the agent list must always fit: the prompt above all.
-            let fixed = 1 + attention + 5;
+            let groups = crate::plan_view::group_plan(plan, &crate::plan_view::lookup(&crate::plan_view::contexts(&app.report)));
+            let meanings = groups.len().min(3) + usize::from(groups.len() > 3);
+            let fixed = 1 + attention + 5 + meanings;
             let room = (area.height as usize).saturating_sub(4 + fixed).max(1);
             let shown = if plan.agents.len() > room { room.saturating_sub(1).max(1) } else { plan.agents.len() };
             lines.push(Line::styled(format!("{} agent(s) will change:", plan.agents.len()), t.bold()));
+            // What the change means, where the eye lands first.
+            for g in groups.iter().take(3) {
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {} agent(s): ", g.ids.len()), t.bold()),
+                    Span::styled(crate::term_safe::line(&g.meaning_short).into_owned(), t.accent()),
+                ]));
+            }
+            if groups.len() > 3 {
+                lines.push(Line::raw(format!("  … {} more kinds of change (p shows them)", groups.len() - 3)));
+            }
             for ap in plan.agents.iter().take(shown) {
                 let mut what: Vec<String> = ap
                     .files
@@ -1103,6 +1333,8 @@ fn draw_confirm(f: &mut Frame, area: Rect, app: &App, p: &Pending) {
                 Span::styled(opts.wave.clone(), t.bold()),
                 Span::raw(" · max errors "),
                 Span::styled(opts.max_errors.clone(), t.bold()),
+                Span::raw(" · restart timeout "),
+                Span::styled("120 s", t.bold()),
                 Span::styled("  (c/w/e change)", t.dim()),
             ]));
             lines.push(Line::styled("Writes are conditional on the previewed content; backups are kept.", t.dim()));
@@ -1118,10 +1350,17 @@ fn draw_confirm(f: &mut Frame, area: Rect, app: &App, p: &Pending) {
             lines.push(Line::from(vec![Span::styled("Roll back? ", t.bold()), Span::styled("[y/N]", t.error())]));
         }
     }
-    let h = lines.len() as u16 + 2;
-    let r = centered(area, area.width.saturating_sub(2).min(100), h);
+    // As wide as its longest line (up to the screen), long lines wrapped: nothing cut.
+    let longest = lines.iter().map(|l| l.width()).max().unwrap_or(0) as u16 + 2;
+    let w = area.width.saturating_sub(2).min(longest.max(60));
+    let wrapped: usize = lines.iter().map(|l| (l.width().max(1)).div_ceil(w.saturating_sub(2).max(1) as usize)).sum();
+    let h = wrapped as u16 + 2;
+    let r = centered(area, w, h);
     f.render_widget(Clear, r);
-    f.render_widget(Paragraph::new(lines).block(Block::bordered().title(title).title_style(t.error())), r);
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::bordered().title(title).title_style(t.error())),
+        r,
+    );
 }
 
 fn draw_quit(f: &mut Frame, area: Rect, app: &App) {
