@@ -1,24 +1,76 @@
-# >>> codex-fleet managed block v1 (core#2128) >>>
+# >>> codex-fleet managed block v2 (core#2128) >>>
 # Managed by codex-fleet: `codex-fleet apply` replaces this block as a whole; edit it there.
 # Why: codex's bubblewrap sandbox cannot start in these containers (core#2128) and the container
 # already is the isolation boundary, so codex runs with its inner sandbox off. Earlier hotpatches
 # prepended the keys on every start and left duplicate keys (invalid TOML: codex would not start).
-# What, on every start: $CODEX_HOME/config.toml (default ~/.codex) holds sandbox_mode =
-# "danger-full-access" and approval_policy = "never" exactly once, at the top level (before the
-# first table); other top-level copies, copies trapped in tables (except [profiles.*]) and
-# [sandbox_workspace_write] tables or keys that only carry network_access are removed; every
-# other byte is kept. No rewrite when already right; else temp file + mv, keeping mode and owner.
+# Which file: the one codex reads, named when the plan was made (_cf_cfg below: the agent's
+# config.toml as the scan found it for the agent user, else the file this script writes through
+# its own variable), whoever runs this script and whatever its HOME. Empty: computed at boot as
+# ${CODEX_HOME:-$HOME/.codex}/config.toml of whoever runs it (codex-fleet v1's behaviour).
+# What, on every start: that file holds sandbox_mode = "danger-full-access" and approval_policy =
+# "never" exactly once, at the top level (before the first table); other top-level copies, copies
+# trapped in tables (except [profiles.*]) and [sandbox_workspace_write] tables or keys that only
+# carry network_access are removed; every other byte is kept. No rewrite when already right; else
+# temp file (mktemp, in the file's directory) + mv, keeping mode and owner. A symlinked
+# config.toml is never followed. Run as root on a path that a user owns (the first directory on
+# it not owned by root): the edit runs AS THAT USER (setpriv, gosu or su-exec, whichever the image
+# has; none: left as is), so a file, temp file or symlink the agent controls is never read or
+# written with root's rights, and the file keeps that user as its owner.
 # A table-valued approval_policy (granular) is left alone. POSIX sh + awk; never fails the boot.
 if ! (
-  _cf_home="${CODEX_HOME:-}"
-  if [ -z "$_cf_home" ]; then
-    if [ -z "${HOME:-}" ]; then
-      echo "[codex-fleet] neither CODEX_HOME nor HOME is set" >&2
+  _cf_cfg=''
+  if [ -z "$_cf_cfg" ]; then
+    _cf_home="${CODEX_HOME:-}"
+    if [ -z "$_cf_home" ]; then
+      if [ -z "${HOME:-}" ]; then
+        echo "[codex-fleet] neither CODEX_HOME nor HOME is set" >&2
+        exit 1
+      fi
+      _cf_home="$HOME/.codex"
+    fi
+    _cf_cfg="$_cf_home/config.toml"
+  fi
+  case $_cf_cfg in
+  /*) ;;
+  *) echo "[codex-fleet] $_cf_cfg is not an absolute path; left as is" >&2; exit 1 ;;
+  esac
+  # Who controls the path: the owner of its first component not owned by root (lstat: a
+  # symlink counts as its own owner). Root owns all of it: run as is.
+  _cf_uid=0
+  _cf_gid=0
+  _cf_p=
+  _cf_rest="${_cf_cfg#/}"
+  while [ -n "$_cf_rest" ]; do
+    _cf_c="${_cf_rest%%/*}"
+    case $_cf_rest in */*) _cf_rest="${_cf_rest#*/}" ;; *) _cf_rest= ;; esac
+    [ -n "$_cf_c" ] || continue
+    _cf_p="$_cf_p/$_cf_c"
+    [ -e "$_cf_p" ] || [ -L "$_cf_p" ] || break
+    _cf_o="$(stat -c '%u:%g' "$_cf_p")" || exit 1
+    if [ "${_cf_o%%:*}" != 0 ]; then
+      _cf_uid="${_cf_o%%:*}"
+      _cf_gid="${_cf_o#*:}"
+      break
+    fi
+  done
+  set --
+  if [ "$_cf_uid" != 0 ] && [ "$(id -u 2>/dev/null)" = 0 ]; then
+    if command -v setpriv >/dev/null 2>&1; then
+      set -- setpriv --reuid="$_cf_uid" --regid="$_cf_gid" --clear-groups
+    elif command -v gosu >/dev/null 2>&1; then
+      set -- gosu "$_cf_uid:$_cf_gid"
+    elif command -v su-exec >/dev/null 2>&1; then
+      set -- su-exec "$_cf_uid:$_cf_gid"
+    else
+      echo "[codex-fleet] $_cf_cfg belongs to uid $_cf_uid and none of setpriv, gosu, su-exec is here to act as that user; left as is" >&2
       exit 1
     fi
-    _cf_home="$HOME/.codex"
   fi
-  _cf_cfg="$_cf_home/config.toml"
+  "$@" sh -s -- "$_cf_cfg" "$#" <<'CODEX_FLEET_BLOCK_V2'
+  _cf_cfg="$1"
+  _cf_dropped="$2"
+  _cf_home="${_cf_cfg%/*}"
+  [ -n "$_cf_home" ] || _cf_home=/
   if [ -L "$_cf_cfg" ] || { [ -e "$_cf_cfg" ] && [ ! -f "$_cf_cfg" ]; }; then
     echo "[codex-fleet] $_cf_cfg is not a regular file; left as is" >&2
     exit 1
@@ -281,13 +333,18 @@ END {
   fi
   chmod "$_cf_mode" "$_cf_tmp" || { rm -f "$_cf_tmp"; exit 1; }
   if [ -n "$_cf_own" ] && ! chown "$_cf_own" "$_cf_tmp" 2>/dev/null && [ -f "$_cf_cfg" ]; then
-    echo "[codex-fleet] cannot keep the owner $_cf_own of $_cf_cfg" >&2
-    rm -f "$_cf_tmp"
-    exit 1
+    if [ "$_cf_dropped" = 0 ]; then
+      echo "[codex-fleet] cannot keep the owner $_cf_own of $_cf_cfg" >&2
+      rm -f "$_cf_tmp"
+      exit 1
+    fi
+    # Acting as the user who owns the directory: the file becomes theirs (they could replace it anyway).
+    echo "[codex-fleet] $_cf_cfg was owned by $_cf_own; now by uid $(id -u), the owner of its directory" >&2
   fi
   mv -f "$_cf_tmp" "$_cf_cfg" || { rm -f "$_cf_tmp"; exit 1; }
   echo "[codex-fleet] $_cf_cfg: sandbox_mode = \"danger-full-access\", approval_policy = \"never\" (core#2128)"
+CODEX_FLEET_BLOCK_V2
 ); then
   echo "[codex-fleet] WARNING: could not ensure the codex sandbox keys in config.toml; it is left as it was" >&2
 fi
-# <<< codex-fleet managed block v1 (core#2128) <<<
+# <<< codex-fleet managed block v2 (core#2128) <<<

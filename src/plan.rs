@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codex::diff::unified_diff;
-use crate::codex::emitter::{fix_emitter, EMITTER_PATH};
+use crate::codex::emitter::{fix_emitter_for, EMITTER_PATH};
 use crate::codex::fix::{fix, FixOptions};
 use crate::codex::version::CodexVersion;
 use crate::diagnose::{Code, Verdict};
@@ -167,7 +167,10 @@ pub fn plan_agent(a: &AgentState) -> Result<Option<AgentPlan>, String> {
     let mut notes = Vec::new();
 
     if let (Some(sha), Some(text)) = (&p.emitter.sha256, &p.emitter.redacted) {
-        let ef = fix_emitter(text).map_err(|e| format!("the boot emitter cannot be fixed safely: {e}"))?;
+        // The block fixes the file codex reads, as the scan found it for the agent user, whoever
+        // runs the emitter (an unsafe path from the container: attention, never pasted).
+        let target = (!p.config.path.is_empty()).then_some(p.config.path.as_str());
+        let ef = fix_emitter_for(text, target).map_err(|e| format!("the boot emitter cannot be fixed safely: {e}"))?;
         notes.extend(ef.replaced.iter().cloned());
         if ef.changed {
             files.push(FilePlan {

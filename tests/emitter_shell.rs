@@ -8,7 +8,7 @@
 
 mod common;
 
-use codex_fleet::codex::emitter::{classify, fix_emitter, managed_block, EmitterState};
+use codex_fleet::codex::emitter::{classify, fix_emitter, fix_emitter_for, installed_target, managed_block, EmitterState};
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -59,7 +59,7 @@ fn expected_state(name: &str) -> EmitterState {
     use EmitterState::*;
     match name {
         "already-fixed" | "template-pr82" => Fixed,
-        "older-managed-block" | "refuse-unterminated-block" => OlderManagedBlock,
+        "older-managed-block" | "managed-block-v1" | "refuse-unterminated-block" => OlderManagedBlock,
         "original" | "posix-exit0" | "template-pr77" | "refuse-code-after-exit" | "refuse-main-exits" => NoSandboxEmission,
         _ => HotpatchNotIdempotent,
     }
@@ -70,8 +70,11 @@ fn managed_block_is_posix_and_named() {
     let b = managed_block();
     let first = b.lines().next().unwrap();
     let last = b.lines().last().unwrap();
-    assert!(first.contains("codex-fleet") && first.contains("core#2128") && first.contains("v1"), "{first}");
-    assert!(last.contains("codex-fleet") && last.contains("core#2128") && last.contains("v1"), "{last}");
+    assert!(first.contains("codex-fleet") && first.contains("core#2128") && first.contains("v2"), "{first}");
+    assert!(last.contains("codex-fleet") && last.contains("core#2128") && last.contains("v2"), "{last}");
+    // One generated line names the target; empty in the asset (computed at boot).
+    assert_eq!(b.lines().filter(|l| l.starts_with("  _cf_cfg='")).count(), 1);
+    assert!(b.contains("\n  _cf_cfg=''\n"));
     assert!(b.ends_with('\n') && !b.contains('\r'));
     // dash must parse it (a syntax error would abort the whole boot script).
     let out = Command::new("sh").arg("-n").arg(fixtures().join("../../../assets/emitter-block.sh")).output().unwrap();
@@ -486,6 +489,8 @@ fn block_keeps_mode_owner_and_fails_soft() {
     let path = format!("{}:/usr/bin:/bin", env.stub.display());
     let root = unsafe_is_root();
     let dir = tempfile::tempdir().unwrap();
+    // Traversable by the user the block acts as when a directory on the path is theirs.
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let home = dir.path().join("home");
     let ch = home.join(".codex");
     fs::create_dir_all(&ch).unwrap();
@@ -530,6 +535,101 @@ fn block_keeps_mode_owner_and_fails_soft() {
     assert_eq!(fs::read_to_string(&cfg).unwrap(), broken);
     let stray: Vec<_> = fs::read_dir(&ch).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n != "config.toml").collect();
     assert!(stray.is_empty(), "{stray:?}");
+}
+
+/// v2 run as root (HOME=/root-like, no CODEX_HOME: an entrypoint before its privilege drop)
+/// fixes the agent's file it names, as the agent: owner and mode kept, root's own codex home
+/// untouched, no rewrite when right; a symlink the agent planted on the path is never followed
+/// with root's rights; without a way to act as the agent, nothing is done and boot continues.
+#[test]
+fn block_as_root_fixes_the_agents_file_as_the_agent() {
+    if !unsafe_is_root() {
+        eprintln!("skipped: needs root (to run the block as root on another user's file)");
+        return;
+    }
+    let env = env();
+    let path = format!("{}:/usr/bin:/bin", env.stub.display());
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let chown = |p: &Path, u: u32| std::os::unix::fs::chown(p, Some(u), Some(u)).unwrap();
+    let agent_home = dir.path().join("home/agent");
+    let ch = agent_home.join(".codex");
+    fs::create_dir_all(&ch).unwrap();
+    chown(&agent_home, 1000);
+    chown(&ch, 1000);
+    let cfg = ch.join("config.toml");
+    let start = "model = \"gpt-5\"\nsandbox_mode = \"workspace-write\"\n";
+    fs::write(&cfg, start).unwrap();
+    fs::set_permissions(&cfg, fs::Permissions::from_mode(0o600)).unwrap();
+    chown(&cfg, 1000);
+    let root_home = dir.path().join("root");
+    fs::create_dir(&root_home).unwrap();
+    let target = cfg.to_str().unwrap();
+    let script = dir.path().join("boot.sh");
+    let text = fix_emitter_for("#!/bin/sh\nset -eu\necho boot\n", Some(target)).unwrap().text;
+    assert_eq!(installed_target(&text), Some(Some(target.to_string())));
+    fs::write(&script, format!("{text}echo BOOT-CONTINUES\n")).unwrap();
+
+    let o = run("sh", &script, &root_home, None, &path);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && !err.contains("WARNING"), "{err}");
+    let out = fs::read_to_string(&cfg).unwrap();
+    assert_eq!(out.matches("sandbox_mode = \"danger-full-access\"").count(), 1, "{out}");
+    assert_eq!(out.matches("approval_policy = \"never\"").count(), 1, "{out}");
+    assert!(out.contains("model = \"gpt-5\""));
+    let m = fs::metadata(&cfg).unwrap();
+    assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (1000, 1000, 0o600));
+    assert!(!root_home.join(".codex").exists(), "root's own codex home was touched");
+    let ino = m.ino();
+    let o = run("sh", &script, &root_home, None, &path);
+    assert!(o.status.success());
+    assert_eq!(fs::metadata(&cfg).unwrap().ino(), ino, "an already right file was rewritten");
+    assert_eq!(fs::read_to_string(&cfg).unwrap(), out);
+    let stray: Vec<_> = fs::read_dir(&ch).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n != "config.toml").collect();
+    assert!(stray.is_empty(), "{stray:?}");
+
+    // A config.toml root wrote into the agent's directory: fixed; it becomes the agent's.
+    fs::write(&cfg, start).unwrap();
+    chown(&cfg, 0);
+    fs::set_permissions(&cfg, fs::Permissions::from_mode(0o644)).unwrap();
+    let o = run("sh", &script, &root_home, None, &path);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && !err.contains("WARNING") && err.contains("was owned by 0:0"), "{err}");
+    let m = fs::metadata(&cfg).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o7777), (1000, 0o644));
+
+    // The agent swaps its codex home for a symlink to a directory only root may read: the
+    // block acts as the agent, so it can neither read nor replace root's file.
+    let secret = dir.path().join("secret");
+    fs::create_dir(&secret).unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::write(secret.join("config.toml"), "token = \"root-only\"\n").unwrap();
+    fs::rename(&ch, agent_home.join("codex-old")).unwrap();
+    std::os::unix::fs::symlink(&secret, &ch).unwrap();
+    std::os::unix::fs::lchown(&ch, Some(1000), Some(1000)).unwrap();
+    let o = run("sh", &script, &root_home, None, &path);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("WARNING"), "{err}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("BOOT-CONTINUES"));
+    assert_eq!(fs::read_to_string(secret.join("config.toml")).unwrap(), "token = \"root-only\"\n");
+    assert_eq!(fs::read_dir(&secret).unwrap().count(), 1, "nothing created in root's directory");
+    fs::remove_file(&ch).unwrap();
+    fs::rename(agent_home.join("codex-old"), &ch).unwrap();
+
+    // No setpriv, gosu or su-exec: left as is, said so, boot continues.
+    fs::write(&cfg, start).unwrap();
+    chown(&cfg, 1000);
+    let bin = dir.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    for tool in ["sh", "awk", "mawk", "stat", "id", "mktemp", "mkdir", "tail", "chmod", "chown", "mv", "rm", "cat"] {
+        if let Some(p) = ["/usr/bin", "/bin"].iter().map(|d| Path::new(d).join(tool)).find(|p| p.exists()) {
+            std::os::unix::fs::symlink(p, bin.join(tool)).unwrap();
+        }
+    }
+    let o = run("/bin/sh", &script, &root_home, None, &bin.display().to_string());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("none of setpriv, gosu, su-exec") && err.contains("WARNING"), "{err}");
+    assert_eq!(fs::read_to_string(&cfg).unwrap(), start);
 }
 
 fn unsafe_is_root() -> bool {

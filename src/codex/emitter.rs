@@ -31,6 +31,11 @@ const BLOCK: &str = include_str!("../../assets/emitter-block.sh");
 const BEGIN_PREFIX: &str = "# >>> codex-fleet managed block v";
 /// Last line of any version of the managed block.
 const END_PREFIX: &str = "# <<< codex-fleet managed block v";
+/// The block's one generated line, the file it fixes: `  _cf_cfg='/abs/path/config.toml'`
+/// (`''`: computed at boot from `$CODEX_HOME` / `$HOME` of whoever runs the emitter).
+const TARGET_PREFIX: &str = "  _cf_cfg='";
+/// The longest target path a block names.
+const TARGET_MAX: usize = 1024;
 
 /// What the emitter script does today with codex's sandbox keys (for the finding
 /// `emitter-not-idempotent`: anything but `Fixed` is a finding).
@@ -68,15 +73,67 @@ pub enum EmitterError {
     /// The script's structure does not allow a safe, automatic placement.
     #[error("{EMITTER_PATH} line {line}: {what}")]
     Unsafe { line: usize, what: String },
+    /// The agent's config path (read from the container) is not one the block may name.
+    #[error("the agent's config path {0:?} is not an absolute path of safe characters ending in /config.toml: the managed block will not name it; check the agent's CODEX_HOME")]
+    UnsafeTarget(String),
+}
+
+/// True when `path` may be written into the managed block as its target: an absolute path of
+/// letters, digits and `._-+@/` only (so single quotes make it a shell literal, and nothing in
+/// it can be read as shell syntax or a terminal escape), no `.`/`..` component, ending in
+/// `/config.toml`, at most [`TARGET_MAX`] bytes. The path comes from the container: untrusted.
+pub fn safe_target(path: &str) -> bool {
+    path.starts_with('/')
+        && path.len() <= TARGET_MAX
+        && path.ends_with("/config.toml")
+        && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-+@/".contains(&b))
+        && path.split('/').all(|c| c != "." && c != "..")
 }
 
 fn unsafe_at(line: usize, what: impl Into<String>) -> EmitterError {
     EmitterError::Unsafe { line, what: what.into() }
 }
 
-/// The exact text of the current managed block (LF line endings; a CRLF script gets CRLF).
+/// The exact text of the current managed block without a named target (it computes
+/// `${CODEX_HOME:-$HOME/.codex}/config.toml` at boot); LF line endings (a CRLF script gets CRLF).
 pub fn managed_block() -> &'static str {
     BLOCK
+}
+
+/// The managed block that fixes `target` (see [`safe_target`]; `None`: computed at boot).
+/// Panics on an unsafe target: callers check with [`safe_target`] first.
+pub fn managed_block_for(target: Option<&str>) -> String {
+    let Some(t) = target else { return BLOCK.to_string() };
+    assert!(safe_target(t), "unsafe managed block target {t:?}");
+    let empty = format!("{TARGET_PREFIX}'\n");
+    assert_eq!(BLOCK.matches(&empty).count(), 1, "the block asset has one target line");
+    BLOCK.replacen(&empty, &format!("{TARGET_PREFIX}{t}'\n"), 1)
+}
+
+/// The file an installed managed block fixes: `Some(Some(path))` for a v2 block that names
+/// one, `Some(None)` for a block that computes it at boot (v1, or v2 without a target), `None`
+/// when the script has no managed block.
+pub fn installed_target(script: &str) -> Option<Option<String>> {
+    let lines = split_lines(script);
+    let managed = find_managed(&lines).ok()?;
+    managed.last().map(|m| m.target.clone())
+}
+
+/// The config.toml the emitter writes through a variable of its own, when it names one
+/// literally (`CFG=/home/agent/.codex/config.toml`, then `> "$CFG"`, `>> "$CFG"`, `tee "$CFG"`
+/// or `mv ... "$CFG"`). `None` when it names none, or several different ones.
+pub fn emitter_target(script: &str) -> Option<String> {
+    let lines = split_lines(script);
+    let managed = find_managed(&lines).ok()?;
+    let mut skip = vec![false; lines.len()];
+    for m in &managed {
+        for k in skip.iter_mut().take(m.end + 1).skip(m.start) {
+            *k = true;
+        }
+    }
+    let (stmts, _) = scan(&lines, &skip).ok()?;
+    let kept: Vec<&Stmt> = stmts.iter().collect();
+    target_variable(&kept)
 }
 
 /// What `script` does today; see [`EmitterState`].
@@ -101,7 +158,7 @@ pub fn classify(script: &str) -> EmitterState {
 }
 
 fn classify_uncached(script: &str) -> EmitterState {
-    match fix_inner(script) {
+    match fix_inner(script, Want::Keep) {
         Ok((fix, info)) => {
             if !fix.changed {
                 EmitterState::Fixed
@@ -134,8 +191,34 @@ fn classify_uncached(script: &str) -> EmitterState {
 /// blocks removed, the current [`managed_block`] placed to run last (before a final `exit`).
 /// Every other byte, line endings included, is kept. Idempotent: fixing the result again
 /// changes nothing.
+///
+/// The block names the file the emitter writes through a variable of its own
+/// ([`emitter_target`]) when it names one, else computes it at boot; [`fix_emitter_for`] names
+/// the agent's config.toml as the scan found it.
 pub fn fix_emitter(script: &str) -> Result<EmitterFix, EmitterError> {
-    fix_inner(script).map(|(fix, _)| fix)
+    fix_inner(script, Want::Derive).map(|(fix, _)| fix)
+}
+
+/// [`fix_emitter`] for an agent whose config.toml the scan found at `agent_config` (the file
+/// codex reads, whoever runs the emitter): the block fixes that file. `None`: as
+/// [`fix_emitter`]. An `agent_config` that is not a [`safe_target`] is refused.
+pub fn fix_emitter_for(script: &str, agent_config: Option<&str>) -> Result<EmitterFix, EmitterError> {
+    let want = match agent_config {
+        Some(p) if !safe_target(p) => return Err(EmitterError::UnsafeTarget(p.to_string())),
+        Some(p) => Want::Path(p.to_string()),
+        None => Want::Derive,
+    };
+    fix_inner(script, want).map(|(fix, _)| fix)
+}
+
+/// Which file the placed block fixes.
+enum Want {
+    /// This one (the agent's config.toml as the scan found it).
+    Path(String),
+    /// The emitter's own literal target variable, else computed at boot.
+    Derive,
+    /// The current block's own target where there is one (classification: any target counts).
+    Keep,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -756,6 +839,44 @@ fn is_terminal(s: &Stmt) -> bool {
     }
 }
 
+static ASSIGN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?m)^[ \t]*(?:export[ \t]+|readonly[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$"#).unwrap()
+});
+static LITERAL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"^(?:"([^"$`\\]*)"|'([^']*)'|([^ \t;&|<>()$`"'\\]+))[ \t]*(?:;.*|&&.*)?$"#).unwrap()
+});
+
+/// The emitter's own literal config target: a variable assigned one literal safe path (every
+/// assignment of it the same) and used as a write target. `None` when none or several differ.
+fn target_variable(stmts: &[&Stmt]) -> Option<String> {
+    // name -> its literal value (None: assigned something else too)
+    let mut vars: std::collections::BTreeMap<String, Option<String>> = std::collections::BTreeMap::new();
+    let code: String = stmts.iter().map(|s| s.code.as_str()).collect();
+    for c in ASSIGN.captures_iter(&code) {
+        let lit = LITERAL.captures(&c[2]).and_then(|l| l.get(1).or(l.get(2)).or(l.get(3)).map(|m| m.as_str().to_string()));
+        let e = vars.entry(c[1].to_string()).or_insert_with(|| lit.clone());
+        if *e != lit {
+            *e = None;
+        }
+    }
+    let mut found: BTreeSet<String> = BTreeSet::new();
+    for (name, value) in vars {
+        let Some(value) = value.filter(|v| safe_target(v)) else { continue };
+        let var = format!(r#""?\$(?:\{{{name}\}}|{name}\b)"?"#);
+        let write = Regex::new(&format!(
+            r#"(?m)(?:>>?|>\|)[ \t]*{var}(?:[ \t;|&)]|$)|\btee[ \t]+(?:-a[ \t]+)?{var}|\bmv[ \t]+(?:-f[ \t]+)?\S+[ \t]+{var}(?:[ \t;|&)]|$)"#
+        ));
+        if write.is_ok_and(|w| w.is_match(&code)) {
+            found.insert(value);
+        }
+    }
+    if found.len() == 1 {
+        found.pop_first()
+    } else {
+        None
+    }
+}
+
 fn remove_blanks_before(removed: &mut [bool], kinds: &[Kind], from: usize) {
     let mut k = from;
     while k > 0 && kinds[k - 1] == Kind::Blank && !removed[k - 1] {
@@ -778,7 +899,23 @@ struct Managed {
     start: usize,
     end: usize,
     version: String,
+    /// The current version's text (whatever its target).
     current: bool,
+    /// The file it fixes, when it names one (v2 and later).
+    target: Option<String>,
+}
+
+/// The target a line of a block names, when it is the block's target line: `Some(None)` for
+/// `''`, `Some(Some(path))` for a safe path, `None` when the line is not a target line.
+fn target_of(line: &str) -> Option<Option<String>> {
+    let rest = line.strip_prefix(TARGET_PREFIX)?.strip_suffix('\'')?;
+    if rest.is_empty() {
+        Some(None)
+    } else if safe_target(rest) {
+        Some(Some(rest.to_string()))
+    } else {
+        None
+    }
 }
 
 fn find_managed(lines: &[Line<'_>]) -> Result<Vec<Managed>, EmitterError> {
@@ -805,9 +942,22 @@ fn find_managed(lines: &[Line<'_>]) -> Result<Vec<Managed>, EmitterError> {
                 }
                 j += 1;
             }
+            let mut target = None;
             let current = j + 1 - i == block_lines.len()
-                && lines[i..=j].iter().zip(&block_lines).all(|(l, b)| l.text == *b);
-            out.push(Managed { start: i, end: j, version, current });
+                && lines[i..=j].iter().zip(&block_lines).all(|(l, b)| {
+                    if b.starts_with(TARGET_PREFIX) {
+                        match target_of(l.text) {
+                            Some(t) => {
+                                target = t;
+                                true
+                            }
+                            None => false,
+                        }
+                    } else {
+                        l.text == *b
+                    }
+                });
+            out.push(Managed { start: i, end: j, version, current, target: if current { target } else { None } });
             i = j + 1;
             continue;
         }
@@ -824,7 +974,7 @@ fn span(a: usize, b: usize) -> String {
     }
 }
 
-fn fix_inner(script: &str) -> Result<(EmitterFix, Info), EmitterError> {
+fn fix_inner(script: &str, want: Want) -> Result<(EmitterFix, Info), EmitterError> {
     let lines = split_lines(script);
     let n = lines.len();
     let mut info = Info::default();
@@ -850,6 +1000,7 @@ fn fix_inner(script: &str) -> Result<(EmitterFix, Info), EmitterError> {
             if m.current { " (current; re-placed)" } else { " (older or edited)" }
         ));
     }
+    let existing_target: Option<Option<String>> = managed.iter().rev().find(|m| m.current).map(|m| m.target.clone());
     let (stmts, kinds) = scan(&lines, &removed)?;
 
     // 2. Paragraphs: runs of lines not separated by blank lines; managed blocks separate too.
@@ -1047,7 +1198,23 @@ fn fix_inner(script: &str) -> Result<(EmitterFix, Info), EmitterError> {
         && !emits_swr
         && values == BTreeSet::from(["approval_policy=never".to_string(), "sandbox_mode=danger-full-access".to_string()]);
 
-    // 6. Assemble.
+    // 6. The file the block fixes.
+    let target: Option<String> = match want {
+        Want::Path(p) => Some(p),
+        Want::Keep if existing_target.is_some() => existing_target.clone().flatten(),
+        Want::Keep | Want::Derive => {
+            let kept_stmts: Vec<&Stmt> = kept.iter().map(|&s| &stmts[s]).collect();
+            target_variable(&kept_stmts)
+        }
+    };
+    let block = managed_block_for(target.as_deref());
+    if let Some(Some(old)) = &existing_target {
+        if target.as_ref() != Some(old) {
+            notes.push(format!("the managed block fixed {old}; now {}", target.as_deref().unwrap_or("$CODEX_HOME/config.toml of whoever runs it")));
+        }
+    }
+
+    // 7. Assemble.
     let eol = if lines.first().is_some_and(|l| l.term == "\r\n") { "\r\n" } else { "\n" };
     let mut out_lines: Vec<(String, String)> = Vec::new(); // (text, term)
     let insert_at = if upstream_fixed { None } else { Some(insert_before.unwrap_or(n)) };
@@ -1061,7 +1228,7 @@ fn fix_inner(script: &str) -> Result<(EmitterFix, Info), EmitterError> {
             }
             out.push((String::new(), eol.to_string()));
         }
-        for b in BLOCK.lines() {
+        for b in block.lines() {
             out.push((b.to_string(), eol.to_string()));
         }
     };
@@ -1086,7 +1253,7 @@ fn fix_inner(script: &str) -> Result<(EmitterFix, Info), EmitterError> {
     if insert_at == Some(n) {
         push_block(&mut out_lines);
     }
-    let mut text = String::with_capacity(script.len() + BLOCK.len());
+    let mut text = String::with_capacity(script.len() + block.len());
     for (t, term) in &out_lines {
         text.push_str(t);
         text.push_str(term);
@@ -1103,7 +1270,11 @@ fn fix_inner(script: &str) -> Result<(EmitterFix, Info), EmitterError> {
             Some(at) => format!("before the final `{}` (line {})", lines[at..].iter().find(|l| !l.text.trim_start().starts_with('#')).map(|l| l.text.trim()).unwrap_or("exit"), at + 1),
             None => "at the end".to_string(),
         };
-        notes.push(format!("added codex-fleet managed block v1 {where_}"));
+        let fixes = match &target {
+            Some(t) => format!("fixing {t}"),
+            None => "fixing $CODEX_HOME/config.toml of whoever runs it".to_string(),
+        };
+        notes.push(format!("added codex-fleet managed block v2 ({fixes}) {where_}"));
     }
     Ok((EmitterFix { text, changed, replaced: notes }, info))
 }
@@ -1164,6 +1335,93 @@ mod tests {
         let want = format!("#!/bin/sh\nexec >>/tmp/log 2>&1\ncase \"${{1:-}}\" in\n  a) echo a ;;\n  *) : ;;\nesac\necho \"$(date)\" # (done)\n\n{}\nexec gosu agent molecule-runtime\n", managed_block());
         assert_eq!(f.text, want);
         assert!(!fix_emitter(&f.text).unwrap().changed);
+    }
+
+    const AGENT: &str = "/home/agent/.codex/config.toml";
+
+    #[test]
+    fn block_names_the_agents_config() {
+        let f = fix_emitter_for(ORIGINAL, Some(AGENT)).unwrap();
+        assert!(f.text.contains("\n  _cf_cfg='/home/agent/.codex/config.toml'\n"), "{}", f.text);
+        assert_eq!(f.text.matches("_cf_cfg='").count(), 1);
+        assert_eq!(installed_target(&f.text), Some(Some(AGENT.to_string())));
+        assert!(f.replaced.iter().any(|n| n.contains("v2 (fixing /home/agent/.codex/config.toml)")), "{:?}", f.replaced);
+        // Re-planned for the same file: no change. For another: the target is replaced.
+        let again = fix_emitter_for(&f.text, Some(AGENT)).unwrap();
+        assert!(!again.changed && again.text == f.text);
+        let other = fix_emitter_for(&f.text, Some("/srv/codex/config.toml")).unwrap();
+        assert!(other.changed);
+        assert_eq!(installed_target(&other.text), Some(Some("/srv/codex/config.toml".into())));
+        assert!(other.replaced.iter().any(|n| n.contains("fixed /home/agent/.codex/config.toml; now /srv/codex/config.toml")), "{:?}", other.replaced);
+        assert_eq!(other.text.matches("# >>> codex-fleet managed block").count(), 1);
+        // Any current block is the fixed shape; the plan decides which file it must name.
+        assert_eq!(classify(&f.text), EmitterState::Fixed);
+        assert_eq!(classify(&other.text), EmitterState::Fixed);
+        // Without a target: computed at boot, as v1 did.
+        assert_eq!(installed_target(&fix_emitter(ORIGINAL).unwrap().text), Some(None));
+    }
+
+    #[test]
+    fn unsafe_targets_are_refused() {
+        for bad in [
+            "home/agent/.codex/config.toml",
+            "/home/agent/.codex/config.toml'; rm -rf / #/config.toml",
+            "/home/a b/.codex/config.toml",
+            "/home/agent/$(id)/config.toml",
+            "/home/agent/../root/config.toml",
+            "/home/agent/.codex/config.toml\n",
+            "/home/agent/\u{1b}[2J/config.toml",
+            "/home/agent/.codex/other.toml",
+            "",
+        ] {
+            assert!(!safe_target(bad), "{bad:?}");
+            let e = fix_emitter_for(ORIGINAL, Some(bad)).unwrap_err().to_string();
+            assert!(e.contains("not an absolute path of safe characters"), "{e}");
+            assert!(!e.contains('\u{1b}') && !e.contains('\n'), "escaped: {e}");
+        }
+        assert!(safe_target("/data/codex-home_2/.codex/config.toml"));
+        // An edited target line is not the current block: it is replaced.
+        let f = fix_emitter_for(ORIGINAL, Some(AGENT)).unwrap().text;
+        let edited = f.replace("_cf_cfg='/home/agent/.codex/config.toml'", "_cf_cfg='/tmp/$(id)/config.toml'");
+        assert_eq!(classify(&edited), EmitterState::OlderManagedBlock);
+        assert_eq!(fix_emitter_for(&edited, Some(AGENT)).unwrap().text, f);
+    }
+
+    #[test]
+    fn the_emitters_own_target_variable() {
+        let s = "#!/bin/sh\nset -eu\nCFG=/home/agent/.codex/config.toml\ncat > \"$CFG\" <<EOF\nmodel = \"x\"\nEOF\ncat >>\"${CFG}\" <<EOF\n[t]\nEOF\n";
+        assert_eq!(emitter_target(s).as_deref(), Some(AGENT));
+        let f = fix_emitter(s).unwrap();
+        assert_eq!(installed_target(&f.text), Some(Some(AGENT.into())));
+        // The agent's path as the scan found it wins over the variable.
+        assert_eq!(installed_target(&fix_emitter_for(s, Some("/srv/c/config.toml")).unwrap().text), Some(Some("/srv/c/config.toml".into())));
+        for (s, why) in [
+            ("#!/bin/sh\nCFG=/home/agent/.codex/config.toml\necho \"$CFG\"\n", "never written"),
+            ("#!/bin/sh\nCFG=\"$HOME/.codex/config.toml\"\necho x > \"$CFG\"\n", "not literal"),
+            ("#!/bin/sh\nCFG=/a/config.toml\necho x > \"$CFG\"\nCFG=/b/config.toml\n", "assigned twice"),
+            ("#!/bin/sh\nA=/a/config.toml\nB=/b/config.toml\necho x > \"$A\"\necho y >> \"$B\"\n", "two targets"),
+            ("#!/bin/sh\nCFG=/a/config.toml\necho x > \"$CFG.tmp\"\n", "another file"),
+            ("#!/bin/sh\nCFG='/a b/config.toml'\necho x > \"$CFG\"\n", "unsafe"),
+        ] {
+            assert_eq!(emitter_target(s), None, "{why}");
+        }
+        let s = "#!/bin/sh\nexport CFG=\"/x/config.toml\"\nprintf 'a' | tee -a \"$CFG\"\n";
+        assert_eq!(emitter_target(s).as_deref(), Some("/x/config.toml"));
+        let s = "#!/bin/sh\nCFG='/x/config.toml'\nprintf a > /tmp/n && mv -f /tmp/n $CFG\n";
+        assert_eq!(emitter_target(s).as_deref(), Some("/x/config.toml"));
+    }
+
+    #[test]
+    fn v1_block_is_replaced_by_v2() {
+        let v1_fixed = {
+            // v1: the v2 text without the generated line, and v1's header.
+            let b = managed_block().replace("managed block v2", "managed block v1").replace("  _cf_cfg=''\n", "");
+            format!("{ORIGINAL}\n{b}")
+        };
+        assert_eq!(classify(&v1_fixed), EmitterState::OlderManagedBlock);
+        let f = fix_emitter_for(&v1_fixed, Some(AGENT)).unwrap();
+        assert_eq!(f.text, fix_emitter_for(ORIGINAL, Some(AGENT)).unwrap().text);
+        assert!(f.replaced.iter().any(|n| n.contains("managed block v1 (older or edited)")), "{:?}", f.replaced);
     }
 
     #[test]

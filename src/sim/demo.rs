@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::world::{AgentFaults, Faults, Primitives, SimAgent, SimHost, SimLayers, WorldState, SIM_CWD, STATE_FORMAT};
 use crate::probe::SessionStats;
-use crate::codex::emitter::fix_emitter;
+use crate::codex::emitter::fix_emitter_for;
 
 // The boot emitters of the incident (the same scripts the emitter tests run for real).
 const EM_ORIGINAL: &str = include_str!("../../tests/fixtures/emitter/scripts/original.sh");
@@ -191,7 +191,7 @@ fn agent(host_ix: usize, slot: usize, kind: Archetype) -> SimAgent {
         }
         Archetype::FixedInLayer => {
             prims.netns_loopback = false;
-            emitter = Some(fix_emitter(EM_ORIGINAL).expect("the demo's emitter is fixable").text);
+            emitter = Some(fix_emitter_for(EM_ORIGINAL, Some("/home/agent/.codex/config.toml")).expect("the demo's emitter is fixable").text);
             config = crate::codex::fix::fixed_text(&base).expect("fixable");
         }
         Archetype::FullyFixed => {

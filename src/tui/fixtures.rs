@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::codex::emitter::{fix_emitter, EMITTER_PATH};
+use crate::codex::emitter::{fix_emitter_for, EMITTER_PATH};
 use crate::fleet::{AgentRead, AgentRef, Host};
 use crate::probe::{CodexEffective, CodexProcess, FileInfo, Http, Outcome, ProbeReport, Step};
 use crate::scan::{AgentState, FleetReport, HostState};
@@ -128,7 +128,7 @@ const FIXED_KEYS: &str = "sandbox_mode = \"danger-full-access\"\napproval_policy
 
 /// One agent container in state `kind`.
 pub fn agent(host: &str, name: &str, kind: Kind) -> AgentRead {
-    let fixed_emitter = fix_emitter(ORIGINAL_EMITTER).expect("the original emitter is fixable").text;
+    let fixed_emitter = fix_emitter_for(ORIGINAL_EMITTER, Some(CONFIG_PATH)).expect("the original emitter is fixable").text;
     let mut start_command = vec!["/usr/bin/tini".to_string(), "--".into(), "/entrypoint.sh".into()];
     let mut layer_changes = vec!["C /home/agent".to_string(), "C /home/agent/.codex".into(), format!("C {CONFIG_PATH}")];
     let mut image = IMAGE_OLD;
