@@ -1152,7 +1152,10 @@ fn draw_audit(f: &mut Frame, area: Rect, app: &App) {
     let t = theme(app);
     let lines = audit_lines(app);
     let n = lines.len();
-    let top_h = (n as u16 + 2).min(area.height / 2).max(3);
+    // Wrapped lines counted; the audit may take two thirds of the screen, the runs the rest.
+    let inner_w = area.width.saturating_sub(2).max(1) as usize;
+    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner_w)).sum();
+    let top_h = (rows as u16 + 2).min(area.height * 2 / 3).max(3);
     let [top, bottom] = Layout::vertical([Constraint::Length(top_h), Constraint::Min(4)]).areas(area);
     let inner_h = top_h.saturating_sub(2) as usize;
     // Long lines (what an image needs) wrap; J/K scroll by screen lines.
