@@ -79,7 +79,8 @@ agent_lines() {
 	# per agent are what 8 agents with full ids need to stay within the 2,500-character listing.
 	case $at in *.*Z) at=${at%%.*}Z ;; esac
 	u=$(agent_user "$2" "$c")
-	cmd=$(docker inspect --format '{{range .Config.Entrypoint}}{{println .}}{{end}}{{range .Config.Cmd}}{{println .}}{{end}}' "$c" | redact -v argvmode=1 | pctl)
+	# One argument a line (the last line is the one docker adds after the template's output).
+	cmd=$(docker inspect --format '{{range .Config.Entrypoint}}{{println .}}{{end}}{{range .Config.Cmd}}{{println .}}{{end}}' "$c" | sed '$d' | redact -v argvmode=1 | pctl)
 	# Labels as JSON strings (a value may hold blanks and lines), redacted per label: `K=V` lines.
 	lb=$(docker inspect --format '{{range $k, $v := .Config.Labels}}{{json $k}} {{json $v}}{{println}}{{end}}' "$c" | redact -v labelmode=1 | pctl)
 	iidv=$(pct1 "$iid")
