@@ -240,9 +240,31 @@ fn argv_parity() {
         ],
         vec!["codex", "-c", "k.secret='''x"],
         // Rule 4: `NAME=VALUE` whole, blanks included; arrays inside an argument end with it.
-        vec!["env", "GITHUB_TOKEN=two words", "--password=p w", "-c", "api_keys=[\"a b\", 'c'", "x"],
-        vec!["codex", "-c", "mcp.args=[\"--token\", \"t t\"]", "--api-key", "--token", "v"],
-        vec!["sh", "-c", "X_TOKEN==v", "--auth=\"q\"", "--auth={a=1}", "---token=x", "--token="],
+        vec![
+            "env",
+            "GITHUB_TOKEN=two words",
+            "--password=p w",
+            "-c",
+            "api_keys=[\"a b\", 'c'",
+            "x",
+        ],
+        vec![
+            "codex",
+            "-c",
+            "mcp.args=[\"--token\", \"t t\"]",
+            "--api-key",
+            "--token",
+            "v",
+        ],
+        vec![
+            "sh",
+            "-c",
+            "X_TOKEN==v",
+            "--auth=\"q\"",
+            "--auth={a=1}",
+            "---token=x",
+            "--token=",
+        ],
     ];
     for awk in awks() {
         for c in &cases {
@@ -274,7 +296,10 @@ fn label_parity() {
         ("uni", "värde 日本語 \u{2028} \u{fffd} 😀"),
         ("pct", "100% =sure= %0a"),
         ("k=with=eq", "v"),
-        ("plain", "sk-abcdefghijklmnopqrstuvwxyz012 and ghp_abcdefghijklmnopqrstuvwxyz0123"),
+        (
+            "plain",
+            "sk-abcdefghijklmnopqrstuvwxyz012 and ghp_abcdefghijklmnopqrstuvwxyz0123",
+        ),
         ("args", "--api-key sk-short"),
         ("quote\"key", "back\\slash \"q\""),
         ("empty", ""),
@@ -282,23 +307,49 @@ fn label_parity() {
     let mut input = String::new();
     let mut want = String::new();
     for (k, v) in &labels {
-        input.push_str(&format!("{} {}\n", serde_json::to_string(k).unwrap(), serde_json::to_string(v).unwrap()));
+        input.push_str(&format!(
+            "{} {}\n",
+            serde_json::to_string(k).unwrap(),
+            serde_json::to_string(v).unwrap()
+        ));
         want.push_str(&label_line(k, &redact_label(k, v)));
         want.push('\n');
     }
     // docker's own escapes for U+2028 and invalid UTF-8, which serde_json does not produce.
     input.push_str("\"go\" \"a\\u2028b\\ufffdc\\u001b\\u00e9\\/\"\n\n");
-    want.push_str(&label_line("go", &redact_label("go", "a\u{2028}b\u{fffd}c\u{1b}é/")));
+    want.push_str(&label_line(
+        "go",
+        &redact_label("go", "a\u{2028}b\u{fffd}c\u{1b}é/"),
+    ));
     want.push('\n');
     for awk in awks() {
         let got = run_awk(&awk, input.as_bytes(), &[("labelmode", "1")]);
         assert_eq!(got, want, "{awk:?}");
     }
     let back = parse_labels(&want);
-    assert_eq!(back.len(), labels.len(), "one label per key (`password` twice, `go` once more)");
-    assert_eq!(back["multi"].lines().count(), 3, "a value with lines stays one label");
+    assert_eq!(
+        back.len(),
+        labels.len(),
+        "one label per key (`password` twice, `go` once more)"
+    );
+    assert_eq!(
+        back["multi"].lines().count(),
+        3,
+        "a value with lines stays one label"
+    );
     assert_eq!(back["k=with=eq"], "v");
-    for leak in ["abc def", "k1", "k2", "two words", "words", "x y", "second line", "s3", "sk-abcdefghij", "ghp_abcdef"] {
+    for leak in [
+        "abc def",
+        "k1",
+        "k2",
+        "two words",
+        "words",
+        "x y",
+        "second line",
+        "s3",
+        "sk-abcdefghij",
+        "ghp_abcdef",
+    ] {
         assert!(!want.contains(leak), "{leak:?} leaked: {want}");
     }
 }
@@ -329,7 +380,10 @@ fn boot_warn_parity() {
         }
     }
     let w = boot_warn_in_log(&logs[4]).unwrap();
-    assert!(w.starts_with("WARN: Boot Check 2") && !w.contains("two words") && !w.contains("k k"), "{w}");
+    assert!(
+        w.starts_with("WARN: Boot Check 2") && !w.contains("two words") && !w.contains("k k"),
+        "{w}"
+    );
 }
 
 /// Fragments that steer generated lines into every branch of the scanner.

@@ -185,7 +185,10 @@ fn is_secret_flag(b: &[u8]) -> bool {
     }
     let d = run(b, 0, |c| c == b'-');
     let name = &b[d..];
-    d <= 2 && !name.is_empty() && name.iter().all(|&c| is_keychar(c)) && is_secret_key(&String::from_utf8_lossy(name))
+    d <= 2
+        && !name.is_empty()
+        && name.iter().all(|&c| is_keychar(c))
+        && is_secret_key(&String::from_utf8_lossy(name))
 }
 
 /// `NAME=VALUE` or `-x=VALUE` / `--name=VALUE` whose name is a secret key and whose value is
@@ -548,7 +551,11 @@ impl Redactor {
                     let secret = is_secret_key(&name);
                     if l.get(v) == Some(&b'[') {
                         out.push(b'[');
-                        self.arr = Some(Arr { depth: 1, secret, after_flag: false });
+                        self.arr = Some(Arr {
+                            depth: 1,
+                            secret,
+                            after_flag: false,
+                        });
                         i = v + 1;
                     } else if secret {
                         if let Some(r) = self.value(l, &mut i, sep, out) {
