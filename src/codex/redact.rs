@@ -739,6 +739,31 @@ mod tests {
     }
 
     #[test]
+    fn arrays_and_arguments() {
+        assert_eq!(
+            r("api_keys = [\"a b\", 'c', 7, true, \"$X\"]"),
+            "api_keys = [\"<redacted:1>\", '<redacted:2>', <redacted:3>, true, \"$X\"]"
+        );
+        assert_eq!(
+            r("args = [\n  \"--api-key\", # the key\n  \"v v\",\n  \"--n\", \"x\"\n]\nafter = \"y\""),
+            "args = [\n  \"--api-key\", # the key\n  \"<redacted:1>\",\n  \"--n\", \"x\"\n]\nafter = \"y\""
+        );
+        assert_eq!(
+            r("\"env\": [\"TOKEN=a b\", \"PATH=/bin\", \"--password=p\"]"),
+            "\"env\": [\"TOKEN=<redacted:1>\", \"PATH=/bin\", \"--password=<redacted:2>\"]"
+        );
+        assert_eq!(
+            r("creds = [{ user = \"u\", password = \"p\" }]"),
+            "creds = [{ user = \"u\", password = \"<redacted:1>\" }]"
+        );
+        assert_eq!(
+            redact_arg("TOKEN=two words\nmore").text,
+            "TOKEN=<redacted:1>"
+        );
+        assert_eq!(redact_arg("note x=1").text, "note x=1");
+    }
+
+    #[test]
     fn restore_roundtrip_and_errors() {
         let t = "a_key = \"v\"\nb = 'sk-abcdefghijklmnopqrstuvwxyz'\n";
         let x = redact(t);

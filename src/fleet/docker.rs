@@ -759,6 +759,11 @@ mod tests {
         assert_eq!(redact_label("molecule.org-id", "1234"), "1234");
         assert_eq!(redact_label("api_token", "abc"), "<redacted>");
         assert!(!redact_label("note", "key ghp_abcdefghijklmnopqrstuvwxyz0123").contains("ghp_abc"));
+        // Values with blanks: whole (issue 10 item 6).
+        assert_eq!(redact_label("auth.token", "Bearer abc def"), "<redacted>");
+        assert_eq!(redact_label("note", "GITHUB_TOKEN=two words"), "GITHUB_TOKEN=<redacted:1>");
+        assert_eq!(boot_warn_text(&format!(" WARN boot check token=abc def {}\r\n", "x".repeat(400))).chars().count(), 300);
+        assert!(boot_warn_text("WARN boot check token=abc def").starts_with("WARN boot check token=<redacted:1> def"));
     }
 
     #[test]
