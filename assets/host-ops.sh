@@ -42,7 +42,8 @@ pline() { awk 'BEGIN { printf "p " } { gsub(/%/, "%25"); gsub(/\r/, "%0d"); prin
 # pct1 VALUE: one line, percent-encoded; pctl: stdin lines, each with its newline.
 pct1() { printf '%s\n' "$1" | awk -v nl=0 "$PCT_AWK"; }
 pctl() { awk -v nl=1 "$PCT_AWK"; }
-redact() { awk "$(sed -n '/^REDACT_AWK=\$(cat <<.CFP_AWK_EOF.$/,/^CFP_AWK_EOF$/p' "$CFH_DIR/probe.sh" | sed '1d;$d')" "$@"; }
+# redact [-v MODE=1]: assets/redact.awk (options before the program text, where awk reads them).
+redact() { awk "$@" "$(sed -n '/^REDACT_AWK=\$(cat <<.CFP_AWK_EOF.$/,/^CFP_AWK_EOF$/p' "$CFH_DIR/probe.sh" | sed '1d;$d')"; }
 sha() { if [ -e "$1" ]; then sha256sum <"$1" | cut -c1-64; else echo -; fi; }
 
 # The container's agent user: --agent-user, else the uid of its codex process, else agent.
@@ -78,8 +79,10 @@ agent_lines() {
 	# per agent are what 8 agents with full ids need to stay within the 2,500-character listing.
 	case $at in *.*Z) at=${at%%.*}Z ;; esac
 	u=$(agent_user "$2" "$c")
-	cmd=$(docker inspect --format '{{range .Config.Entrypoint}}{{println .}}{{end}}{{range .Config.Cmd}}{{println .}}{{end}}' "$c" | redact -v argvmode=1 | pctl)
-	lb=$(docker inspect --format '{{range $k, $v := .Config.Labels}}{{$k}}={{println $v}}{{end}}' "$c" | redact | pctl)
+	# One argument a line (the last line is the one docker adds after the template's output).
+	cmd=$(docker inspect --format '{{range .Config.Entrypoint}}{{println .}}{{end}}{{range .Config.Cmd}}{{println .}}{{end}}' "$c" | sed '$d' | redact -v argvmode=1 | pctl)
+	# Labels as JSON strings (a value may hold blanks and lines), redacted per label: `K=V` lines.
+	lb=$(docker inspect --format '{{range $k, $v := .Config.Labels}}{{json $k}} {{json $v}}{{println}}{{end}}' "$c" | redact -v labelmode=1 | pctl)
 	iidv=$(pct1 "$iid")
 	if [ "$5" = 1 ]; then # by reference in a scan: random hex that does not compress (reduce_value)
 		h=$(printf '%s' "$iidv" | sha256sum | cut -c1-12); printf '%s' "$iidv" >"$6/$h"; iidv="@$h:${#iidv}"
@@ -94,7 +97,9 @@ agent_lines() {
 	docker diff "$c" 2>/dev/null | while IFS= read -r dl; do
 		case $dl in "C $EMITTER" | "A $EMITTER" | "C $ch/config.toml" | "A $ch/config.toml") printf 'd %s\n' "$(pct1 "$dl")" ;; esac
 	done
-	w=$(docker logs --tail 400 "$c" 2>&1 | grep -F '[boot-check] WARN' | tail -n 1)
+	# The boot check's WARN line: the Docker backend's rule (is_boot_warn, boot_warn_text in
+	# src/fleet/docker.rs): selected, trimmed, redacted and cut to 300 characters here.
+	w=$(docker logs --tail 400 "$c" 2>&1 | redact -v bootmode=1)
 	[ -n "$w" ] && printf 'w %s\n' "$(pct1 "$w")"
 	if [ "$st" != running ]; then
 		printf 'e %s\n' "$(pct1 "Error response from daemon: container $id is not running")"

@@ -5,7 +5,15 @@
 # every byte is one character and tolower() only folds ASCII.
 # Variables: nonl=1  the input does not end with a newline (so none is added at the end);
 #            argvmode=1  each input line is one argument of a command line (redact_argv).
+#            labelmode=1  each input line is a container label as docker's template prints
+#              `{{json $k}} {{json $v}}`; out: one `K=V` line per label, `%` CR LF (and `=` in
+#              K) percent-encoded, V redacted as fleet::docker::redact_label does.
+#            bootmode=1  the input is a container log; out: its last boot-check WARN line as
+#              fleet::docker::boot_warn_in_log makes it (trimmed, redacted, 300 characters).
+# Pass them before the program text (`awk -v labelmode=1 "$prog"`).
 BEGIN {
+	CONT = ""
+	for (k = 128; k < 192; k++) CONT = CONT sprintf("%c", k)
 	UP = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"; LO = "abcdefghijklmnopqrstuvwxyz"; DG = "0123456789"
 	ALNUM = UP LO DG; B64U = ALNUM "_-"; KEYC = ALNUM "_.-"; BEAR = ALNUM "._~+/=-"
 	NSCH = split("bearer basic token digest", SCH, " ")
@@ -130,7 +138,7 @@ function value(l, v, sep,   n, c, d, e, term, s) {
 		if (e <= n) { OUT = OUT c; VI = e + 1 } else VI = n + 1
 		return 0
 	}
-	if (c == "{" || c == "[") return 0
+	if (c == "{") return 0
 	if (sep == "=") term = " \t,;}]#\"'"; else term = "\",'}"
 	e = runnot(l, v, term)
 	if (sep == "=") {
@@ -142,10 +150,59 @@ function value(l, v, sep,   n, c, d, e, term, s) {
 	OUT = OUT scalar(substr(l, v, e - v), 1); VI = e
 	return 0
 }
+# An argument (rule 4): 1 with AE set to its replacement, 0 when it is to be scanned as text.
+function argvelem(a, af,   d, e) {
+	if (af && a != "" && substr(a, 1, 1) != "-") { AE = placeholder(a); return 1 }
+	d = run(a, 1, "-"); e = run(a, d, KEYC)
+	if (d - 1 > 2 || e == d || e + 1 > length(a) || substr(a, e, 1) != "=" || index("=\"'{[", substr(a, e + 1, 1))) return 0
+	if (!issecret(substr(a, d, e - d))) return 0
+	AE = substr(a, 1, e) scalar(substr(a, e + 1), 1)
+	return 1
+}
+# An array element scanned as a line of its own (nothing it opens outlives it).
+function elemtext(a,   sa, ss, sf) {
+	sa = ARR; ss = ASEC; sf = AFLAG; ARR = 0
+	if (scanline(a, 1)) OUT = OUT placeholder(OB)
+	ARR = sa; ASEC = ss; AFLAG = sf
+}
+# One step inside an open array (ARR its depth, ASEC its key is a secret, AFLAG the previous
+# element was a secret flag) at l[i]; returns the next offset.
+function arrstep(l, i,   n, c, s, e, nx, v) {
+	n = length(l); c = substr(l, i, 1)
+	if (c == " " || c == "\t" || c == ",") { OUT = OUT c; return i + 1 }
+	if (c == "[" || c == "]") {
+		OUT = OUT c; AFLAG = 0
+		if (c == "[") ARR++; else ARR--
+		return i + 1
+	}
+	if (c == "{" || c == "}") { ARR = 0; return i }
+	if (c == "#") { elemtext(substr(l, i)); return n + 1 }
+	if (c == "\"" || c == "'") {
+		e = i + 1
+		while (e <= n && substr(l, e, 1) != c) {
+			if (c == "\"" && substr(l, e, 1) == "\\") e += 2; else e++
+		}
+		if (e > n + 1) e = n + 1
+		s = i + 1
+		if (e <= n) nx = e + 1; else nx = n + 1
+	} else {
+		s = i; e = runnot(l, i, " \t,[]{}#\"'"); nx = e
+	}
+	v = substr(l, s, e - s)
+	OUT = OUT substr(l, i, s - i)
+	if (ASEC) OUT = OUT scalar(v, s == i)
+	else {
+		if (argvelem(v, AFLAG)) OUT = OUT AE; else elemtext(v)
+		AFLAG = issecretflag(v)
+	}
+	OUT = OUT substr(l, e, nx - e)
+	return nx
+}
 # Scan line l from i, appending to OUT; 1 when a multi-line secret value opened.
-function scanline(l, i,   n, c, hk, ks, ke, k, j, s, sep, nx, v) {
+function scanline(l, i,   n, c, hk, ks, ke, k, j, s, sep, nx, v, sk) {
 	n = length(l)
 	while (i <= n) {
+		if (ARR) { i = arrstep(l, i); continue }
 		c = substr(l, i, 1)
 		if (i == 1 || !index(ALNUM, substr(l, i - 1, 1))) {
 			if (tok(l, i)) {
@@ -165,7 +222,10 @@ function scanline(l, i,   n, c, hk, ks, ke, k, j, s, sep, nx, v) {
 			if ((sep == "=" && nx != "=") || (sep == ":" && nx != "/" && nx != ":")) {
 				v = run(l, s + 1, " \t")
 				OUT = OUT substr(l, i, v - i); i = v
-				if (issecret(substr(l, ks, ke - ks))) {
+				sk = issecret(substr(l, ks, ke - ks))
+				if (substr(l, v, 1) == "[") {
+					OUT = OUT "["; ARR = 1; ASEC = sk; AFLAG = 0; i = v + 1
+				} else if (sk) {
 					if (value(l, v, sep)) return 1
 					i = VI
 				}
@@ -176,10 +236,82 @@ function scanline(l, i,   n, c, hk, ks, ke, k, j, s, sep, nx, v) {
 	}
 	return 0
 }
+# The text redactor on a whole string t (Redactor::text): placeholders go on numbering.
+function redtext(t,   body, nl, n, L, k, o, d, p, st, op) {
+	if (t == "") return ""
+	nl = 0; body = t
+	if (substr(t, length(t)) == "\n") { body = substr(t, 1, length(t) - 1); nl = 1 }
+	n = split(body, L, "\n")
+	if (n == 0) { n = 1; L[1] = "" }
+	ARR = 0; op = 0; o = ""
+	for (k = 1; k <= n; k++) {
+		st = 1; OUT = ""
+		if (op) {
+			OB = OB "\n"; d = OD OD OD; p = index(L[k], d)
+			if (!p) { OB = OB L[k]; continue }
+			OB = OB substr(L[k], 1, p - 1); OUT = placeholder(OB) d; st = p + 3; op = 0
+		} else if (k > 1) OUT = "\n"
+		op = scanline(L[k], st)
+		o = o OUT
+	}
+	if (op) o = o placeholder(OB)
+	ARR = 0
+	if (nl) o = o "\n"
+	return o
+}
+function hexval(h,   k, v) {
+	v = 0; h = tolower(h)
+	for (k = 1; k <= length(h); k++) v = v * 16 + index("0123456789abcdef", substr(h, k, 1)) - 1
+	return v
+}
+# The JSON string at l[i] (docker's `json`): JV its bytes; returns the offset after it.
+function jstr(l, i,   n, c, e, u) {
+	n = length(l); JV = ""
+	if (substr(l, i, 1) != "\"") return n + 1
+	i++
+	while (i <= n) {
+		c = substr(l, i, 1)
+		if (c == "\"") return i + 1
+		if (c != "\\") { e = runnot(l, i, "\"\\"); JV = JV substr(l, i, e - i); i = e; continue }
+		c = substr(l, i + 1, 1); i += 2
+		if (c == "n") JV = JV "\n"; else if (c == "r") JV = JV "\r"; else if (c == "t") JV = JV "\t"
+		else if (c == "b") JV = JV "\b"; else if (c == "f") JV = JV "\f"
+		else if (c == "u") {
+			u = hexval(substr(l, i, 4)); i += 4
+			if (u >= 2048) JV = JV sprintf("%c%c%c", 224 + int(u / 4096), 128 + int(u / 64) % 64, 128 + u % 64)
+			else if (u >= 128) JV = JV sprintf("%c%c", 192 + int(u / 64), 128 + u % 64)
+			else if (u > 0) JV = JV sprintf("%c", u)
+		} else JV = JV c
+	}
+	return n + 1
+}
+function lesc(s, eq) {
+	gsub(/%/, "%25", s); gsub(/\n/, "%0a", s); gsub(/\r/, "%0d", s)
+	if (eq) gsub(/=/, "%3d", s)
+	return s
+}
+function isbootwarn(l,   t) {
+	t = tolower(l)
+	return index(l, "WARN") && (index(t, "boot check") || index(t, "/api/v1/version"))
+}
+labelmode {
+	if ($0 == "") next
+	i = jstr($0, 1); k = JV; jstr($0, i + 1); v = JV
+	split("", sid); nsec = 0
+	if (issecret(k) && v != "") v = "<redacted>"
+	else if (argvelem(v, 0)) v = AE
+	else v = redtext(v)
+	print lesc(k, 1) "=" lesc(v, 0)
+	next
+}
+bootmode {
+	if (isbootwarn($0)) { BW = $0; hbw = 1 }
+	next
+}
 argvmode {
-	if (NR > 1 && $0 != "" && substr($0, 1, 1) != "-" && issecretflag(prev)) {
-		print placeholder($0)
-	} else {
+	ARR = 0
+	if (argvelem($0, NR > 1 && issecretflag(prev))) print AE
+	else {
 		OUT = ""
 		if (scanline($0, 1)) OUT = OUT placeholder(OB)
 		print OUT
@@ -198,7 +330,14 @@ argvmode {
 	printf "%s", OUT
 }
 END {
-	if (argvmode) exit
+	if (bootmode && hbw) {
+		while (BW != "" && index(" \t\n\f\r", substr(BW, 1, 1))) BW = substr(BW, 2)
+		while (BW != "" && index(" \t\n\f\r", substr(BW, length(BW)))) BW = substr(BW, 1, length(BW) - 1)
+		BW = redtext(BW); n = 0
+		for (k = 1; k <= length(BW); k++) if (!index(CONT, substr(BW, k, 1)) && ++n > 300) { BW = substr(BW, 1, k - 1); break }
+		printf "%s", BW
+	}
+	if (argvmode || labelmode || bootmode) exit
 	if (open) printf "%s", placeholder(OB)
 	if (NR > 0 && !nonl) printf "\n"
 }

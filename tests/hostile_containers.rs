@@ -228,3 +228,247 @@ async fn hostile_containers_through_docker_and_aws_on_real_containers() {
         race(path, &f, fleet, &ra, &format!("{run}-race")).await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Terminal escapes and secrets (issue 10 items 5 and 6, acceptance).
+
+/// Escapes a container can print: an OSC 52 clipboard write, cursor moves and line erases, BEL,
+/// a bare ESC and a C1 CSI.
+const ESCAPES: &str = "\x1b]52;c;SGFja2Vk\x07\x1b[2A\x1b[2K\x07\x1b \u{9b}31m";
+
+/// Every secret the `loud` container holds; none may appear in any output.
+const LOUD_SECRETS: [&str; 20] = [
+    "QLBA1Q", "QLBA2Q", "QLBP1Q", "QLBP2Q", "QLBN1Q", "QLBN2Q", // labels
+    "QARG1Q", "QARG2Q", "QARG3Q", "QARG4Q", "QARG5Q", // argv
+    "QCFG1Q", "QCFG2Q", "QCFG3Q", "QCFG4Q", "QCFG5Q", "QCFG6Q", "QCFG7Q", // config.toml arrays
+    "QWRN1Q", "QWRN2Q9x", // the boot WARN line
+];
+
+/// config.toml of the loud agent: secrets in arrays of every shape, escapes in a comment.
+fn loud_config() -> String {
+    format!(
+        "# {ESCAPES} hidden\nmodel = \"o4-mini\"\napi_keys = [\"QCFG1Q\", 'QCFG2Q']\n\n[mcp_servers.x]\ncommand = \"npx\"\n\
+         args = [\"-y\", \"--api-key\", \"QCFG3Q\"]\nenv = [\"GITHUB_TOKEN=QCFG4Q QCFG5Q\"]\nsecret_list = [\n  \"QCFG6Q\",\n  \"QCFG7Q\",\n]\n"
+    )
+}
+
+/// The URL of the loud agent's boot check: the runtime logs it in its WARN line when the check
+/// fails (`WARN: network boot check failed: GET URL returned 000; continuing boot`), so the
+/// line carries secrets, escapes and 400 characters of padding.
+fn loud_boot_url() -> String {
+    format!("http://g/api/v1/version?token=QWRN1Q {ESCAPES} Bearer QWRN2Q9x {}", "p".repeat(400))
+}
+
+fn assert_no_secret(what: &str, text: &str) {
+    for s in LOUD_SECRETS {
+        assert!(!text.contains(s), "{what}: secret {s:?} leaked:\n{text}");
+    }
+}
+
+/// Text for a terminal: no raw ESC, BEL or C1 CSI byte.
+fn assert_inert(what: &str, text: &str) {
+    for c in ['\x1b', '\x07', '\u{9b}'] {
+        assert!(!text.contains(c), "{what}: raw {c:?} on the terminal:\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escapes_inert_and_no_secret_in_any_output_through_docker_aws_and_the_binary() {
+    let Some(img) = images() else { return };
+    let state = state_dir();
+    let mut f = TestFleet::new("loud", img.clone());
+    let on = format!("cf-sim.instance={INSTANCE}");
+    let esc_label = format!("escapes={ESCAPES}end");
+    let mut spec = Spec::new("loud", &img.runtime)
+        .arg("--label")
+        .arg(&on)
+        .arg("--label")
+        .arg("auth.token=Bearer QLBA1Q QLBA2Q")
+        .arg("--label")
+        .arg("password=QLBP1Q QLBP2Q")
+        .arg("--label")
+        .arg("note=GITHUB_TOKEN=QLBN1Q QLBN2Q")
+        .arg("--label")
+        .arg(&esc_label)
+        .arg("-e")
+        .arg(&format!("CODEX_BOOT_CHECK_URL={}", loud_boot_url()));
+    let api_keys = "api_keys=[\"QARG4Q\", \"QARG5Q\"]".to_string();
+    spec.cmd = ["codex", "app-server", "--api-key", "QARG1Q", "--password=QARG2Q QARG3Q", "-c", &api_keys, ESCAPES]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    f.add(vec![spec]);
+    let name = f.name("loud");
+    // Its config.toml (as the agent); its boot WARN line is in its log.
+    let cfg = loud_config();
+    let w = format!("cat > {CONFIG} <<'CFEOF'\n{cfg}CFEOF\n");
+    assert!(f.exec("loud", Some("agent"), &["/bin/sh", "-c", &w]).0);
+    let log = docker(&["logs", &name]);
+    assert!(String::from_utf8_lossy(&log.stdout).contains("QWRN1Q"), "the WARN line is in the log");
+
+    let docker = f.fleet().await;
+    let (aws, _sim) = aws_fleet(&[instance(INSTANCE, "loud-1")], &format!("label=cf-test.agent={}", f.run), &f.gitea_url);
+    let fleets: [(&str, &dyn Fleet); 2] = [("docker", &docker), ("aws", &aws)];
+    let mut reads = Vec::new();
+    for (path, fleet) in fleets {
+        let r = scan(fleet, |_| {}).await.unwrap();
+        let a = agent(&r, &name);
+        let json = r.to_json().to_string();
+        assert_no_secret(&format!("{path}: scan JSON"), &json);
+        // JSON keeps the exact text (escaped per JSON).
+        assert_eq!(a.read.labels.get("escapes").map(String::as_str), Some(&format!("{ESCAPES}end")[..]), "{path}");
+        let p = a.read.probe.as_ref().unwrap_or_else(|e| panic!("{path}: {e}"));
+        let cfg_seen = p.config.redacted.clone().unwrap_or_default();
+        assert!(cfg_seen.contains(ESCAPES), "{path}: the config as it is, escapes and all");
+        assert!(cfg_seen.contains("\"--api-key\", \"<redacted:"), "{path}: {cfg_seen}");
+        assert_no_secret(&format!("{path}: config"), &cfg_seen);
+        let bw = a.read.boot_warn.clone().unwrap_or_else(|| panic!("{path}: no boot WARN line"));
+        assert!(bw.starts_with("WARN: network boot check failed") && bw.contains(ESCAPES), "{path}: {bw:?}");
+        assert_eq!(bw.chars().count(), 300, "{path}: bounded");
+        assert_eq!(a.read.labels["auth.token"], "<redacted>", "{path}");
+        assert_eq!(a.read.labels["password"], "<redacted>", "{path}");
+        assert!(a.read.start_command.iter().any(|x| x == "<redacted:1>"), "{path}: {:?}", a.read.start_command);
+        // What the CLI prints for this report (tables, plan text): inert.
+        let table = codex_fleet::cli::fleet_cmds::agents_table(&r);
+        assert_no_secret(&format!("{path}: table"), &table);
+        assert_inert(&format!("{path}: table"), &table);
+        let pl = plan(&r, &[a.read.agent.id()], &fleet.describe(), "now");
+        assert_no_secret(&format!("{path}: plan JSON"), &pl.to_json().to_string());
+        let pt = codex_fleet::cli::fleet_cmds::plan_text(&pl);
+        assert_no_secret(&format!("{path}: plan text"), &pt);
+        assert_inert(&format!("{path}: plan text"), &pt);
+        reads.push((a.read.labels.clone(), a.read.start_command.clone(), bw, cfg_seen));
+    }
+    // Both paths agree: labels, argv, boot line and config text, redacted on the host alike.
+    assert_eq!(reads[0].0, reads[1].0, "labels: docker vs aws");
+    assert_eq!(reads[0].1, reads[1].1, "argv: docker vs aws");
+    assert_eq!(reads[0].2, reads[1].2, "boot WARN line: docker vs aws");
+    assert_eq!(reads[0].3, reads[1].3, "config: docker vs aws");
+
+    // Through the binary (Docker source): every output, the saved plan and the journal.
+    let filter = format!("label=cf-test.agent={}", f.run);
+    let cli = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_codex-fleet"))
+            .args(["--docker", "--agent-filter", &filter, "--gitea-url", &f.gitea_url])
+            .args(args)
+            .env("CODEX_FLEET_STATE_DIR", state)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let out_dir = tempfile::tempdir().unwrap();
+    let plan_file = out_dir.path().join("plan.json");
+    let plan_file = plan_file.to_str().unwrap();
+    for args in [vec!["scan"], vec!["show", &name], vec!["plan", "--out", plan_file]] {
+        let (code, out, err) = cli(&args);
+        assert!(matches!(code, Some(0..=1)), "{args:?}: {code:?}\n{err}");
+        assert_no_secret(&format!("{args:?} stdout"), &out);
+        assert_no_secret(&format!("{args:?} stderr"), &err);
+        assert_inert(&format!("{args:?} stdout"), &out);
+        assert_inert(&format!("{args:?} stderr"), &err);
+    }
+    let (_, shown, _) = cli(&["show", &name]);
+    assert!(shown.contains("\\x1b]52;c;SGFja2Vk"), "escapes made visible in show:\n{shown}");
+    for args in [vec!["scan", "--json"], vec!["show", &name, "--json"]] {
+        let (code, out, err) = cli(&args);
+        assert!(matches!(code, Some(0..=1)), "{args:?}: {code:?}\n{err}");
+        assert_no_secret(&format!("{args:?} stdout"), &out);
+        assert_no_secret(&format!("{args:?} stderr"), &err);
+        assert_inert(&format!("{args:?} stderr"), &err);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}\n{out}"));
+        if args[0] == "show" {
+            assert!(has_string(&v, ESCAPES), "{args:?}: config.toml with its escapes, exact:\n{out}");
+        }
+    }
+    let saved = std::fs::read_to_string(plan_file).unwrap();
+    assert_no_secret("saved plan", &saved);
+    // A run (journal, audit, backups) needs a config codex-fleet can fix: the same secrets in
+    // arrays, without the escapes (a raw ESC makes the TOML invalid). Plan, save, apply.
+    let valid = cfg.lines().skip(1).collect::<Vec<_>>().join("\n") + "\n";
+    let w = format!("cat > {CONFIG} <<'CFEOF'\n{valid}CFEOF\n");
+    assert!(f.exec("loud", Some("agent"), &["/bin/sh", "-c", &w]).0);
+    let (code, out, err) = cli(&["plan", "--out", plan_file]);
+    assert_eq!(code, Some(1), "a change is planned:\n{out}\n{err}");
+    assert_no_secret("plan stdout", &out);
+    assert_inert("plan stdout", &out);
+    let saved = std::fs::read_to_string(plan_file).unwrap();
+    assert_no_secret("saved plan", &saved);
+    let (code, out, err) = cli(&["apply", "--plan", plan_file, "--yes"]);
+    assert_no_secret("apply stdout", &out);
+    assert_no_secret("apply stderr", &err);
+    assert_inert("apply stdout", &out);
+    assert_inert("apply stderr", &err);
+    eprintln!("apply: {code:?}\n{err}");
+    assert!(matches!(code, Some(0..=1)), "apply ran: {code:?}\n{err}");
+    let files = walk(state);
+    for e in &files {
+        let text = String::from_utf8_lossy(&std::fs::read(e).unwrap()).into_owned();
+        assert_no_secret(&e.display().to_string(), &text);
+    }
+    assert!(files.iter().any(|p| p.components().any(|c| c.as_os_str() == "runs")), "the run's journal in {}: {files:?}", state.display());
+}
+
+/// Whether a JSON document holds a string value holding exactly this text.
+fn has_string(v: &serde_json::Value, s: &str) -> bool {
+    match v {
+        serde_json::Value::String(x) => x.contains(s),
+        serde_json::Value::Array(a) => a.iter().any(|x| has_string(x, s)),
+        serde_json::Value::Object(o) => o.values().any(|x| has_string(x, s)),
+        _ => false,
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The console (ratatui TestBackend): an agent whose name, argv and evidence carry escapes is
+/// listed and shown with them made visible (`\x1b]52;…`), no control character in any cell.
+#[test]
+fn console_shows_escapes_made_visible() {
+    use codex_fleet::tui::fixtures::{incident_fleet, keys, render};
+    use codex_fleet::tui::{App, AppOptions, View};
+    let mut report = incident_fleet();
+    let a = &mut report.hosts[0].agents[0];
+    a.read.agent.name = format!("{}{ESCAPES}", a.read.agent.name);
+    a.read.start_command.push(ESCAPES.to_string());
+    a.diagnosis.findings[0].evidence = format!("evidence {ESCAPES}");
+    let mut app = App::with_report(
+        AppOptions { read_only: true, source: "fixture".into(), no_color: true, size: (220, 90) },
+        report,
+    );
+    let cells = |app: &App| {
+        let t = render(app);
+        let b = t.backend().buffer().clone();
+        let mut s = String::new();
+        for y in 0..b.area.height {
+            for x in 0..b.area.width {
+                s.push_str(b[(x, y)].symbol());
+            }
+            s.push('\n');
+        }
+        s
+    };
+    let visible = "\\x1b]52;c;SGFja2Vk\\x07\\x1b[2A";
+    for (view, s) in [("agents", cells(&app)), ("detail", {
+        keys(&mut app, "/codex-review-1<enter><enter>");
+        assert_eq!(app.view, View::Detail);
+        cells(&app)
+    })] {
+        assert!(!s.chars().any(|c| c.is_control() && c != '\n'), "{view}: a control character on screen:\n{s}");
+        assert!(s.contains(if view == "agents" { "codex-review-1\\x" } else { visible }), "{view}: escapes not made visible:\n{s}");
+        if view == "detail" {
+            assert!(s.matches(visible).count() >= 3, "{view}: name, argv and evidence:\n{s}");
+        }
+    }
+}

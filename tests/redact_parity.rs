@@ -157,6 +157,11 @@ fn corpus_leaks_no_known_secret() {
         "日本語",
         "no newline at end",
         "never closed",
+        // arrays.toml / arrays.json: every element of a secret's array, argv-style elements.
+        "two words secret",
+        "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+        "AIzaSyA1234567890abcdefghijklmnopqrstu",
+        "abc123def456",
     ];
     let mut all = String::new();
     for f in fixtures() {
@@ -176,6 +181,11 @@ fn corpus_leaks_no_known_secret() {
         "sk-short",
         "task-abcdefghijklmnopqrstuvwxyz",
         "Bearer authentication",
+        "\"--api-key\"",
+        "\"PATH=/usr/bin:/bin\"",
+        "\"--name\", \"plain\"",
+        "[8080, 8081]",
+        "user = \"ops\"",
     ] {
         assert!(all.contains(keep), "{keep:?} should not be redacted");
     }
@@ -229,6 +239,32 @@ fn argv_parity() {
             "sk-abcdefghijklmnopqrstuvwxyz",
         ],
         vec!["codex", "-c", "k.secret='''x"],
+        // Rule 4: `NAME=VALUE` whole, blanks included; arrays inside an argument end with it.
+        vec![
+            "env",
+            "GITHUB_TOKEN=two words",
+            "--password=p w",
+            "-c",
+            "api_keys=[\"a b\", 'c'",
+            "x",
+        ],
+        vec![
+            "codex",
+            "-c",
+            "mcp.args=[\"--token\", \"t t\"]",
+            "--api-key",
+            "--token",
+            "v",
+        ],
+        vec![
+            "sh",
+            "-c",
+            "X_TOKEN==v",
+            "--auth=\"q\"",
+            "--auth={a=1}",
+            "---token=x",
+            "--token=",
+        ],
     ];
     for awk in awks() {
         for c in &cases {
@@ -242,12 +278,121 @@ fn argv_parity() {
     }
 }
 
+/// Labels (issue 10 item 6): the host's awk reads them as docker's `{{json $k}} {{json $v}}`
+/// lines and must print, per label, what the Docker backend keeps (`redact_label`).
+#[test]
+fn label_parity() {
+    use codex_fleet::fleet::aws::host_script::{label_line, parse_labels};
+    use codex_fleet::fleet::docker::redact_label;
+    let labels: Vec<(&str, &str)> = vec![
+        ("auth.token", "Bearer abc def"),
+        ("api key", "k1 k2"),
+        ("password", "two words"),
+        ("password", ""),
+        ("note", "password=two words"),
+        ("note2", "TOKEN=x y\nsecond line"),
+        ("multi", "line1\napi_key = \"s3\"\nline3\r\n"),
+        ("esc", "\u{1b}]52;c;Zm9v\u{7}\u{1b}[2J\u{7f} \u{9b}31m"),
+        ("uni", "värde 日本語 \u{2028} \u{fffd} 😀"),
+        ("pct", "100% =sure= %0a"),
+        ("k=with=eq", "v"),
+        (
+            "plain",
+            "sk-abcdefghijklmnopqrstuvwxyz012 and ghp_abcdefghijklmnopqrstuvwxyz0123",
+        ),
+        ("args", "--api-key sk-short"),
+        ("quote\"key", "back\\slash \"q\""),
+        ("empty", ""),
+    ];
+    let mut input = String::new();
+    let mut want = String::new();
+    for (k, v) in &labels {
+        input.push_str(&format!(
+            "{} {}\n",
+            serde_json::to_string(k).unwrap(),
+            serde_json::to_string(v).unwrap()
+        ));
+        want.push_str(&label_line(k, &redact_label(k, v)));
+        want.push('\n');
+    }
+    // docker's own escapes for U+2028 and invalid UTF-8, which serde_json does not produce.
+    input.push_str("\"go\" \"a\\u2028b\\ufffdc\\u001b\\u00e9\\/\"\n\n");
+    want.push_str(&label_line(
+        "go",
+        &redact_label("go", "a\u{2028}b\u{fffd}c\u{1b}é/"),
+    ));
+    want.push('\n');
+    for awk in awks() {
+        let got = run_awk(&awk, input.as_bytes(), &[("labelmode", "1")]);
+        assert_eq!(got, want, "{awk:?}");
+    }
+    let back = parse_labels(&want);
+    assert_eq!(
+        back.len(),
+        labels.len(),
+        "one label per key (`password` twice, `go` once more)"
+    );
+    assert_eq!(
+        back["multi"].lines().count(),
+        3,
+        "a value with lines stays one label"
+    );
+    assert_eq!(back["k=with=eq"], "v");
+    for leak in [
+        "abc def",
+        "k1",
+        "k2",
+        "two words",
+        "words",
+        "x y",
+        "second line",
+        "s3",
+        "sk-abcdefghij",
+        "ghp_abcdef",
+    ] {
+        assert!(!want.contains(leak), "{leak:?} leaked: {want}");
+    }
+}
+
+/// The boot check's WARN line (issue 10 item 6): the host's awk (bootmode) selects, trims,
+/// redacts and cuts the line exactly as the Docker backend does (`boot_warn_in_log`).
+#[test]
+fn boot_warn_parity() {
+    use codex_fleet::fleet::docker::boot_warn_in_log;
+    let long: String = "é".repeat(290) + &"x".repeat(40);
+    let logs: Vec<String> = vec![
+        String::new(),
+        "[start] boot\nno warning here\n".into(),
+        "WARN: network boot check failed: GET http://g/api/v1/version returned 000; continuing boot\n".into(),
+        "WARN: network boot check failed: GET http://g/api/v1/version?token=abc def returned 000\r\nlater\n".into(),
+        "WARN boot check 1 Bearer abc123def456\n  WARN: Boot Check 2 password=two words api_key: \"k k\"  \t\n".into(),
+        format!("\u{1b}]52;c;Zm9v\u{7}WARN /api/v1/version {long}\n"),
+        format!("WARN boot check sk-abcdefghijklmnopqrstuvwxyz {long}"),
+        "warn boot check lower case\nWARN but not the check\n".into(),
+        format!("WARN boot check {}\n", "sk-abcdefghijklmnopqrstuvwxyz ".repeat(20)),
+    ];
+    for awk in awks() {
+        for log in &logs {
+            let got = run_awk(&awk, log.as_bytes(), &[("bootmode", "1")]);
+            let want = boot_warn_in_log(log).unwrap_or_default();
+            assert_eq!(got, want, "{awk:?} on {log:?}");
+            assert!(want.chars().count() <= 300);
+        }
+    }
+    let w = boot_warn_in_log(&logs[4]).unwrap();
+    assert!(
+        w.starts_with("WARN: Boot Check 2") && !w.contains("two words") && !w.contains("k k"),
+        "{w}"
+    );
+}
+
 /// Fragments that steer generated lines into every branch of the scanner.
 fn fragment() -> impl Strategy<Value = String> {
     prop_oneof![
         3 => prop::sample::select(vec![
             "api_key", "token", "Authorization", "env_key", "x_env_var", "password", "auth", "name", "a.b.secret",
             "max_tokens", "cli_auth_credentials_store", "\"X-Api-Key\"", "'cookie'", "export ", "--token", "k",
+            "api_keys", "args", "env", "\"--api-key\"", "\"TOKEN=", "--password=", "-t", "= [", ": [\"",
         ]).prop_map(String::from),
         3 => prop::sample::select(vec![
             " = ", "=", ": ", ":", "==", "://", "::", " ", "\t", "\"", "'", "\"\"\"", "'''", "{", "}", "[", "]",
@@ -278,6 +423,16 @@ proptest! {
         }
         if !text.contains("<redacted:") {
             prop_assert_eq!(restore(&r.text, &r.secrets).unwrap(), text.clone());
+        }
+    }
+
+    #[test]
+    fn generated_label_parity(k in "[a-z_. ]{1,8}", v in doc()) {
+        use codex_fleet::fleet::aws::host_script::label_line;
+        let input = format!("{} {}\n", serde_json::to_string(&k).unwrap(), serde_json::to_string(&v).unwrap());
+        let want = format!("{}\n", label_line(&k, &codex_fleet::fleet::docker::redact_label(&k, &v)));
+        for awk in awks() {
+            prop_assert_eq!(run_awk(&awk, input.as_bytes(), &[("labelmode", "1")]), want.clone(), "awk {:?} on {:?}", awk, v);
         }
     }
 

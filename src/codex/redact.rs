@@ -20,10 +20,27 @@
 //!    `'v'`, `"""v"""` (a multi-line one as a whole); for a bare value up to a terminator
 //!    (` \t,;}]#"'` after `=`; `",'}` after `:` with trailing blanks dropped, so YAML and HTTP
 //!    header values with blanks are covered); an auth scheme word (`Bearer`, `Basic`, `Token`,
-//!    `Digest`) stays visible and only the credential after it is replaced. Values `{`/`[` are
-//!    not replaced but scanned (inline tables with several pairs per line). Left alone: empty
-//!    values, bare `true`/`false`, plain shell references `$NAME`/`${...}`, placeholders.
-//!    For a non-secret pair scanning goes on at the value, so nothing inside it is skipped.
+//!    `Digest`) stays visible and only the credential after it is replaced. A value `{` is
+//!    not replaced but scanned (inline tables with several pairs per line); a value `[` opens
+//!    an array (rule 3), whatever the key. Left alone: empty values, bare `true`/`false`, plain
+//!    shell references `$NAME`/`${...}`, placeholders. For a non-secret pair scanning goes on
+//!    at the value, so nothing inside it is skipped.
+//! 3. **Arrays** (`k = [...]`, `"k": [...]`; nested, and across lines until the `]` that closes
+//!    the first `[`): the scanner reads elements. Blanks and `,` are copied; `[`/`]` nest; a
+//!    `"..."` (`\` escapes) or `'...'` element (unclosed: to the end of the line) or a bare one
+//!    (up to one of `` \t,[]{}#"'``) is an element. A `#` starts a comment: the rest of the
+//!    line is scanned as text on its own (rule 4's last case), the array goes on. `{` or `}`
+//!    ends the array: scanning goes on by rules 1-2 from there (a table in an array). If the key is a secret,
+//!    every element's value is replaced (as a scalar: quoted ones inside their quotes, bare ones
+//!    whole; the rule 2 exceptions hold). Otherwise each element is an argument (rule 4), the
+//!    "previous argument" being the previous element (none after a `[` or `]`).
+//! 4. **Arguments** (of a command line, [`redact_argv`], or of an array): an argument that
+//!    follows a secret flag (`-x`/`--name`, at most two dashes, a name of `[A-Za-z0-9_.-]` that
+//!    is a secret key) and does not start with `-` is replaced whole; `NAME=VALUE`,
+//!    `-x=VALUE`, `--name=VALUE` with a secret NAME and a VALUE not starting with `=`, a quote,
+//!    `{` or `[` has VALUE replaced whole as a bare scalar (blanks included: `TOKEN=two words`);
+//!    any other argument is scanned as one line by rules 1-3 (nothing it opens outlives it: an
+//!    unclosed multi-line value is replaced to its end, an unclosed array just ends).
 //!
 //! Each distinct value gets `<redacted:N>`, N counting distinct values from 1 in order of first
 //! appearance (the multi-line value's N is assigned when it closes).
@@ -129,9 +146,10 @@ pub fn is_secret_key(name: &str) -> bool {
     WORDS.iter().any(|w| n.contains(w))
 }
 
-/// Redact a command line. An argument following a flag whose name is a secret key
-/// (`--api-key VALUE`, `--token VALUE`) is replaced whole; every argument is also redacted as
-/// text (`--api-key=v`, `-c k="v"`, `Authorization: Bearer ...`, token shapes). Placeholders
+/// Redact a command line (rule 4 of the module doc). An argument following a flag whose name
+/// is a secret key (`--api-key VALUE`, `--token VALUE`) is replaced whole, as is the value of
+/// `--api-key=v` / `TOKEN=v`; every other argument is redacted as text (`-c k="v"`,
+/// `Authorization: Bearer ...`, token shapes). Placeholders
 /// are numbered across the whole argv. Arguments are treated as single lines: the on-host awk
 /// reads `/proc/PID/cmdline` with NULs turned into newlines, so an argument containing a newline
 /// is seen there as two arguments.
@@ -139,24 +157,49 @@ pub fn redact_argv(argv: &[String]) -> Vec<String> {
     let mut r = Redactor::default();
     let mut out = Vec::with_capacity(argv.len());
     for (k, a) in argv.iter().enumerate() {
-        if k > 0 && !a.is_empty() && !a.starts_with('-') && is_secret_flag(&argv[k - 1]) {
-            out.push(r.placeholder(a.as_bytes()));
-            continue;
+        let after_flag = k > 0 && is_secret_flag(argv[k - 1].as_bytes());
+        match r.argv_elem(a.as_bytes(), after_flag) {
+            Some(v) => out.push(String::from_utf8(v).expect("cuts are at ASCII bytes")),
+            None => out.push(r.text(a.as_bytes())),
         }
-        out.push(r.text(a.as_bytes()));
     }
     out
 }
 
+/// Redact one argument on its own (rule 4 of the module doc, no flag before it): a
+/// `NAME=VALUE` with a secret NAME has its whole VALUE replaced, blanks and lines included;
+/// anything else is redacted as text. Label values are redacted so (`fleet::docker::redact_label`).
+pub fn redact_arg(a: &str) -> Redacted {
+    let mut r = Redactor::default();
+    let text = match r.argv_elem(a.as_bytes(), false) {
+        Some(v) => String::from_utf8(v).expect("cuts are at ASCII bytes"),
+        None => r.text(a.as_bytes()),
+    };
+    r.finish(text)
+}
+
 /// `-x` / `--name` (no `=`) whose name is a secret key.
-fn is_secret_flag(a: &str) -> bool {
-    let b = a.as_bytes();
+fn is_secret_flag(b: &[u8]) -> bool {
     if b.len() < 2 || b[0] != b'-' {
         return false;
     }
-    let name = a.trim_start_matches('-');
-    let dashes = a.len() - name.len();
-    dashes <= 2 && !name.is_empty() && name.bytes().all(is_keychar) && is_secret_key(name)
+    let d = run(b, 0, |c| c == b'-');
+    let name = &b[d..];
+    d <= 2
+        && !name.is_empty()
+        && name.iter().all(|&c| is_keychar(c))
+        && is_secret_key(&String::from_utf8_lossy(name))
+}
+
+/// `NAME=VALUE` or `-x=VALUE` / `--name=VALUE` whose name is a secret key and whose value is
+/// not quoted, a table or an array (those are scanned as text): the offset of VALUE.
+fn secret_assign(b: &[u8]) -> Option<usize> {
+    let d = run(b, 0, |c| c == b'-');
+    let e = run(b, d, is_keychar);
+    if d > 2 || e == d || e + 1 >= b.len() || b[e] != b'=' || b"=\"'{[".contains(&b[e + 1]) {
+        return None;
+    }
+    is_secret_key(&String::from_utf8_lossy(&b[d..e])).then_some(e + 1)
 }
 
 fn is_keychar(c: u8) -> bool {
@@ -287,6 +330,17 @@ fn is_shell_ref(v: &[u8]) -> bool {
 #[derive(Default)]
 struct Redactor {
     secrets: Vec<String>,
+    /// The array being read, across lines (rule 3).
+    arr: Option<Arr>,
+}
+
+/// An open array: its nesting depth, whether its key is a secret, and whether the previous
+/// element was a secret flag.
+#[derive(Clone, Copy)]
+struct Arr {
+    depth: usize,
+    secret: bool,
+    after_flag: bool,
 }
 
 /// An open multi-line string of a secret key: its closing delimiter byte and the value so far.
@@ -327,7 +381,91 @@ impl Redactor {
         out
     }
 
+    /// One element of a command line or of an array that is not a secret's (rule 4): the
+    /// replacement, or None when it is to be scanned as text.
+    fn argv_elem(&mut self, a: &[u8], after_flag: bool) -> Option<Vec<u8>> {
+        if after_flag && !a.is_empty() && a[0] != b'-' {
+            return Some(self.placeholder(a).into_bytes());
+        }
+        let v = secret_assign(a)?;
+        let mut out = a[..v].to_vec();
+        out.extend_from_slice(&self.scalar(&a[v..], true));
+        Some(out)
+    }
+
+    /// An element of an array scanned as one line of text on its own (nothing it opens,
+    /// a multi-line string or an array, outlives it).
+    fn elem_text(&mut self, a: &[u8], out: &mut Vec<u8>) {
+        let outer = self.arr.take();
+        if let Some((_, buf)) = self.line(a, 0, out) {
+            out.extend_from_slice(self.placeholder(&buf).as_bytes());
+        }
+        self.arr = outer;
+    }
+
+    /// One step inside an open array at `l[i]`; returns the next offset.
+    fn arr_step(&mut self, l: &[u8], i: usize, out: &mut Vec<u8>) -> usize {
+        let n = l.len();
+        let mut a = self.arr.expect("in an array");
+        let c = l[i];
+        match c {
+            b' ' | b'\t' | b',' => {
+                out.push(c);
+                return i + 1;
+            }
+            b'[' | b']' => {
+                out.push(c);
+                a.after_flag = false;
+                if c == b'[' {
+                    a.depth += 1;
+                } else {
+                    a.depth -= 1;
+                }
+                self.arr = (a.depth > 0).then_some(a);
+                return i + 1;
+            }
+            b'{' | b'}' => {
+                // A table in an array: the array is no longer followed.
+                self.arr = None;
+                return i;
+            }
+            b'#' => {
+                // A comment: the rest of the line, as text on its own; the array goes on.
+                self.elem_text(&l[i..], out);
+                return n;
+            }
+            _ => {}
+        }
+        let (s, e, next) = if c == b'"' || c == b'\'' {
+            let mut e = i + 1;
+            while e < n && l[e] != c {
+                e += if c == b'"' && l[e] == b'\\' { 2 } else { 1 };
+            }
+            let e = e.min(n);
+            (i + 1, e, if e < n { e + 1 } else { n })
+        } else {
+            let e = run(l, i, |b| !b" \t,[]{}#\"'".contains(&b));
+            (i, e, e)
+        };
+        let v = &l[s..e];
+        out.extend_from_slice(&l[i..s]);
+        if a.secret {
+            let r = self.scalar(v, s == i);
+            out.extend_from_slice(&r);
+        } else {
+            match self.argv_elem(v, a.after_flag) {
+                Some(r) => out.extend_from_slice(&r),
+                None => self.elem_text(v, out),
+            }
+            a.after_flag = is_secret_flag(v);
+        }
+        out.extend_from_slice(&l[e..next]);
+        self.arr = Some(a);
+        next
+    }
+
     fn text(&mut self, t: &[u8]) -> String {
+        self.arr = None;
         if t.is_empty() {
             return String::new();
         }
@@ -374,6 +512,10 @@ impl Redactor {
     fn line(&mut self, l: &[u8], mut i: usize, out: &mut Vec<u8>) -> Option<Open> {
         let n = l.len();
         while i < n {
+            if self.arr.is_some() {
+                i = self.arr_step(l, i, out);
+                continue;
+            }
             let c = l[i];
             if i == 0 || !l[i - 1].is_ascii_alphanumeric() {
                 if let Some((s, e)) = token_at(l, i) {
@@ -406,7 +548,16 @@ impl Redactor {
                     let name = String::from_utf8_lossy(&l[ks..ke]);
                     out.extend_from_slice(&l[i..v]);
                     i = v;
-                    if is_secret_key(&name) {
+                    let secret = is_secret_key(&name);
+                    if l.get(v) == Some(&b'[') {
+                        out.push(b'[');
+                        self.arr = Some(Arr {
+                            depth: 1,
+                            secret,
+                            after_flag: false,
+                        });
+                        i = v + 1;
+                    } else if secret {
                         if let Some(r) = self.value(l, &mut i, sep, out) {
                             return Some(r);
                         }
@@ -461,7 +612,7 @@ impl Redactor {
             }
             return None;
         }
-        if c == b'{' || c == b'[' {
+        if c == b'{' {
             return None;
         }
         let term: &[u8] = if sep == b'=' {
@@ -585,6 +736,31 @@ mod tests {
             r("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_abcd"),
             "<redacted:1>"
         );
+    }
+
+    #[test]
+    fn arrays_and_arguments() {
+        assert_eq!(
+            r("api_keys = [\"a b\", 'c', 7, true, \"$X\"]"),
+            "api_keys = [\"<redacted:1>\", '<redacted:2>', <redacted:3>, true, \"$X\"]"
+        );
+        assert_eq!(
+            r("args = [\n  \"--api-key\", # the key\n  \"v v\",\n  \"--n\", \"x\"\n]\nafter = \"y\""),
+            "args = [\n  \"--api-key\", # the key\n  \"<redacted:1>\",\n  \"--n\", \"x\"\n]\nafter = \"y\""
+        );
+        assert_eq!(
+            r("\"env\": [\"TOKEN=a b\", \"PATH=/bin\", \"--password=p\"]"),
+            "\"env\": [\"TOKEN=<redacted:1>\", \"PATH=/bin\", \"--password=<redacted:2>\"]"
+        );
+        assert_eq!(
+            r("creds = [{ user = \"u\", password = \"p\" }]"),
+            "creds = [{ user = \"u\", password = \"<redacted:1>\" }]"
+        );
+        assert_eq!(
+            redact_arg("TOKEN=two words\nmore").text,
+            "TOKEN=<redacted:1>"
+        );
+        assert_eq!(redact_arg("note x=1").text, "note x=1");
     }
 
     #[test]

@@ -461,10 +461,7 @@ impl DockerFleet {
         if is_boot_warn(&partial) {
             found = Some(partial);
         }
-        found.map(|l| {
-            let l = redact(l.trim()).text;
-            l.chars().take(300).collect()
-        })
+        found.map(|l| boot_warn_text(&l))
     }
 
     /// Mutations name a container only by the full id a scan read, and the engine must agree
@@ -528,17 +525,30 @@ pub fn is_boot_warn(line: &str) -> bool {
     line.contains("WARN") && (l.contains("boot check") || l.contains("/api/v1/version"))
 }
 
-/// A label value, redacted when its key names a secret or the value looks like a token.
+/// At most this many characters of the boot-check WARN line leave a host.
+pub const BOOT_WARN_MAX: usize = 300;
+
+/// The boot-check WARN line as it leaves a host: ASCII blanks trimmed at both ends, redacted
+/// as text, cut to [`BOOT_WARN_MAX`] characters. On AWS hosts `assets/redact.awk` (bootmode)
+/// does the same, byte for byte (tests/redact_parity.rs).
+pub fn boot_warn_text(line: &str) -> String {
+    let l = redact(line.trim_matches(|c: char| c.is_ascii_whitespace())).text;
+    l.chars().take(BOOT_WARN_MAX).collect()
+}
+
+/// The last line of a log (lines end at `\n`) that [`is_boot_warn`], as [`boot_warn_text`].
+pub fn boot_warn_in_log(log: &str) -> Option<String> {
+    log.split('\n').filter(|l| is_boot_warn(l)).last().map(boot_warn_text)
+}
+
+/// A label value as it leaves a host: `<redacted>` whole when its key names a secret (blanks,
+/// lines and all); else redacted as one argument (`codex::redact::redact_arg`: `TOKEN=two
+/// words` whole, token shapes, pairs). `assets/redact.awk` (labelmode) does the same on AWS hosts.
 pub fn redact_label(key: &str, value: &str) -> String {
     if crate::codex::redact::is_secret_key(key) {
         return if value.is_empty() { String::new() } else { "<redacted>".into() };
     }
-    let r = redact(value);
-    if r.secrets.is_empty() {
-        value.to_string()
-    } else {
-        r.text
-    }
+    crate::codex::redact::redact_arg(value).text
 }
 
 #[async_trait]
@@ -749,6 +759,11 @@ mod tests {
         assert_eq!(redact_label("molecule.org-id", "1234"), "1234");
         assert_eq!(redact_label("api_token", "abc"), "<redacted>");
         assert!(!redact_label("note", "key ghp_abcdefghijklmnopqrstuvwxyz0123").contains("ghp_abc"));
+        // Values with blanks: whole (issue 10 item 6).
+        assert_eq!(redact_label("auth.token", "Bearer abc def"), "<redacted>");
+        assert_eq!(redact_label("note", "GITHUB_TOKEN=two words"), "GITHUB_TOKEN=<redacted:1>");
+        assert_eq!(boot_warn_text(&format!(" WARN boot check token=abc def {}\r\n", "x".repeat(400))).chars().count(), 300);
+        assert!(boot_warn_text("WARN boot check token=abc def").starts_with("WARN boot check token=<redacted:1> def"));
     }
 
     #[test]

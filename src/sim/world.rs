@@ -387,7 +387,11 @@ pub fn agent_lines(a: &SimAgent, agent_user: Option<&str>, gitea: &str, mut stor
         Some(st) => host_script::reduce_value(&pct(&a.image_id), st),
         None => pct(&a.image_id),
     };
-    let labels: String = a.labels.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    let labels: String = a
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{}\n", host_script::label_line(k, &crate::fleet::docker::redact_label(k, v))))
+        .collect();
     let cmd: String = crate::codex::redact::redact_argv(&a.start_command).iter().map(|s| format!("{s}\n")).collect();
     let user = agent_user.map(str::to_string).unwrap_or_else(|| a.uid.to_string());
     lines.push(format!(
@@ -401,13 +405,13 @@ pub fn agent_lines(a: &SimAgent, agent_user: Option<&str>, gitea: &str, mut stor
         pct(&started_at(a)),
         pct(&user),
         pct(&cmd),
-        pct(&redact(&labels).text),
+        pct(&labels),
     ));
     for d in layer_changes(a) {
         lines.push(format!("d {}", pct(&d)));
     }
     if let Some(w) = boot_warn(a, gitea) {
-        lines.push(format!("w {}", pct(&w)));
+        lines.push(format!("w {}", pct(&crate::fleet::docker::boot_warn_text(&w))));
     }
     if a.state != "running" {
         lines.push(format!("e {}", pct(&format!("Error response from daemon: container {} is not running", a.container_id))));

@@ -496,7 +496,9 @@ impl AgentColumns {
 
     /// The host and agent cells as this layout shows them.
     pub fn cells(&self, host: &str, agent: &str) -> (String, String) {
-        (elide_middle(host, self.host_w as usize), elide_middle(agent, self.agent_w as usize))
+        // Host text made visible (escapes as `\x1b…`) before it is measured and cut.
+        let (host, agent) = (crate::term_safe::line(host), crate::term_safe::line(agent));
+        (elide_middle(&host, self.host_w as usize), elide_middle(&agent, self.agent_w as usize))
     }
 
     fn header(&self) -> (Vec<&'static str>, Vec<Constraint>) {
@@ -795,7 +797,19 @@ pub fn detail_lines(app: &App, h: &HostState, a: &AgentState) -> Vec<Line<'stati
         }
     }
     let width = app.size.0.saturating_sub(2) as usize;
-    out.into_iter().flat_map(|l| wrap_line(l, width)).collect()
+    out.into_iter().map(safe_line).flat_map(|l| wrap_line(l, width)).collect()
+}
+
+/// Host text made visible, not executed (`term_safe::line` on every span): a terminal escape
+/// in a name, an argv or an evidence line shows as `\x1b]52;…`, where ratatui would silently
+/// drop the control character and print the rest.
+fn safe_line(mut l: Line<'static>) -> Line<'static> {
+    for sp in &mut l.spans {
+        if let std::borrow::Cow::Owned(s) = crate::term_safe::line(&sp.content) {
+            sp.content = s.into();
+        }
+    }
+    l
 }
 
 /// Wrap a styled line to `width` columns; continuation lines are indented under the value
@@ -911,7 +925,7 @@ fn draw_detail(f: &mut Frame, area: Rect, app: &App) {
     let inner_h = area.height.saturating_sub(2) as usize;
     let scroll = app.detail_scroll.min(n.saturating_sub(inner_h));
     let visible: Vec<Line> = lines.into_iter().skip(scroll).take(inner_h).collect();
-    let title = format!(" Agent {} · {}–{} of {} lines ", a.id(), scroll + 1, (scroll + inner_h).min(n), n);
+    let title = format!(" Agent {} · {}–{} of {} lines ", crate::term_safe::line(&a.id()), scroll + 1, (scroll + inner_h).min(n), n);
     f.render_widget(Paragraph::new(visible).block(Block::bordered().title(title).title_style(t.bold())), area);
 }
 

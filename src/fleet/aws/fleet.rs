@@ -103,10 +103,7 @@ impl AwsFleet {
             Some((h, _)) => self.blobs.lock().unwrap().get(h).map(|v| unpct(v)).unwrap_or_default(),
             None => c("iid"),
         };
-        let labels = c("lb")
-            .lines()
-            .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
-            .collect();
+        let labels = host_script::parse_labels(&c("lb"));
         let probe = match &p.error {
             Some(e) => Err(e.clone()),
             None => {

@@ -198,6 +198,31 @@ pub fn decode(script: &str) -> Result<Payload, String> {
 /// Percent-encoding of free text in host output: the probe's alphabet, one implementation.
 pub use crate::probe::parse::pct_encode as pct;
 
+/// One label of a `c` record's `lb=` text (before its percent-encoding): `K=V` with `%`, CR and
+/// LF (and `=` in K) percent-encoded, so a value with lines or blanks stays one label
+/// (`assets/redact.awk` labelmode prints these on the host).
+pub fn label_line(k: &str, v: &str) -> String {
+    let esc = |s: &str, eq: bool| {
+        let mut o = String::with_capacity(s.len());
+        for ch in s.chars() {
+            match ch {
+                '%' => o.push_str("%25"),
+                '\n' => o.push_str("%0a"),
+                '\r' => o.push_str("%0d"),
+                '=' if eq => o.push_str("%3d"),
+                c => o.push(c),
+            }
+        }
+        o
+    };
+    format!("{}={}", esc(k, true), esc(v, false))
+}
+
+/// The labels of an `lb=` text (its lines, [`label_line`]).
+pub fn parse_labels(lb: &str) -> std::collections::BTreeMap<String, String> {
+    lb.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (unpct(k), unpct(v))).collect()
+}
+
 pub fn unpct(s: &str) -> String {
     let b = s.as_bytes();
     let mut o = Vec::with_capacity(b.len());
