@@ -40,22 +40,31 @@ fn parse_codex_version(s: &str) -> Result<CodexVersion, String> {
 }
 
 pub fn run(g: &GlobalArgs, a: &FixConfigArgs) -> u8 {
-    if a.write && g.read_only {
-        return fail("refused: --read-only forbids --write");
-    }
     let path = a.file.display().to_string();
+    // A refusal is said on stderr and, under --json, as a JSON document on stdout too: a script
+    // reading stdout gets an answer it can parse, not nothing.
+    let fail = |msg: String| -> u8 {
+        if g.json {
+            let v = json!({ "file": path, "changed": false, "written": false, "error": msg });
+            super::output::print_json(&super::output::document("fix-config", v));
+        }
+        fail(msg)
+    };
+    if a.write && g.read_only {
+        return fail("refused: --read-only forbids --write".into());
+    }
     let bytes = match std::fs::read(&a.file) {
         Ok(b) => b,
-        Err(e) => return fail(format_args!("{path}: cannot read: {e}")),
+        Err(e) => return fail(format!("{path}: cannot read: {e}")),
     };
     let Ok(text) = std::str::from_utf8(&bytes) else {
-        return fail(format_args!("{path}: not UTF-8, so not TOML codex can read; nothing written"));
+        return fail(format!("{path}: not UTF-8, so not TOML codex can read; nothing written"));
     };
     let opts = FixOptions { cli_profile: a.codex_profile.clone(), codex_version: a.codex_version };
     let out = match fix(text, &opts) {
         Ok(o) => o,
         Err(p) => {
-            return fail(format_args!(
+            return fail(format!(
                 "{path}:{}:{}: {}; this is not a shape codex-fleet repairs, nothing written",
                 p.location.line, p.location.column, p.message
             ))
@@ -67,7 +76,7 @@ pub fn run(g: &GlobalArgs, a: &FixConfigArgs) -> u8 {
     if a.write && out.changed {
         match replace_with_backup(&a.file, &bytes, out.text.as_bytes(), &utc_stamp()) {
             Ok(b) => backup = Some(b.display().to_string()),
-            Err(e) => return fail(e),
+            Err(e) => return fail(e.to_string()),
         }
     }
 
