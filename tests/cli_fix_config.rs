@@ -115,6 +115,25 @@ fn json_output() {
 }
 
 #[test]
+fn json_refusal_is_a_json_document_and_nothing_is_written() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("config.toml");
+    // Not TOML codex can read: a key with no value.
+    fs::write(&p, "sandbox_mode\n").unwrap();
+    let o = run(&["fix-config", "--json", "--write", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", s(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("a JSON document on stdout");
+    assert_eq!(v["format"], "codex-fleet/fix-config");
+    assert_eq!(v["written"], false);
+    assert!(v["error"].as_str().unwrap().contains("nothing written"), "{v}");
+    assert_eq!(fs::read(&p).unwrap(), b"sandbox_mode\n");
+    let missing = run(&["fix-config", "--json", "/nonexistent/config.toml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&missing.stdout).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("cannot read"), "{v}");
+}
+
+#[test]
 fn help_lists_only_what_works() {
     let o = run(&["--help"]);
     assert_eq!(o.status.code(), Some(0));
