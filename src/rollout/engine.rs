@@ -664,6 +664,7 @@ async fn rollback_agent(
     }
     let mut problems = Vec::new();
     let mut restored = 0usize;
+    let mut unanswered = false;
     // The files the run wrote first (the emitter), then the one its restart regenerated from
     // them (config.toml under an emitter: "derived").
     let written: Vec<&crate::plan::FilePlan> = ap.files.iter().filter(|f| f.write).collect();
@@ -736,8 +737,18 @@ async fn rollback_agent(
         };
         match restore_one(fleet, run_id, a, &path, &backup, expected, cfg, j, &ev).await? {
             Ok(()) => restored += 1,
-            Err(e) => problems.push(e),
+            Err(e) => {
+                unanswered |= e.contains(NO_ANSWER);
+                problems.push(e)
+            }
         }
+    }
+    // A restore that got no answer may or may not have happened: no restart on top of it (a
+    // restart would run whichever emitter is there and regenerate config.toml, so that the next
+    // rollback could no longer tell what the run left). The agent stays locked, its step in
+    // flight; the next rollback asks the host what is there and finishes.
+    if unanswered {
+        return Ok(Outcome::RollbackFailed(format!("{}; not restarted, still locked: roll back again", problems.join("; "))));
     }
     // Restart when a file was put back or the run had restarted it (codex reads its config at start).
     if restored > 0 || p.restart_begun {
@@ -771,6 +782,9 @@ async fn rollback_agent(
 /// One conditional restore, journaled and audited. `Err(why)`: not restored (a refusal, or no
 /// answer: the restore then stays in flight in the journal, and a second rollback asks again).
 #[allow(clippy::too_many_arguments)]
+/// How a step with no answer is said (a rollback's per-agent outcome names it).
+const NO_ANSWER: &str = "no answer, it may or may not have happened";
+
 async fn restore_one(
     fleet: &dyn Fleet,
     run_id: &str,
@@ -802,7 +816,7 @@ async fn restore_one(
             }));
             Ok(Ok(()))
         }
-        Err(e) if e.is_no_answer() => Ok(Err(format!("{path}: restore: no answer, it may or may not have happened ({e})"))),
+        Err(e) if e.is_no_answer() => Ok(Err(format!("{path}: restore: {NO_ANSWER} ({e})"))),
         Err(e) => {
             jstep(j, a, Step::Restore, Phase::Failed, |d| {
                 d.path = Some(path.to_string());

@@ -478,8 +478,9 @@ impl AgentColumns {
         let (mut host_w, mut agent_w) = (4u16, 5u16);
         for ix in &app.rows {
             if let (Some(h), Some(a)) = (app.host_of(*ix), app.agent_at(*ix)) {
-                host_w = host_w.max(h.host.name.chars().count() as u16);
-                agent_w = agent_w.max(a.read.agent.name.chars().count() as u16);
+                // Measured as shown: host text made visible first (escapes grow).
+                host_w = host_w.max(crate::term_safe::line(&h.host.name).chars().count() as u16);
+                agent_w = agent_w.max(crate::term_safe::line(&a.read.agent.name).chars().count() as u16);
             }
         }
         let room = inner_w.saturating_sub(fixed + min_findings);
