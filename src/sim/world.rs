@@ -337,6 +337,10 @@ impl World {
                     agents.iter().filter(|a| matches_filter(a, filter)).count()
                 )];
                 let mut store = BTreeMap::new();
+                // a real codex judge answers the host's distinct file sets in parallel first
+                super::judge::prefetch(
+                    agents.iter().filter(|a| matches_filter(a, filter) && a.state == "running" && a.probe_broken.is_none()),
+                );
                 for a in agents.iter().filter(|a| matches_filter(a, filter)) {
                     lines.extend(agent_lines(a, item.get("AGENT_USER"), &gitea, Some(&mut store)));
                 }
