@@ -261,3 +261,35 @@ fn the_built_in_model_agrees_with_the_real_codex_on_every_demo_agent() {
     assert!(checked >= 80, "{checked}");
     assert!(disagree.is_empty(), "the built-in model and the real codex disagree:\n{}", disagree.join("\n"));
 }
+
+/// Configs codex refuses although they are valid TOML: the built-in model refuses them as the
+/// real codex does, in codex's own first line, on every version the demo runs.
+#[test]
+fn the_built_in_model_refuses_what_the_real_codex_refuses() {
+    let Some(j) = real_judge() else { return };
+    let st = demo::default_fleet();
+    let base = st.agents.values().flatten().find(|a| a.probe_broken.is_none() && a.emitter.is_none()).unwrap().clone();
+    let mut checked = 0;
+    for config in [
+        "default_permissions = \"locked\"\n",
+        "default_permissions = \"locked\"\n[permissions.other]\n",
+        "default_permissions = \":full-access\"\n",
+        "sandbox_mode = \"danger-full-access\"\napproval_policy = \"never\"\ndefault_permissions = \"locked\"\n[permissions.locked]\n",
+    ] {
+        for v in ["0.133.0", "0.163.0"] {
+            let mut a = base.clone();
+            a.codex_version = v.into();
+            a.config = Some(config.into());
+            a.layers = Default::default();
+            let (real, real_eff) = judge::answer(j.codex_for(v).unwrap(), &a).unwrap();
+            let (model, model_eff) = world::builtin_answer(&a, &CliOverrides::default());
+            assert_eq!(real.outcome, model.outcome, "codex {v} on {config:?}: real {real:?} / model {model:?}");
+            // (accepted, both say a mode: a custom profile is `permissions:NAME` to the model)
+            assert_eq!(real_eff.is_some(), model_eff.is_some(), "codex {v} on {config:?}");
+            assert_eq!(real.stderr.lines().next(), model.stderr.lines().next(), "codex {v} on {config:?}");
+            assert_eq!(real.signature, model.signature, "codex {v} on {config:?}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 8);
+}

@@ -321,7 +321,7 @@ pub fn prefetch<'a>(agents: impl IntoIterator<Item = &'a SimAgent>) {
 
 /// The probe's signature letter `c`: only codex's config-error words (as assets/probe.sh
 /// matches them on the whole stderr).
-fn config_words_in(stderr: &str) -> bool {
+pub fn config_words_in(stderr: &str) -> bool {
     ["duplicate key", "TOML parse error", "Error loading config", "unknown variant", "no longer supported"]
         .iter()
         .any(|w| stderr.contains(w))
