@@ -60,7 +60,7 @@ fi
 export CODEX_FLEET_DEMO_CODEX_CACHE="${CODEX_FLEET_DEMO_CODEX_CACHE:-$CACHE/judge-cache}"
 mkdir -p -m 700 "$CODEX_FLEET_DEMO_CODEX_CACHE"
 # entries of binaries long gone (a key names the binary's path, size and mtime) age out
-find "$CODEX_FLEET_DEMO_CODEX_CACHE" -maxdepth 1 -name '*.json' -mtime +30 -delete 2>/dev/null || true
+find "$CODEX_FLEET_DEMO_CODEX_CACHE" -maxdepth 1 \( -name '*.json' -o -name '*.lock' \) -mtime +30 -delete 2>/dev/null || true
 
 # --- moto (EC2 discovery tests, tests/aws_moto.rs): `moto[server]` from PyPI in a cached venv.
 #     Each test starts its own server on loopback from it (`python -m moto.server`) and resets it.

@@ -256,7 +256,24 @@ fn jobs() -> usize {
 }
 
 /// Run codex for a miss (within the bound) and remember its answer in memory and on disk.
+/// With the disk cache, one process at a time answers a key (an exclusive lock on
+/// `KEY.lock` there): the test suite's processes start together on the same few file sets, and
+/// those that wait read the first one's answer instead of running codex again.
 fn run_and_store(codex: &Path, a: &SimAgent, key: &str) -> Result<Answer, String> {
+    let _lock = cache_dir().and_then(|dir| {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).ok()?;
+        let f = std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(dir.join(format!("{key}.lock"))).ok()?;
+        f.lock().ok()?;
+        Some(f)
+    });
+    if _lock.is_some() {
+        if let Some(v) = disk_get(key) {
+            STATS.lock().unwrap().1 += 1;
+            ANSWERS.lock().unwrap().insert(key.to_string(), v.clone());
+            return Ok(v);
+        }
+    }
     {
         let (m, cv) = &*SLOTS;
         let mut busy = m.lock().unwrap();
