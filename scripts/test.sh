@@ -47,6 +47,21 @@ for v in $CODEX_VERSIONS; do
   fi
 done
 
+# --- the demo's judge: the real codex of each version above answers the simulated agents'
+#     `codex debug prompt-input` (src/sim/judge.rs), so every demo test is judged by codex itself.
+#     Answers are cached by content in $CACHE/judge-cache, shared by all test processes and
+#     runs (the demo has few distinct file sets: after the first scan nearly all are hits).
+#     A CODEX_FLEET_DEMO_CODEX set by the caller wins; set it empty for the built-in model.
+if [[ -z "${CODEX_FLEET_DEMO_CODEX+set}" ]]; then
+  judge=""
+  for v in $CODEX_VERSIONS; do judge="${judge:+$judge,}$v=$CACHE/codex-$v/codex_cli_bin/bin/codex"; done
+  export CODEX_FLEET_DEMO_CODEX="$judge"
+fi
+export CODEX_FLEET_DEMO_CODEX_CACHE="${CODEX_FLEET_DEMO_CODEX_CACHE:-$CACHE/judge-cache}"
+mkdir -p -m 700 "$CODEX_FLEET_DEMO_CODEX_CACHE"
+# entries of binaries long gone (a key names the binary's path, size and mtime) age out
+find "$CODEX_FLEET_DEMO_CODEX_CACHE" -maxdepth 1 \( -name '*.json' -o -name '*.lock' \) -mtime +30 -delete 2>/dev/null || true
+
 # --- moto (EC2 discovery tests, tests/aws_moto.rs): `moto[server]` from PyPI in a cached venv.
 #     Each test starts its own server on loopback from it (`python -m moto.server`) and resets it.
 MOTO_VERSION=5.2.5

@@ -125,7 +125,9 @@ pub fn parse(text: &str) -> Result<DocumentMut, ParseProblem> {
 
 /// Valid TOML that codex still refuses to start with, located. Today: a legacy
 /// `profile = "NAME"` selector naming no `[profiles.NAME]` (codex 0.13x exits with
-/// "config profile `NAME` not found").
+/// "config profile `NAME` not found"), and a top-level `default_permissions` naming neither a
+/// built-in profile nor a `[permissions.NAME]` table (measured with 0.133.0 ... 0.163.0: every
+/// release refuses to start, in the words quoted below).
 pub fn semantic_problems(doc: &Document<String>) -> Vec<ParseProblem> {
     let mut out = Vec::new();
     if let Some(name) = doc.get("profile").and_then(|p| p.as_str()) {
@@ -141,8 +143,29 @@ pub fn semantic_problems(doc: &Document<String>) -> Vec<ParseProblem> {
             });
         }
     }
+    if let Some(name) = doc.get("default_permissions").and_then(|p| p.as_str()) {
+        let codex_says = if name.starts_with(':') {
+            (!BUILT_IN_PERMISSIONS.contains(&name))
+                .then(|| format!("is no built-in profile ({}): codex refuses to start (default_permissions refers to unknown built-in profile `{name}`)", BUILT_IN_PERMISSIONS.join(", ")))
+        } else {
+            match doc.get("permissions").and_then(|p| p.as_table_like()) {
+                None => Some(format!("names no [permissions.{name}] table: codex refuses to start (default_permissions requires a `[permissions]` table)")),
+                Some(p) if !p.get(name).is_some_and(|t| t.is_table_like()) => Some(format!(
+                    "names no [permissions.{name}] table: codex refuses to start (default_permissions refers to undefined profile `{name}`)"
+                )),
+                Some(_) => None,
+            }
+        };
+        if let Some(why) = codex_says {
+            let at = doc.as_table().key("default_permissions").and_then(|k| k.span()).map(|s| s.start).unwrap_or(0);
+            out.push(ParseProblem { location: Location::of(doc.raw(), at), message: format!("default_permissions = \"{name}\" {why}") });
+        }
+    }
     out
 }
+
+/// The built-in permission profiles codex knows (measured, 0.133.0 ... 0.163.0).
+pub const BUILT_IN_PERMISSIONS: [&str; 3] = [":read-only", ":workspace", ":danger-full-access"];
 
 /// A top-level key found inside another table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -563,6 +586,34 @@ mod tests {
 
     fn eff(text: &str) -> Effective {
         effective(&parse(text).unwrap(), &CliOverrides::default(), None)
+    }
+
+    /// What codex refuses of `default_permissions` (measured with 0.133.0 ... 0.163.0: every
+    /// release prints the words in parentheses and exits 1; the accepted ones run).
+    #[test]
+    fn default_permissions_naming_no_profile_is_refused_as_codex_refuses_it() {
+        let problems = |t: &str| -> Vec<String> { semantic_problems(&parse_spanned(t).unwrap()).into_iter().map(|p| p.message).collect() };
+        for ok in [
+            "default_permissions = \":danger-full-access\"\n",
+            "default_permissions = \":workspace\"\n",
+            "default_permissions = \":read-only\"\n",
+            "default_permissions = \"locked\"\n[permissions.locked]\n",
+            "default_permissions = \"x\"\n[permissions]\nx = {}\n",
+            "[profiles.p]\ndefault_permissions = \"nosuch\"\n",
+        ] {
+            assert!(problems(ok).is_empty(), "{ok}: {:?}", problems(ok));
+        }
+        for (bad, codex_says) in [
+            ("default_permissions = \"nosuch\"\n", "default_permissions requires a `[permissions]` table"),
+            ("default_permissions = \"nosuch\"\n[permissions.other]\n", "default_permissions refers to undefined profile `nosuch`"),
+            ("default_permissions = \"x\"\n[permissions]\ny = {}\n", "default_permissions refers to undefined profile `x`"),
+            ("default_permissions = \":full-access\"\n", "default_permissions refers to unknown built-in profile `:full-access`"),
+            ("default_permissions = \":Workspace\"\n[permissions.x]\n", "default_permissions refers to unknown built-in profile `:Workspace`"),
+        ] {
+            let p = problems(bad);
+            assert_eq!(p.len(), 1, "{bad}: {p:?}");
+            assert!(p[0].contains(codex_says), "{bad}: {}", p[0]);
+        }
     }
 
     #[test]

@@ -50,13 +50,12 @@ pub fn fix(text: &str, opts: &FixOptions) -> Result<FixOutcome, ParseProblem> {
     let (bom, body) = super::config::split_bom(text)?;
     let repaired = repair(body)?;
     let work = repaired.as_ref().map(|r| r.text.as_str()).unwrap_or(body);
-    // A release that refuses the legacy selector loses it below, and with it the only
-    // semantic problem known today (a selector naming no profile).
+    // A release that refuses the legacy selector loses it below, and with it the selector's
+    // semantic problem (naming no profile); any other is refused.
     let drop_selector = opts.codex_version.is_some_and(CodexVersion::refuses_legacy_profile);
-    if let Some(p) = super::config::semantic_problems(&parse_spanned(work)?).into_iter().next() {
-        if !drop_selector {
-            return Err(p);
-        }
+    let selector = |p: &ParseProblem| p.message.starts_with("profile = ");
+    if let Some(p) = super::config::semantic_problems(&parse_spanned(work)?).into_iter().find(|p| !(drop_selector && selector(p))) {
+        return Err(p);
     }
     let mut doc = parse(work)?;
     let mut changes = Vec::new();

@@ -88,7 +88,7 @@ pub fn judge() -> Option<&'static Judge> {
 pub fn description() -> String {
     match judge() {
         Some(j) => j.words(),
-        None => format!("judged by the built-in codex model (set {ENV} to judge with a real codex)"),
+        None => format!("judged by the built-in codex model; set {ENV} to judge with a real codex"),
     }
 }
 
@@ -120,35 +120,228 @@ pub fn read_prompt_input(text: &str) -> CodexEffective {
     CodexEffective { sandbox_mode, approval_policy, network_access }
 }
 
-/// Answers already given, by everything they depend on (the same bytes always get the same
-/// answer from the same binary).
-static ANSWERS: LazyLock<Mutex<BTreeMap<String, (Step, Option<CodexEffective>)>>> = LazyLock::new(Default::default);
+/// The directory of the on-disk cache of answers, shared by every process that sets it (the
+/// test suite's processes each start with an empty in-process map).
+pub const CACHE_ENV: &str = "CODEX_FLEET_DEMO_CODEX_CACHE";
 
-/// Run the real `codex` on this agent's files. `Err`: codex could not be run at all (no
-/// bubblewrap, a broken binary): the caller falls back on the built-in model.
-pub fn answer(codex: &Path, a: &SimAgent) -> Result<(Step, Option<CodexEffective>), String> {
-    let key = {
-        use sha2::{Digest, Sha256};
-        let meta = std::fs::metadata(codex).map_err(|e| format!("{}: {e}", codex.display()))?;
-        let mut h = Sha256::new();
-        for part in [
-            codex.display().to_string(),
-            meta.len().to_string(),
-            a.codex_home.clone(),
-            format!("{:?}", a.config),
-            format!("{:?}", a.layers),
-        ] {
-            h.update(part.as_bytes());
-            h.update([0]);
-        }
-        hex::encode(h.finalize())
+/// How many codex processes one demo process runs at once (default 2).
+pub const JOBS_ENV: &str = "CODEX_FLEET_DEMO_CODEX_JOBS";
+
+/// Bump when the sandbox layout, the argv/env codex sees or the answer's shape changes: the
+/// key then changes and old cache entries are never read.
+const KEY_FORMAT: &str = "codex-fleet demo judge 2: bwrap tmpfs root, /opt/codex, /etc/codex, CODEX_HOME, /workspace";
+
+type Answer = (Step, Option<CodexEffective>);
+
+/// Answers already given in this process, by [`key`].
+static ANSWERS: LazyLock<Mutex<BTreeMap<String, Answer>>> = LazyLock::new(Default::default);
+
+/// Cache statistics of this process: (memory hits, disk hits, codex runs).
+static STATS: LazyLock<Mutex<(u64, u64, u64)>> = LazyLock::new(Default::default);
+
+/// (memory hits, disk hits, codex runs) of this process so far.
+pub fn stats() -> (u64, u64, u64) {
+    *STATS.lock().unwrap()
+}
+
+/// Everything codex's answer depends on, hashed: the binary (canonical path, size, mtime), the
+/// agent's codex version, every file the sandbox gives codex (absent and empty told apart),
+/// and the argv and environment codex runs with. The same key always gets the same answer.
+pub fn key(codex: &Path, a: &SimAgent) -> Result<String, String> {
+    use sha2::{Digest, Sha256};
+    let real = std::fs::canonicalize(codex).map_err(|e| format!("{}: {e}", codex.display()))?;
+    let meta = std::fs::metadata(&real).map_err(|e| format!("{}: {e}", real.display()))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h = Sha256::new();
+    // each part length-prefixed: no two different inputs hash the same bytes
+    let mut part = |b: &[u8]| {
+        h.update((b.len() as u64).to_le_bytes());
+        h.update(b);
     };
-    if let Some(v) = ANSWERS.lock().unwrap().get(&key) {
-        return Ok(v.clone());
+    part(KEY_FORMAT.as_bytes());
+    part(real.as_os_str().as_encoded_bytes());
+    part(meta.len().to_string().as_bytes());
+    part(mtime.to_string().as_bytes());
+    part(a.codex_version.as_bytes());
+    part(a.codex_home.as_bytes());
+    part(SIM_CWD.as_bytes());
+    part(b"debug prompt-input");
+    part(b"PATH=/usr/bin:/bin HOME=<parent of CODEX_HOME> TMPDIR=/tmp");
+    for (name, f) in [
+        ("config.toml", &a.config),
+        ("/etc/codex/config.toml", &a.layers.system),
+        ("/etc/codex/requirements.toml", &a.layers.requirements),
+        ("/etc/codex/managed_config.toml", &a.layers.managed),
+        ("project .codex/config.toml", &a.layers.project),
+    ] {
+        part(name.as_bytes());
+        match f {
+            Some(t) => {
+                part(b"present");
+                part(t.as_bytes());
+            }
+            None => part(b"absent"),
+        }
     }
-    let v = run(codex, a)?;
-    ANSWERS.lock().unwrap().insert(key, v.clone());
+    Ok(hex::encode(h.finalize()))
+}
+
+fn cache_dir() -> Option<PathBuf> {
+    std::env::var_os(CACHE_ENV).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CacheEntry {
+    key: String,
+    step: Step,
+    effective: Option<CodexEffective>,
+}
+
+/// The answer stored under `key` on disk, if any (an unreadable or foreign entry is a miss).
+fn disk_get(key: &str) -> Option<Answer> {
+    let p = cache_dir()?.join(format!("{key}.json"));
+    let bytes = std::fs::read(p).ok()?;
+    let e: CacheEntry = serde_json::from_slice(&bytes).ok()?;
+    (e.key == key).then_some((e.step, e.effective))
+}
+
+/// Store an answer on disk: written to a private temporary file and renamed into place, so a
+/// reader in another process sees a whole entry or none. Failures only cost a later miss.
+fn disk_put(key: &str, v: &Answer) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Some(dir) = cache_dir() else { return };
+    if std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).is_err() {
+        return;
+    }
+    let e = CacheEntry { key: key.to_string(), step: v.0.clone(), effective: v.1.clone() };
+    let Ok(bytes) = serde_json::to_vec(&e) else { return };
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let tmp = dir.join(format!(".{key}.{}.{}.tmp", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+    let ok = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(&bytes))
+        .is_ok();
+    if !ok || std::fs::rename(&tmp, dir.join(format!("{key}.json"))).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+/// The cached answer for `key`: this process's map, else the disk (then kept in the map).
+fn cached(key: &str) -> Option<Answer> {
+    if let Some(v) = ANSWERS.lock().unwrap().get(key) {
+        STATS.lock().unwrap().0 += 1;
+        return Some(v.clone());
+    }
+    let v = disk_get(key)?;
+    STATS.lock().unwrap().1 += 1;
+    ANSWERS.lock().unwrap().insert(key.to_string(), v.clone());
+    Some(v)
+}
+
+/// At most [`JOBS_ENV`] codex processes at once in this process (the machine has few cores
+/// and many test processes).
+static SLOTS: LazyLock<(Mutex<usize>, std::sync::Condvar)> = LazyLock::new(Default::default);
+
+fn jobs() -> usize {
+    std::env::var(JOBS_ENV).ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(2)
+}
+
+/// Run codex for a miss (within the bound) and remember its answer in memory and on disk.
+/// With the disk cache, one process at a time answers a key (an exclusive lock on
+/// `KEY.lock` there): the test suite's processes start together on the same few file sets, and
+/// those that wait read the first one's answer instead of running codex again.
+fn run_and_store(codex: &Path, a: &SimAgent, key: &str) -> Result<Answer, String> {
+    let _lock = cache_dir().and_then(|dir| {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).ok()?;
+        let f = std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(dir.join(format!("{key}.lock"))).ok()?;
+        f.lock().ok()?;
+        Some(f)
+    });
+    if _lock.is_some() {
+        if let Some(v) = disk_get(key) {
+            STATS.lock().unwrap().1 += 1;
+            ANSWERS.lock().unwrap().insert(key.to_string(), v.clone());
+            return Ok(v);
+        }
+    }
+    {
+        let (m, cv) = &*SLOTS;
+        let mut busy = m.lock().unwrap();
+        while *busy >= jobs() {
+            busy = cv.wait(busy).unwrap();
+        }
+        *busy += 1;
+    }
+    let v = run(codex, a);
+    {
+        let (m, cv) = &*SLOTS;
+        *m.lock().unwrap() -= 1;
+        cv.notify_one();
+    }
+    let v = v?;
+    STATS.lock().unwrap().2 += 1;
+    ANSWERS.lock().unwrap().insert(key.to_string(), v.clone());
+    disk_put(key, &v);
     Ok(v)
+}
+
+/// Run the real `codex` on this agent's files, or give the answer it gave before for the same
+/// key (in this process or, with [`CACHE_ENV`], in any). `Err`: codex could not be run at all
+/// (no bubblewrap, a broken binary): the caller falls back on the built-in model.
+pub fn answer(codex: &Path, a: &SimAgent) -> Result<Answer, String> {
+    let key = key(codex, a)?;
+    if let Some(v) = cached(&key) {
+        return Ok(v);
+    }
+    run_and_store(codex, a, &key)
+}
+
+/// Answer every agent of `agents` that the judge will be asked about, the distinct misses in
+/// parallel (at most [`JOBS_ENV`] at once), so that the one-by-one [`answer`] calls that follow
+/// are all hits. Failures are left for [`answer`] to report.
+pub fn prefetch<'a>(agents: impl IntoIterator<Item = &'a SimAgent>) {
+    let Some(j) = judge() else { return };
+    let mut misses: BTreeMap<String, (&Path, &SimAgent)> = BTreeMap::new();
+    for a in agents {
+        let Some(codex) = j.codex_for(&a.codex_version) else { continue };
+        let Ok(k) = key(codex, a) else { continue };
+        if misses.contains_key(&k) || cached(&k).is_some() {
+            continue;
+        }
+        misses.insert(k, (codex, a));
+    }
+    if misses.len() < 2 {
+        // one miss: the caller's own answer() runs it
+        return;
+    }
+    let queue = Mutex::new(misses.into_iter());
+    std::thread::scope(|s| {
+        for _ in 0..jobs() {
+            s.spawn(|| loop {
+                let next = queue.lock().unwrap().next();
+                let Some((k, (codex, a))) = next else { break };
+                let _ = run_and_store(codex, a, &k);
+            });
+        }
+    });
+}
+
+/// The probe's signature letter `c`: only codex's config-error words (as assets/probe.sh
+/// matches them on the whole stderr).
+pub fn config_words_in(stderr: &str) -> bool {
+    ["duplicate key", "TOML parse error", "Error loading config", "unknown variant", "no longer supported"]
+        .iter()
+        .any(|w| stderr.contains(w))
 }
 
 /// A private scratch directory, removed when dropped.
@@ -213,14 +406,16 @@ fn run(codex: &Path, a: &SimAgent) -> Result<(Step, Option<CodexEffective>), Str
     args.push(format!("/opt/codex/{}", rel.display()));
     args.extend(["debug".into(), "prompt-input".into()]);
     let out_path = d.join("out");
+    let err_path = d.join("err");
     let out = std::fs::File::create(&out_path).map_err(|e| e.to_string())?;
+    let err = std::fs::File::create(&err_path).map_err(|e| e.to_string())?;
     let mut child = Command::new(bwrap)
         .args(&args)
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
         .stdin(Stdio::null())
-        .stdout(out.try_clone().map_err(|e| e.to_string())?)
-        .stderr(out)
+        .stdout(out)
+        .stderr(err)
         .spawn()
         .map_err(|e| format!("bwrap: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -233,19 +428,23 @@ fn run(codex: &Path, a: &SimAgent) -> Result<(Step, Option<CodexEffective>), Str
             let _ = child.wait();
             return Err("the demo's codex did not answer within 30 s".into());
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(5));
     };
-    let text = String::from_utf8_lossy(&std::fs::read(&out_path).map_err(|e| e.to_string())?).into_owned();
-    if text.starts_with("bwrap:") {
-        return Err(text.lines().next().unwrap_or_default().to_string());
+    let read = |p: &Path| std::fs::read(p).map(|b| String::from_utf8_lossy(&b).into_owned()).map_err(|e| e.to_string());
+    let (text, err) = (read(&out_path)?, read(&err_path)?);
+    if err.starts_with("bwrap:") {
+        return Err(err.lines().next().unwrap_or_default().to_string());
     }
     if !status.success() {
-        let err: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).take(6).collect();
-        let err = err.join("\n");
-        // the probe's signature letter: only codex's config-error words make it `c`
-        let config_words = ["duplicate key", "TOML parse error", "Error loading config", "unknown variant", "no longer supported"];
-        let signature = config_words.iter().any(|w| err.contains(w)).then_some(Signature::ConfigError);
-        return Ok((Step { outcome: Outcome::Error, rc: status.code(), stderr: err, signature }, None));
+        // as the probe reports a step's stderr: redacted, its first 6 lines of at most 300
+        // characters (the probe runs codex on a copy whose path it puts back: here the paths
+        // are the agent's own already)
+        let red = crate::codex::redact::redact(&err).text;
+        let config_error = config_words_in(&err);
+        let lines: Vec<String> = red.lines().take(6).map(|l| l.chars().take(300).collect()).collect();
+        let stderr = lines.join("\n").trim_end().to_string();
+        let signature = config_error.then_some(Signature::ConfigError);
+        return Ok((Step { outcome: Outcome::Error, rc: status.code(), stderr, signature }, None));
     }
     let e = read_prompt_input(&text);
     if e.sandbox_mode.is_none() {

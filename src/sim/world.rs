@@ -337,6 +337,10 @@ impl World {
                     agents.iter().filter(|a| matches_filter(a, filter)).count()
                 )];
                 let mut store = BTreeMap::new();
+                // a real codex judge answers the host's distinct file sets in parallel first
+                super::judge::prefetch(
+                    agents.iter().filter(|a| matches_filter(a, filter) && a.state == "running" && a.probe_broken.is_none()),
+                );
                 for a in agents.iter().filter(|a| matches_filter(a, filter)) {
                     lines.extend(agent_lines(a, item.get("AGENT_USER"), &gitea, Some(&mut store)));
                 }
@@ -663,6 +667,16 @@ pub fn builtin_answer(a: &SimAgent, cli: &crate::codex::argv::CliOverrides) -> (
         Some(Ok(d)) => d,
         None => toml_edit::DocumentMut::new(),
     };
+    // valid TOML codex still refuses (a selector or permission profile naming nothing): in
+    // codex's words, which carry none of the probe's config-error words
+    if let Some(p) = a.config.as_deref().and_then(|t| crate::codex::config::parse_spanned(t).ok()).and_then(|d| {
+        crate::codex::config::semantic_problems(&d).into_iter().next()
+    }) {
+        let words = p.message.rsplit_once("codex refuses to start (").map(|(_, w)| w.trim_end_matches(')').to_string()).unwrap_or(p.message);
+        let e = format!("Error: {words}");
+        let sig = super::judge::config_words_in(&e).then_some(Signature::ConfigError);
+        return (step(Outcome::Error, Some(1), &e, sig), None);
+    }
     let mut docs = Vec::new();
     for (what, t) in [("/etc/codex/config.toml", &a.layers.system), ("/workspace/.codex/config.toml", &a.layers.project)] {
         docs.push(match t.as_deref().map(parse_config) {
