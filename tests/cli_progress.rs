@@ -64,3 +64,37 @@ fn json_on_a_terminal_and_a_pipe_get_no_progress() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "", "stderr not a terminal: nothing but documented lines (none for scan)");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("answered"));
 }
+
+#[test]
+fn apply_and_rollback_show_agents_done_of_the_total_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo.json");
+    let with = |args: &[&str]| {
+        let mut c = scan(&["--demo-state", demo.to_str().unwrap()]);
+        c.args(args).env("CODEX_FLEET_STATE_DIR", dir.path().join("state"));
+        c
+    };
+    // Two agents the demo plans a change for, named exactly (host/container from the scan).
+    let out = with(&["plan", "--json"]).output().unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<String> = plan["agents"].as_array().unwrap().iter().take(2).map(|a| a["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 2, "{plan}");
+    let mut args = vec!["apply", "--yes", "--canary", "1", "--wave", "1"];
+    for id in &ids {
+        args.extend(["--agent", id.as_str()]);
+    }
+    let (stdout, term) = with_pty_stderr(with(&args));
+    assert!(term.contains("agent(s) done"), "no progress on the terminal: {term:?}");
+    assert!(term.contains("wave 1 · 1/2 agent(s) done") || term.contains("wave 1 · 2/2 agent(s) done"), "{term:?}");
+    let last = term.rfind("agent(s) done").unwrap();
+    assert!(term[last..].contains("\r\x1b[2K"), "the status line is erased after the run: {term:?}");
+    assert!(!stdout.contains("agent(s) done"), "progress on stdout: {stdout}");
+    let run_id = stdout.split_whitespace().nth(1).unwrap().trim_end_matches(':').to_string();
+    assert!(run_id.len() > 10, "{stdout}");
+
+    // A pipe gets the step lines only, never the status line.
+    let out = with(&["rollback", "--yes", "--run", &run_id]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("agent(s) done") && !err.contains("\x1b[2K"), "{err}");
+    assert!(out.status.code().is_some_and(|c| c < 2), "{err}");
+}

@@ -131,6 +131,43 @@ fn print_event(e: Event) {
     }
 }
 
+/// The step lines of [`print_event`], plus one status line redrawn below them while the run goes
+/// on (`apply RUN: wave 2 · 5/17 agent(s) done`) when stderr is a terminal and not `--json`.
+struct EventPrinter {
+    progress: super::progress::Progress,
+    what: String,
+    total: usize,
+    /// (agents done, current wave)
+    state: std::sync::Mutex<(usize, Option<usize>)>,
+}
+
+impl EventPrinter {
+    fn new(g: &GlobalArgs, what: String, total: usize) -> EventPrinter {
+        EventPrinter { progress: super::progress::Progress::new(g), what, total, state: std::sync::Mutex::new((0, None)) }
+    }
+
+    fn on(&self, e: Event) {
+        let line = {
+            let mut st = self.state.lock().unwrap();
+            match &e {
+                Event::Wave { index, .. } => st.1 = Some(*index),
+                Event::Agent { .. } => st.0 += 1,
+                _ => {}
+            }
+            let wave = st.1.map(|w| format!("wave {w} · ")).unwrap_or_default();
+            format!("{}: {wave}{}/{} agent(s) done", self.what, st.0, self.total)
+        };
+        self.progress.clear();
+        print_event(e);
+        self.progress.set(&line);
+    }
+}
+
+/// How many agents a run's journal plans (for the progress line).
+fn planned_agents(run_id: &str) -> usize {
+    crate::rollout::journal::read(run_id).ok().and_then(|r| RunView::from_records(&r)).map(|v| v.plan.agents.len()).unwrap_or(0)
+}
+
 pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
     if let Err(e) = may_mutate(g, a.yes, "apply") {
         return fail(e);
@@ -276,7 +313,10 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
             let _ = stop_tx.send(true);
         }
     });
-    let result = match engine::execute_opts(fleet.as_ref(), journal, &cfg, a.continue_halted, stop_rx, &print_event).await {
+    let printer = EventPrinter::new(g, format!("apply {run_id}"), planned_agents(&run_id));
+    let result = engine::execute_opts(fleet.as_ref(), journal, &cfg, a.continue_halted, stop_rx, &|e| printer.on(e)).await;
+    printer.progress.clear();
+    let result = match result {
         Ok(r) => r,
         Err(e) => return fail(format_args!("run {run_id}: journal error: {e}")),
     };
@@ -473,7 +513,10 @@ pub async fn rollback(g: &GlobalArgs, a: &RollbackArgs) -> u8 {
         stable_timeout: Duration::from_secs(120),
         holder: operator(),
     };
-    let results = match engine::rollback_journal(fleet.as_ref(), journal, &cfg, &print_event).await {
+    let printer = EventPrinter::new(g, format!("rollback {}", a.run), planned_agents(&a.run));
+    let results = engine::rollback_journal(fleet.as_ref(), journal, &cfg, &|e| printer.on(e)).await;
+    printer.progress.clear();
+    let results = match results {
         Ok(r) => r,
         Err(e) => return fail(format_args!("run {}: {e}", a.run)),
     };
