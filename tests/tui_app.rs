@@ -464,7 +464,7 @@ fn filter_matches_root_cause_words_as_the_why_line_writes_them() {
     let why = a.why.clone();
     assert!(why.starts_with("stalled: "), "{why}");
     // Every root cause of the why line, typed as written, finds exactly its count of agents.
-    let causes = a.causes();
+    let causes = a.causes().to_vec();
     assert!(causes.len() >= 2, "{causes:?}");
     for (n, cause) in &causes {
         keys(&mut a, &format!("/{cause}<enter>"));
@@ -480,7 +480,7 @@ fn filter_matches_root_cause_words_as_the_why_line_writes_them() {
 #[test]
 fn enter_on_a_root_cause_in_the_hosts_view_filters_to_its_agents() {
     let mut a = app(120, 40);
-    let causes = a.causes();
+    let causes = a.causes().to_vec();
     keys(&mut a, ":hosts<enter>");
     assert_eq!(a.view, View::Hosts);
     assert_eq!(a.cause_sel, None);

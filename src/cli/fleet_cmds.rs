@@ -173,17 +173,28 @@ pub fn root_cause(a: &AgentState) -> Option<&'static str> {
     )
 }
 
-pub fn why_stalled(r: &FleetReport) -> String {
-    let mut causes: BTreeMap<&str, usize> = BTreeMap::new();
+/// The root causes of the stalled agents with how many each stalls, most first (ties in the
+/// order of their words): what the why line says and what the console lets the operator pick.
+pub fn stalled_causes(r: &FleetReport) -> Vec<(usize, &'static str)> {
+    let mut causes: BTreeMap<&'static str, usize> = BTreeMap::new();
     for cause in r.agents().filter_map(root_cause) {
         *causes.entry(cause).or_default() += 1;
     }
+    let mut v: Vec<(usize, &'static str)> = causes.into_iter().map(|(w, n)| (n, w)).collect();
+    v.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+    v
+}
+
+/// The why line of [`stalled_causes`].
+pub fn why_text(causes: &[(usize, &str)]) -> String {
     if causes.is_empty() {
         return "nothing is stalled".into();
     }
-    let mut v: Vec<_> = causes.into_iter().collect();
-    v.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
-    format!("stalled: {}", v.iter().map(|(w, n)| format!("{n} {w}")).collect::<Vec<_>>().join("; "))
+    format!("stalled: {}", causes.iter().map(|(n, w)| format!("{n} {w}")).collect::<Vec<_>>().join("; "))
+}
+
+pub fn why_stalled(r: &FleetReport) -> String {
+    why_text(&stalled_causes(r))
 }
 
 pub fn summary_line(r: &FleetReport) -> String {
@@ -464,23 +475,6 @@ pub async fn verify(g: &GlobalArgs, a: &VerifyArgs) -> u8 {
     } else {
         EXIT_ATTENTION
     }
-}
-
-/// Audit of what a re-provision would lose, grouped by image.
-pub fn audit_by_image(r: &FleetReport) -> BTreeMap<String, Vec<(String, Vec<Code>)>> {
-    let mut m: BTreeMap<String, Vec<(String, Vec<Code>)>> = BTreeMap::new();
-    for a in r.agents() {
-        let codes: Vec<Code> = a
-            .diagnosis
-            .codes()
-            .into_iter()
-            .filter(|c| matches!(c, Code::FixNotInImage | Code::EmitterNotIdempotent))
-            .collect();
-        if !codes.is_empty() {
-            m.entry(a.read.image.clone()).or_default().push((a.id(), codes));
-        }
-    }
-    m
 }
 
 /// What the audit could not see: unreachable hosts (name and id) and agents whose state is

@@ -163,16 +163,12 @@ impl EventPrinter {
     }
 }
 
-/// How many agents a run's journal plans (for the progress line).
-fn planned_agents(run_id: &str) -> usize {
-    crate::rollout::journal::read(run_id).ok().and_then(|r| RunView::from_records(&r)).map(|v| v.plan.agents.len()).unwrap_or(0)
-}
-
 pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
     if let Err(e) = may_mutate(g, a.yes, "apply") {
         return fail(e);
     }
-    let (run_id, journal, opts) = match &a.resume {
+    // `planned`: the run's agents (the progress line counts them).
+    let (run_id, journal, opts, planned) = match &a.resume {
         Some(id) => {
             // The run's lock first: from here on no other process acts for it.
             let j = match open_journal(id) {
@@ -187,7 +183,7 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
                 return fail(e);
             }
             eprintln!("run {id}");
-            (id.clone(), j, view.options.clone())
+            (id.clone(), j, view.options.clone(), view.plan.agents.len())
         }
         None => {
             // What each agent's change means (effective values before), for the confirmation.
@@ -290,7 +286,7 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
             eprintln!("run {run_id}");
             let opts = RunOptions { canary: a.canary, wave: a.wave.clone(), max_errors: a.max_errors.clone() };
             match engine::start(&plan, &opts, &run_id) {
-                Ok(j) => (run_id, j, opts),
+                Ok(j) => (run_id, j, opts, plan.agents.len()),
                 Err(e) => return fail(format_args!("cannot create the run journal: {e}")),
             }
         }
@@ -313,7 +309,7 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
             let _ = stop_tx.send(true);
         }
     });
-    let printer = EventPrinter::new(g, format!("apply {run_id}"), planned_agents(&run_id));
+    let printer = EventPrinter::new(g, format!("apply {run_id}"), planned);
     let result = engine::execute_opts(fleet.as_ref(), journal, &cfg, a.continue_halted, stop_rx, &|e| printer.on(e)).await;
     printer.progress.clear();
     let result = match result {
@@ -513,7 +509,7 @@ pub async fn rollback(g: &GlobalArgs, a: &RollbackArgs) -> u8 {
         stable_timeout: Duration::from_secs(120),
         holder: operator(),
     };
-    let printer = EventPrinter::new(g, format!("rollback {}", a.run), planned_agents(&a.run));
+    let printer = EventPrinter::new(g, format!("rollback {}", a.run), view.plan.agents.len());
     let results = engine::rollback_journal(fleet.as_ref(), journal, &cfg, &|e| printer.on(e)).await;
     printer.progress.clear();
     let results = match results {

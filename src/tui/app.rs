@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::cli::fleet_cmds::{root_cause, summary_line, why_stalled};
+use crate::cli::fleet_cmds::{root_cause, stalled_causes, summary_line, why_text};
 use crate::diagnose::{Diagnosis, Verdict};
 use crate::fleet::VerifyReport;
 use crate::plan::Plan;
@@ -428,6 +428,7 @@ pub struct App {
     pub scan_error: Option<String>,
     pub summary: String,
     pub why: String,
+    causes: Vec<(usize, &'static str)>,
     pub view: View,
     stack: Vec<View>,
     pub popup: Option<Popup>,
@@ -533,6 +534,7 @@ impl App {
             filter: String::new(),
             filter_before: String::new(),
             cause_sel: None,
+            causes: Vec::new(),
             clipboard: None,
             audit_scroll: 0,
             rows: Vec::new(),
@@ -587,19 +589,20 @@ impl App {
         self.dirty = false;
         if std::mem::take(&mut self.data_dirty) {
             self.summary = summary_line(&self.report);
-            self.why = why_stalled(&self.report);
+            self.causes = stalled_causes(&self.report);
+            self.why = why_text(&self.causes);
             self.total = self.report.hosts.iter().map(|h| h.agents.len()).sum();
         }
         let keep = self.selected_agent().map(|a| (a.read.agent.host.clone(), a.read.agent.name.clone()));
         let terms: Vec<String> = self.filter.split_whitespace().map(str::to_lowercase).collect();
         // A filter that is a whole root cause of the why line (Enter on a cause in the Hosts
         // view, or typed) selects exactly the agents stalled by it.
-        let cause = self.causes().into_iter().map(|(_, c)| c).find(|c| c.eq_ignore_ascii_case(self.filter.trim()));
+        let cause = self.causes.iter().map(|(_, c)| *c).find(|c| c.eq_ignore_ascii_case(self.filter.trim()));
         let mut rows: Vec<AgentIx> = Vec::with_capacity(self.total);
         for (hi, h) in self.report.hosts.iter().enumerate() {
             for (ai, a) in h.agents.iter().enumerate() {
                 let hit = match &cause {
-                    Some(c) => root_cause(a) == Some(c.as_str()),
+                    Some(c) => root_cause(a) == Some(c),
                     None => terms.iter().all(|t| matches_term(h, a, t)),
                 };
                 if hit {
@@ -673,18 +676,10 @@ impl App {
         self.detail.as_deref().and_then(|id| self.find_agent(id))
     }
 
-    /// The root causes of the "why" line, most agents first, without their counts: exactly the
-    /// words [`root_cause`] gives each stalled agent.
-    pub fn causes(&self) -> Vec<(usize, String)> {
-        self.why
-            .strip_prefix("stalled: ")
-            .map(|s| {
-                s.split("; ")
-                    .filter_map(|c| c.split_once(' '))
-                    .map(|(n, w)| (n.parse().unwrap_or(0), w.to_string()))
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// The root causes of the "why" line with their counts, most agents first: exactly the
+    /// words [`root_cause`] gives each stalled agent (kept by [`App::sync`]).
+    pub fn causes(&self) -> &[(usize, &'static str)] {
+        &self.causes
     }
 
     pub fn run_active(&self) -> bool {
@@ -936,8 +931,8 @@ impl App {
             Action::PageDown => self.move_by(self.page() as isize),
             Action::Open => match self.view {
                 View::Hosts => {
-                    if let Some((_, cause)) = self.cause_sel.and_then(|i| self.causes().into_iter().nth(i)) {
-                        self.filter = cause;
+                    if let Some((_, cause)) = self.cause_sel.and_then(|i| self.causes.get(i)) {
+                        self.filter = cause.to_string();
                         self.dirty = true;
                         self.go(View::Agents);
                     } else if let Some(h) = self.report.hosts.get(self.host_sel) {

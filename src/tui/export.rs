@@ -4,12 +4,12 @@
 use serde_json::json;
 
 use super::app::{Format, RunSummary};
-use crate::cli::fleet_cmds::{audit_by_image, summary_line, why_stalled};
+use crate::cli::fleet_cmds::{summary_line, why_stalled};
 use crate::diagnose::Code;
 use crate::cli::output::verdict_label;
 use crate::rollout::journal::{list_runs, read as read_journal};
 use crate::rollout::view::RunView;
-use crate::scan::FleetReport;
+use crate::scan::{AgentState, FleetReport, HostState};
 
 /// Every run in the journal, newest first.
 pub fn load_runs() -> Vec<RunSummary> {
@@ -70,15 +70,24 @@ pub struct ImageAudit {
 /// the image's build needs.
 pub fn image_audit(report: &FleetReport) -> Vec<ImageAudit> {
     use crate::codex::emitter::EMITTER_PATH;
-    let names: std::collections::BTreeMap<&str, &str> =
-        report.hosts.iter().map(|h| (h.host.id.as_str(), h.host.name.as_str())).collect();
+    // One pass over the fleet (the console draws this on every frame of the audit view): each
+    // agent that would lose its fix, with its host, grouped by image.
+    let mut by_image: std::collections::BTreeMap<&str, Vec<(&HostState, &AgentState, Vec<Code>)>> = Default::default();
+    for h in &report.hosts {
+        for a in &h.agents {
+            let codes: Vec<Code> =
+                a.diagnosis.codes().into_iter().filter(|c| matches!(c, Code::FixNotInImage | Code::EmitterNotIdempotent)).collect();
+            if !codes.is_empty() {
+                by_image.entry(a.read.image.as_str()).or_default().push((h, a, codes));
+            }
+        }
+    }
     let mut out = Vec::new();
-    for (image, agents) in audit_by_image(report) {
+    for (image, agents) in by_image {
         let mut lost = Vec::new();
         let (mut fix, mut emit) = (0, 0);
         let mut emitter_shas = std::collections::BTreeSet::new();
-        for (id, codes) in &agents {
-            let Some(a) = report.agents().find(|a| a.id() == *id) else { continue };
+        for (h, a, codes) in &agents {
             let probe = a.read.probe.as_ref().ok();
             let mut files = Vec::new();
             for l in &a.read.layer_changes {
@@ -105,8 +114,8 @@ pub fn image_audit(report: &FleetReport) -> Vec<ImageAudit> {
             fix += usize::from(codes.contains(&Code::FixNotInImage));
             emit += usize::from(codes.contains(&Code::EmitterNotIdempotent));
             lost.push(LostAgent {
-                id: id.clone(),
-                host_name: names.get(a.read.agent.host.as_str()).copied().unwrap_or("?").to_string(),
+                id: a.id(),
+                host_name: h.host.name.clone(),
                 host_id: a.read.agent.host.clone(),
                 findings: codes.iter().map(|c| c.as_str()).collect(),
                 files,
@@ -132,7 +141,7 @@ pub fn image_audit(report: &FleetReport) -> Vec<ImageAudit> {
                  prints the exact diff against the image's emitter."
             ));
         }
-        out.push(ImageAudit { image, agents: lost, needs });
+        out.push(ImageAudit { image: image.to_string(), agents: lost, needs });
     }
     out
 }
@@ -151,9 +160,6 @@ fn unreachable(report: &FleetReport) -> Vec<(String, String, String)> {
 /// The audit report of `report` and `runs`.
 pub fn report_text(report: &FleetReport, runs: &[RunSummary], format: Format, generated: &str) -> String {
     let audit = image_audit(report);
-    let names: std::collections::BTreeMap<&str, &str> =
-        report.hosts.iter().map(|h| (h.host.id.as_str(), h.host.name.as_str())).collect();
-    let host_name = |id: &str| names.get(id).copied().unwrap_or("?").to_string();
     let runs_json: Vec<serde_json::Value> = runs
         .iter()
         .map(|r| {
@@ -182,11 +188,11 @@ pub fn report_text(report: &FleetReport, runs: &[RunSummary], format: Format, ge
         .unwrap_or_default(),
         Format::Csv => {
             let mut s = String::from("host_name,host_id,agent,image,verdict,sandbox_mode,sandbox_mode_source,approval_policy,findings\n");
-            for a in report.agents() {
+            for (h, a) in report.hosts.iter().flat_map(|h| h.agents.iter().map(move |a| (h, a))) {
                 let e = a.diagnosis.effective.as_ref();
                 s.push_str(&format!(
                     "{},{},{},{},{},{},{},{},{}\n",
-                    csv(&host_name(&a.read.agent.host)),
+                    csv(&h.host.name),
                     csv(&a.read.agent.host),
                     csv(&a.read.agent.name),
                     csv(&a.read.image),
@@ -214,7 +220,7 @@ pub fn report_text(report: &FleetReport, runs: &[RunSummary], format: Format, ge
                 s.push('\n');
             }
             s.push_str("| host | agent | image | verdict | sandbox (source) | findings |\n|---|---|---|---|---|---|\n");
-            for a in report.agents() {
+            for (h, a) in report.hosts.iter().flat_map(|h| h.agents.iter().map(move |a| (h, a))) {
                 let mode = a
                     .diagnosis
                     .effective
@@ -223,7 +229,7 @@ pub fn report_text(report: &FleetReport, runs: &[RunSummary], format: Format, ge
                     .unwrap_or_else(|| "?".into());
                 s.push_str(&format!(
                     "| {} ({}) | {} | {} | {} | {} | {} |\n",
-                    md(&host_name(&a.read.agent.host)),
+                    md(&h.host.name),
                     md(&a.read.agent.host),
                     md(&a.read.agent.name),
                     md(&a.read.image),

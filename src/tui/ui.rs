@@ -1103,21 +1103,8 @@ pub fn audit_lines(app: &App) -> Vec<Line<'static>> {
         "Lost on re-provision: fixes that live only in a container's writable layer, emitters that are not idempotent",
         t.bold(),
     ));
-    // "Nothing lost" only when every agent could be read.
-    let unknown: Vec<String> = app
-        .report
-        .hosts
-        .iter()
-        .flat_map(|h| {
-            let host = (!h.host.reachable).then(|| format!("host {} ({}) unreachable", h.host.name, h.host.id));
-            host.into_iter().chain(
-                h.agents
-                    .iter()
-                    .filter(|a| a.diagnosis.verdict == crate::diagnose::Verdict::Unknown)
-                    .map(|a| format!("agent {} unknown ({})", a.id(), a.diagnosis.findings.first().map(|f| f.code.as_str()).unwrap_or("?"))),
-            )
-        })
-        .collect();
+    // "Nothing lost" only when every agent could be read (the report's rule and words).
+    let unknown = crate::cli::fleet_cmds::audit_unknown(&app.report);
     if audit.is_empty() && unknown.is_empty() {
         out.push(Line::styled("  nothing: every fix is in its image", t.ok()));
     } else if audit.is_empty() {
