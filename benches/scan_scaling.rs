@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use codex_fleet::fleet::aws::{demo_fleet_with_sim, parse_scale, DemoOptions};
+use codex_fleet::sim::{demo_fleet_with_sim, parse_scale, DemoOptions};
 
 fn peak_rss_mb() -> f64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::diagnose::{diagnose, AgentEvidence, Code, Diagnosis, ProbeSummary, Verdict};
+use crate::diagnose::{Code, Diagnosis, ProbeSummary, Verdict};
 use crate::fleet::{AgentRead, Fleet, FleetError, Host, HostRead};
 
 /// One agent as the console knows it: what was read and what it means.
@@ -16,7 +16,7 @@ pub struct AgentState {
 
 impl AgentState {
     pub fn from_read(read: AgentRead) -> AgentState {
-        let diagnosis = diagnose_read(&read);
+        let diagnosis = read.diagnose();
         AgentState { read, diagnosis }
     }
 
@@ -202,42 +202,6 @@ pub fn agent_json(a: &AgentState) -> Value {
     })
 }
 
-/// Build the diagnosis input from what a backend read.
-pub fn diagnose_read(r: &AgentRead) -> Diagnosis {
-    let probe = match &r.probe {
-        Ok(p) => p,
-        Err(e) => return diagnose(&AgentEvidence { probe_error: Some(e), ..Default::default() }),
-    };
-    // A file the probe saw but whose content did not arrive cannot be judged.
-    let layers = [&probe.system_config, &probe.requirements, &probe.managed_config, &probe.project_config];
-    let files = [("config.toml", &probe.config), ("the boot emitter", &probe.emitter)]
-        .into_iter()
-        .chain(layers.iter().filter_map(|f| f.as_ref()).map(|f| (f.path.as_str(), f)));
-    for (what, f) in files {
-        if f.sha256.is_some() && f.redacted.is_none() {
-            let e = format!("{what} exists ({}) but its content was not read", f.path);
-            return diagnose(&AgentEvidence { probe_error: Some(&e), ..Default::default() });
-        }
-    }
-    diagnose(&AgentEvidence {
-        config_text: probe.config.redacted.as_deref(),
-        probe: Some(probe),
-        probe_error: None,
-        start_command: &r.start_command,
-        emitter_text: probe.emitter.redacted.as_deref(),
-        image_emitter_text: None,
-        layer_changes: &r.layer_changes,
-        config_path: Some(probe.config.path.as_str()).filter(|p| !p.is_empty()),
-        boot_warn: r.boot_warn.as_deref(),
-        system_text: probe.system_config.as_ref().and_then(|f| f.redacted.as_deref()),
-        requirements_text: probe.requirements.as_ref().and_then(|f| f.redacted.as_deref()),
-        managed_text: probe.managed_config.as_ref().and_then(|f| f.redacted.as_deref()),
-        project: probe.project_config.as_ref().and_then(|f| {
-            f.redacted.as_deref().map(|t| (f.path.strip_suffix("/.codex/config.toml").unwrap_or(&f.path), t))
-        }),
-    })
-}
-
 /// Discover and read the whole fleet; `on_host` sees each host as it answers (the console
 /// streams them in).
 pub async fn scan(fleet: &dyn Fleet, mut on_host: impl FnMut(&HostState)) -> Result<FleetReport, FleetError> {
@@ -303,4 +267,9 @@ pub async fn scan_counting(fleet: &dyn Fleet, mut on_host: impl FnMut(&HostState
         s.agents.sort_by(|a, b| a.read.agent.name.cmp(&b.read.agent.name));
     }
     Ok(FleetReport { hosts: states })
+}
+
+/// Diagnose what a backend read (see [`AgentRead::diagnose`]).
+pub fn diagnose_read(r: &AgentRead) -> Diagnosis {
+    r.diagnose()
 }

@@ -13,8 +13,7 @@ use std::fmt;
 
 use crate::fleet::AgentRef;
 
-/// Shortest container id prefix accepted (Docker's short ids are 12 hex digits).
-pub const MIN_ID_PREFIX: usize = 12;
+pub use crate::fleet::MIN_ID_PREFIX;
 
 /// One agent as a selector sees it: its reference and its host's name.
 #[derive(Debug, Clone, Copy)]
@@ -68,14 +67,6 @@ impl fmt::Display for SelectError {
     }
 }
 
-/// Does `c` (the CONTAINER part) name this container: its name, its full id, or a prefix of
-/// at least [`MIN_ID_PREFIX`] hex digits of its id? Never a substring of the name.
-pub fn container_matches(agent: &AgentRef, c: &str) -> bool {
-    c == agent.name
-        || (!agent.container_id.is_empty() && c == agent.container_id)
-        || (c.len() >= MIN_ID_PREFIX && c.bytes().all(|b| b.is_ascii_hexdigit()) && agent.container_id.starts_with(c))
-}
-
 /// How a match is listed in an ambiguity error: `HOSTNAME/CONTAINER` when the host has a name
 /// of its own, with the exact id form (what `scan --json` prints as `id`) beside it.
 fn listed(c: &Candidate) -> String {
@@ -97,7 +88,7 @@ pub fn resolve_one(cands: &[Candidate], dark: &[DarkHost], sel: &str) -> Result<
             let hits: Vec<usize> = cands
                 .iter()
                 .enumerate()
-                .filter(|(_, x)| (x.agent.host == host || x.host_name == host) && container_matches(x.agent, c))
+                .filter(|(_, x)| (x.agent.host == host || x.host_name == host) && x.agent.container_matches(c))
                 .map(|(i, _)| i)
                 .collect();
             if hits.is_empty() {
@@ -112,7 +103,7 @@ pub fn resolve_one(cands: &[Candidate], dark: &[DarkHost], sel: &str) -> Result<
             if sel.is_empty() {
                 return Err(bad());
             }
-            cands.iter().enumerate().filter(|(_, x)| container_matches(x.agent, sel)).map(|(i, _)| i).collect()
+            cands.iter().enumerate().filter(|(_, x)| x.agent.container_matches(sel)).map(|(i, _)| i).collect()
         }
     };
     match hits.as_slice() {

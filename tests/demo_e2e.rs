@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use codex_fleet::diagnose::{Code, Verdict};
-use codex_fleet::fleet::aws::{demo_fleet_with_sim, DemoOptions};
+use codex_fleet::sim::{demo_fleet_with_sim, DemoOptions};
 use codex_fleet::fleet::Fleet;
 use codex_fleet::rollout::engine::{self, EngineConfig, Size};
 use codex_fleet::rollout::journal::{Journal, Outcome, RunOptions, RunState};

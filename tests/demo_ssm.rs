@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use codex_fleet::fleet::aws::host_script::{self, Item, Payload};
-use codex_fleet::fleet::aws::{demo_fleet_with_sim, AwsOptions, DemoOptions};
+use codex_fleet::fleet::aws::AwsOptions;
+use codex_fleet::sim::{demo_fleet_with_sim, DemoOptions};
 use codex_fleet::fleet::{Fleet, FleetError};
 use codex_fleet::scan::scan;
 use codex_fleet::sim;

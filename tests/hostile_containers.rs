@@ -329,12 +329,12 @@ async fn escapes_inert_and_no_secret_in_any_output_through_docker_aws_and_the_bi
         assert_eq!(a.read.labels["password"], "<redacted>", "{path}");
         assert!(a.read.start_command.iter().any(|x| x == "<redacted:1>"), "{path}: {:?}", a.read.start_command);
         // What the CLI prints for this report (tables, plan text): inert.
-        let table = codex_fleet::cli::fleet_cmds::agents_table(&r);
+        let table = codex_fleet::present::agents_table(&r);
         assert_no_secret(&format!("{path}: table"), &table);
         assert_inert(&format!("{path}: table"), &table);
         let pl = plan(&r, &[a.read.agent.id()], &fleet.describe(), "now");
         assert_no_secret(&format!("{path}: plan JSON"), &pl.to_json().to_string());
-        let pt = codex_fleet::cli::fleet_cmds::plan_text(&pl);
+        let pt = codex_fleet::present::plan_text(&pl);
         assert_no_secret(&format!("{path}: plan text"), &pt);
         assert_inert(&format!("{path}: plan text"), &pt);
         reads.push((a.read.labels.clone(), a.read.start_command.clone(), bw, cfg_seen));

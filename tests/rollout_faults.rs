@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use codex_fleet::fleet::aws::{demo_fleet_with_sim, AwsFleet, AwsOptions, DemoOptions};
+use codex_fleet::fleet::aws::{AwsFleet, AwsOptions};
+use codex_fleet::sim::{demo_fleet_with_sim, DemoOptions};
 use codex_fleet::fleet::Fleet;
 use codex_fleet::plan::Plan;
 use codex_fleet::rollout::engine::{self, EngineConfig, RunResult, Size};

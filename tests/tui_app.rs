@@ -4,7 +4,7 @@
 use codex_fleet::diagnose::Verdict;
 use codex_fleet::rollout::engine::{Event, RunResult};
 use codex_fleet::rollout::journal::{Outcome, RunState};
-use codex_fleet::tui::app::{Format, Mode, Msg, Pending, PlanFor, Popup, RunPhase, SortKey, StatusKind};
+use codex_fleet::tui::{Format, Mode, Msg, Pending, PlanFor, Popup, RunPhase, SortKey, StatusKind};
 use codex_fleet::tui::fixtures::{app, incident_fleet, keys, large_fleet, settle};
 use codex_fleet::tui::{Action, App, AppOptions, Effect, View};
 
@@ -398,7 +398,7 @@ fn read_only_refuses_mutations_at_the_dispatcher() {
 fn read_only_refuses_even_a_confirmation_popup_left_open() {
     // A confirmation cannot be reached in read-only mode; were one there, `y` is still refused.
     let mut a = read_only_app();
-    let plan = codex_fleet::tui::app::plan_subset(&a.report, &["i-0a1b2c3d4e5f60001/codex-review-1".into()], "x", "t");
+    let plan = codex_fleet::tui::plan_subset(&a.report, &["i-0a1b2c3d4e5f60001/codex-review-1".into()], "x", "t");
     a.popup = Some(Popup::Confirm(Pending::Apply {
         plan,
         opts: codex_fleet::rollout::journal::RunOptions { canary: 1, wave: "25%".into(), max_errors: "0".into() },
@@ -509,7 +509,7 @@ fn c_copies_the_agent_id_and_prints_it() {
 
 #[test]
 fn tab_completes_commands_and_their_arguments() {
-    use codex_fleet::tui::app::complete;
+    use codex_fleet::tui::complete;
     assert_eq!(complete("au").0, "audit ");
     assert_eq!(complete("a"), ("a".to_string(), vec!["agents", "audit"]));
     assert_eq!(complete("so").0, "sort ");
@@ -520,7 +520,7 @@ fn tab_completes_commands_and_their_arguments() {
     keys(&mut a, ":hos<tab><enter>");
     assert_eq!(a.view, View::Hosts, "completed to `hosts ` and run");
     // Every completion is a command the console knows.
-    for c in codex_fleet::tui::app::COMMANDS {
+    for c in codex_fleet::tui::COMMANDS {
         let mut a = app(120, 40);
         keys(&mut a, &format!(":{c}<enter>"));
         let st = a.status.as_ref().map(|s| s.text.clone()).unwrap_or_default();
@@ -531,7 +531,7 @@ fn tab_completes_commands_and_their_arguments() {
 #[test]
 fn a_run_summary_stays_when_a_scan_ends_after_it() {
     let mut a = app(120, 40);
-    a.status = Some(codex_fleet::tui::app::Status {
+    a.status = Some(codex_fleet::tui::Status {
         kind: StatusKind::Info,
         text: "run r-1: done — 3 verified".into(),
         pinned: true,

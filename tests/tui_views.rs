@@ -4,7 +4,7 @@
 use codex_fleet::diagnose::Verdict;
 use codex_fleet::rollout::engine::{Event, RunResult};
 use codex_fleet::rollout::journal::{Outcome, RunState, Step};
-use codex_fleet::tui::app::{Msg, RunSummary};
+use codex_fleet::tui::{Msg, RunSummary};
 use codex_fleet::tui::fixtures::{app, keys, render, settle};
 use codex_fleet::tui::{Action, App, AppOptions, Effect, View};
 use ratatui::backend::TestBackend;

@@ -9,7 +9,6 @@
 //! `context use`, which keeps every comment and key it does not change.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Subcommand};
@@ -48,13 +47,7 @@ pub fn config_path() -> PathBuf {
     base.join("codex-fleet").join("config.toml")
 }
 
-/// The context this process runs in, once resolved: reports and the console's header name it.
-static ACTIVE: OnceLock<String> = OnceLock::new();
-
-/// The name of the context in force, if any.
-pub fn active() -> Option<&'static str> {
-    ACTIVE.get().map(String::as_str)
-}
+pub use super::output::active_context as active;
 
 /// One context's settings, each optional (absent: the next layer decides).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -415,7 +408,7 @@ pub fn resolve(cli: &mut Cli, m: &ArgMatches) -> Result<Resolved, String> {
         }
     }
     if let Some(n) = &r.context {
-        let _ = ACTIVE.set(n.clone());
+        super::output::set_active_context(n);
     }
     Ok(r)
 }

@@ -1,18 +1,16 @@
 //! `scan`, `show`, `plan`, `verify`, `report`: read-only commands over a fleet.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use futures::StreamExt;
 use serde_json::json;
 
-use super::output::{table, verdict_label};
 use super::{fail, source, GlobalArgs, EXIT_ATTENTION, EXIT_OK};
-use crate::diagnose::{Code, ProbeSummary, Verdict};
 use crate::fleet::Fleet;
 use crate::plan::{plan as make_plan, Plan};
 use crate::rollout::journal::now;
+use crate::present::{agents_table, plan_text, safe_diff, summary_line, table, verdict_label, why_stalled};
 use crate::scan::{agent_json, AgentState, FleetReport};
 use crate::term_safe::{line as safe, text as safe_text};
 
@@ -86,123 +84,6 @@ pub async fn open_and_scan(g: &GlobalArgs) -> Result<(Box<dyn Fleet>, FleetRepor
 /// every selector's error (exit 2, nothing else done).
 pub fn select<'a>(report: &'a FleetReport, sels: &[String]) -> Result<Vec<&'a AgentState>, String> {
     report.select(sels).map_err(|e| crate::select::describe(&e))
-}
-
-fn outcome_cell(o: crate::probe::Outcome) -> String {
-    o.as_str().to_string()
-}
-
-/// The agents table.
-pub fn agents_table(r: &FleetReport) -> String {
-    let mut rows = Vec::new();
-    for h in &r.hosts {
-        if !h.host.reachable {
-            rows.push(vec![
-                h.host.name.clone(),
-                "-".into(),
-                verdict_label(Verdict::Unknown),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                format!("host-unreachable: {}", h.host.unreachable_reason.clone().unwrap_or_default()),
-            ]);
-        }
-        for a in &h.agents {
-            let d = &a.diagnosis;
-            let mode = d
-                .effective
-                .as_ref()
-                .map(|e| format!("{} ({})", e.sandbox_mode.value, e.sandbox_mode.source.as_str()))
-                .unwrap_or_else(|| "?".into());
-            let (userns, uidmap, netns, gitea) = match &a.read.probe {
-                Ok(p) => {
-                    let s = ProbeSummary::of(p);
-                    (
-                        outcome_cell(s.userns),
-                        outcome_cell(s.uid_map_write),
-                        outcome_cell(s.netns_loopback),
-                        s.gitea_http.map(|c| c.to_string()).unwrap_or_else(|| "none".into()),
-                    )
-                }
-                Err(_) => ("?".into(), "?".into(), "?".into(), "?".into()),
-            };
-            // evidence of harm from codex's own records, beside the verdict it explains
-            let harm = a.read.probe.as_ref().ok().and_then(|p| p.sessions.as_ref()).and_then(|s| s.harm(std::time::SystemTime::now()));
-            rows.push(vec![
-                h.host.name.clone(),
-                a.read.agent.name.clone(),
-                match harm {
-                    Some(h) => format!("{}: {h}", verdict_label(d.verdict)),
-                    None => verdict_label(d.verdict),
-                },
-                mode,
-                userns,
-                uidmap,
-                netns,
-                gitea,
-                d.findings.iter().map(|f| f.code.as_str()).collect::<Vec<_>>().join(","),
-            ]);
-        }
-    }
-    table(&["HOST", "AGENT", "VERDICT", "SANDBOX (SOURCE)", "USERNS", "UIDMAP", "NETNS", "GITEA", "FINDINGS"], &rows)
-}
-
-/// "Why is the pipeline stalled": stalled agents counted by root cause.
-/// The root cause of one stalled agent, in the words the "why" line uses (the console's
-/// filter matches these words, so what the operator reads is what they can type).
-pub fn root_cause(a: &AgentState) -> Option<&'static str> {
-    let d = &a.diagnosis;
-    if d.verdict != Verdict::Stalled {
-        return None;
-    }
-    Some(
-        [
-            (Code::ConfigInvalid, "config.toml invalid (codex exits at start)"),
-            (Code::NetnsLoopbackDenied, "sandbox cannot configure loopback (RTM_NEWADDR)"),
-            (Code::UidmapWriteDenied, "sandbox cannot write its uid map"),
-            (Code::UsernsBlocked, "sandbox cannot create a user namespace"),
-            (Code::BwrapMissing, "no bubblewrap"),
-            (Code::GiteaUnreachable, "Gitea unreachable"),
-        ]
-        .into_iter()
-        .find(|(c, _)| d.has(*c) && (*c == Code::ConfigInvalid || *c == Code::GiteaUnreachable || d.has(Code::SandboxWillFail)))
-        .map(|(_, w)| w)
-        .unwrap_or("sandbox will fail"),
-    )
-}
-
-/// The root causes of the stalled agents with how many each stalls, most first (ties in the
-/// order of their words): what the why line says and what the console lets the operator pick.
-pub fn stalled_causes(r: &FleetReport) -> Vec<(usize, &'static str)> {
-    let mut causes: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for cause in r.agents().filter_map(root_cause) {
-        *causes.entry(cause).or_default() += 1;
-    }
-    let mut v: Vec<(usize, &'static str)> = causes.into_iter().map(|(w, n)| (n, w)).collect();
-    v.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
-    v
-}
-
-/// The why line of [`stalled_causes`].
-pub fn why_text(causes: &[(usize, &str)]) -> String {
-    if causes.is_empty() {
-        return "nothing is stalled".into();
-    }
-    format!("stalled: {}", causes.iter().map(|(n, w)| format!("{n} {w}")).collect::<Vec<_>>().join("; "))
-}
-
-pub fn why_stalled(r: &FleetReport) -> String {
-    why_text(&stalled_causes(r))
-}
-
-pub fn summary_line(r: &FleetReport) -> String {
-    let s = r.summary();
-    format!(
-        "{} host(s) ({} unreachable), {} agent(s): {} stalled, {} at-risk, {} unknown, {} healthy",
-        s.hosts, s.unreachable_hosts, s.agents, s.stalled, s.at_risk, s.unknown, s.healthy
-    )
 }
 
 pub async fn scan(g: &GlobalArgs) -> u8 {
@@ -335,46 +216,6 @@ pub async fn show(g: &GlobalArgs, a: &ShowArgs) -> u8 {
     EXIT_OK
 }
 
-/// A unified diff for the terminal: each line made safe on its own (a CR, a newline-free
-/// escape or a cursor move inside a line cannot hide or fake another diff line).
-pub fn safe_diff(diff: &str) -> String {
-    let mut out = String::with_capacity(diff.len());
-    for l in diff.split_inclusive('\n') {
-        let (body, nl) = l.strip_suffix('\n').map(|b| (b, "\n")).unwrap_or((l, ""));
-        out.push_str(&safe(body));
-        out.push_str(nl);
-    }
-    out
-}
-
-pub fn plan_text(p: &Plan) -> String {
-    let mut s = String::new();
-    for a in &p.agents {
-        s.push_str(&format!("== {} (restart: {})\n", safe(&a.agent.id()), if a.restart { "yes" } else { "no" }));
-        for n in &a.notes {
-            s.push_str(&format!("   note: {}\n", safe(n)));
-        }
-        for f in &a.files {
-            if !f.write {
-                s.push_str(&format!("   {} is regenerated by the emitter at restart; expected result:\n", safe(&f.path)));
-            }
-            s.push_str(&safe_diff(&f.diff));
-        }
-    }
-    if !p.attention.is_empty() {
-        s.push_str("\nneeds attention (not planned):\n");
-        for a in &p.attention {
-            s.push_str(&format!("  {}: {}\n", safe(&a.agent.id()), safe(&a.reason)));
-        }
-    }
-    s.push_str(&format!(
-        "\n{} agent(s) to change, {} needing attention\n",
-        p.agents.len(),
-        p.attention.len()
-    ));
-    s
-}
-
 pub async fn plan(g: &GlobalArgs, a: &PlanArgs) -> u8 {
     let (fleet, report) = match open_and_scan(g).await {
         Ok(x) => x,
@@ -393,7 +234,7 @@ pub async fn plan(g: &GlobalArgs, a: &PlanArgs) -> u8 {
         eprintln!("plan saved to {} (apply it exactly with `apply --plan {}`)", out.display(), out.display());
     }
     // Agents another run of this machine's journal still holds: the rollout would skip them.
-    let held = super::rollout_cmds::held_locks(&p);
+    let held = crate::rollout::locks::held_locks(&p);
     if g.json {
         let mut v = p.to_json();
         v["held"] = json!(held
@@ -407,12 +248,12 @@ pub async fn plan(g: &GlobalArgs, a: &PlanArgs) -> u8 {
         if a.full {
             print!("{}", safe_text(&plan_text(&p)));
         } else {
-            let ctx = crate::plan_view::contexts(&report);
-            for l in crate::plan_view::grouped_lines(&p, &crate::plan_view::lookup(&ctx), false) {
+            let ctx = crate::present::plan_view::contexts(&report);
+            for l in crate::present::plan_view::grouped_lines(&p, &crate::present::plan_view::lookup(&ctx), false) {
                 println!("{l}");
             }
         }
-        print!("{}", safe_text(&super::rollout_cmds::held_text(&held)));
+        print!("{}", safe_text(&crate::present::locks::held_text(&held)));
     }
     if p.has_changes() {
         EXIT_ATTENTION
@@ -477,23 +318,6 @@ pub async fn verify(g: &GlobalArgs, a: &VerifyArgs) -> u8 {
     }
 }
 
-/// What the audit could not see: unreachable hosts (name and id) and agents whose state is
-/// unknown (probe failed, content not read), each named. Empty: the audit saw every agent.
-pub fn audit_unknown(r: &FleetReport) -> Vec<String> {
-    let mut out = Vec::new();
-    for h in &r.hosts {
-        if !h.host.reachable {
-            let why = h.host.unreachable_reason.clone().unwrap_or_else(|| "not reachable".into());
-            out.push(format!("host {} ({}) unreachable: {why}", h.host.name, h.host.id));
-        }
-        for a in h.agents.iter().filter(|a| a.diagnosis.verdict == Verdict::Unknown) {
-            let why = a.diagnosis.findings.first().map(|f| format!("{}: {}", f.code.as_str(), f.evidence)).unwrap_or_default();
-            out.push(format!("agent {} unknown ({why})", a.id()));
-        }
-    }
-    out
-}
-
 pub async fn report(g: &GlobalArgs, a: &ReportArgs) -> u8 {
     let (_fleet, report) = match open_and_scan(g).await {
         Ok(x) => x,
@@ -501,11 +325,11 @@ pub async fn report(g: &GlobalArgs, a: &ReportArgs) -> u8 {
     };
     // One report format for the CLI and the console's export.
     let format = match a.format {
-        Format::Md => crate::tui::app::Format::Md,
-        Format::Json => crate::tui::app::Format::Json,
-        Format::Csv => crate::tui::app::Format::Csv,
+        Format::Md => crate::present::Format::Md,
+        Format::Json => crate::present::Format::Json,
+        Format::Csv => crate::present::Format::Csv,
     };
-    let text = crate::tui::export::report_text(&report, &crate::tui::export::load_runs(), format, &now());
+    let text = crate::present::report_text(&report, &crate::rollout::summary::load_runs(), format, &now());
     let text = super::output::name_report_context(text, matches!(a.format, Format::Json));
     // md and csv are for people: terminal-safe wherever they go; json keeps the exact text.
     let text = match a.format {

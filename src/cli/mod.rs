@@ -10,12 +10,9 @@ pub mod generate;
 pub mod output;
 pub mod progress;
 pub mod rollout_cmds;
-pub mod source;
+pub use crate::source;
 
-/// Exit statuses of the contract.
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_ATTENTION: u8 = 1;
-pub const EXIT_FAILURE: u8 = 2;
+pub use crate::exit::{EXIT_ATTENTION, EXIT_FAILURE, EXIT_OK};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -104,7 +101,7 @@ pub fn main() -> u8 {
         return EXIT_FAILURE;
     }
     let Some(command) = &cli.command else {
-        return crate::tui::run(g);
+        return crate::tui::run(&g.source, g.read_only, resolved.context.as_deref());
     };
     match command {
         Command::FixConfig(args) => fix_config::run(g, args),

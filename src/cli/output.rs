@@ -1,50 +1,7 @@
-//! Human output: plain tables that read well without colour (status is a word and a glyph,
-//! never a colour alone).
+//! What every command's output shares: JSON documents (`format`, `version`, `context`) and the
+//! context they name. The tables and texts themselves are [`crate::present`]'s.
 
-use crate::diagnose::Verdict;
-
-/// Glyph + word for a verdict.
-pub fn verdict_label(v: Verdict) -> String {
-    let g = match v {
-        Verdict::Stalled => "✗",
-        Verdict::AtRisk => "!",
-        Verdict::Unknown => "?",
-        Verdict::Healthy => "✓",
-    };
-    format!("{g} {}", v.as_str())
-}
-
-/// Render rows as a left-aligned table with a header; the last column is not padded. Cells
-/// hold host-supplied text: each is made terminal-safe on one line (a cell cannot forge rows).
-pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let rows: Vec<Vec<String>> =
-        rows.iter().map(|r| r.iter().map(|c| crate::term_safe::line(c).into_owned()).collect()).collect();
-    let rows = &rows;
-    let n = header.len();
-    let mut w: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate().take(n) {
-            w[i] = w[i].max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let line = |cells: Vec<&str>, out: &mut String| {
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(c);
-            } else {
-                out.push_str(c);
-                out.push_str(&" ".repeat(w[i] - c.chars().count() + 2));
-            }
-        }
-        out.push('\n');
-    };
-    line(header.to_vec(), &mut out);
-    for r in rows {
-        line(r.iter().map(String::as_str).collect(), &mut out);
-    }
-    out
-}
+pub use crate::present::table::{table, verdict_label};
 
 /// Print a JSON document on stdout: the exact text, with the characters a terminal could act on
 /// written as `\uXXXX` escapes (see `term_safe::json`).
@@ -61,7 +18,7 @@ pub fn document(kind: &str, mut v: serde_json::Value) -> serde_json::Value {
     if let Some(m) = v.as_object_mut() {
         m.insert("format".into(), format!("codex-fleet/{kind}").into());
         m.insert("version".into(), JSON_VERSION.into());
-        m.insert("context".into(), super::context::active().into());
+        m.insert("context".into(), active_context().into());
     }
     v
 }
@@ -75,8 +32,21 @@ pub fn name_report_context(text: String, json: bool) -> String {
             Err(_) => text,
         };
     }
-    match (super::context::active(), text.strip_prefix("# codex-fleet report\n")) {
+    match (active_context(), text.strip_prefix("# codex-fleet report\n")) {
         (Some(c), Some(rest)) => format!("# codex-fleet report\n\nContext: {c}.\n{rest}"),
         _ => text,
     }
+}
+
+/// The context this process runs in, once resolved: every document and report names it.
+static ACTIVE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Set once, by the context resolution, before any command runs.
+pub fn set_active_context(name: &str) {
+    let _ = ACTIVE.set(name.to_string());
+}
+
+/// The name of the context in force, if any.
+pub fn active_context() -> Option<&'static str> {
+    ACTIVE.get().map(String::as_str)
 }

@@ -10,10 +10,14 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::json;
 
-use super::fleet_cmds::{open_and_scan, summary_line};
+use super::fleet_cmds::open_and_scan;
+use crate::present::summary_line;
+use crate::rollout::locks::held_locks;
+use crate::present::locks::held_text;
+use crate::rollout::view::may_resume;
 use super::output::table;
 use super::{fail, source, GlobalArgs, EXIT_ATTENTION, EXIT_OK};
-use crate::plan::{plan_opts as make_plan_opts, AgentPlan, Plan};
+use crate::plan::{plan_opts as make_plan_opts, Plan};
 use crate::rollout::engine::{self, EngineConfig, Event, Size};
 use crate::rollout::journal::{list_runs, now, operator, read as read_journal, Journal, Outcome, Phase, RunOptions, RunState, Step};
 use crate::rollout::view::RunView;
@@ -199,7 +203,7 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
                         Ok(x) => x,
                         Err(e) => return fail(e),
                     };
-                    ctx = crate::plan_view::contexts(&report);
+                    ctx = crate::present::plan_view::contexts(&report);
                     match crate::saved_plan::check(saved, &fleet.describe(), &report) {
                         Ok(plan) => plan,
                         Err(e) => return fail(format_args!("{}: {e}; nothing written", p.display())),
@@ -210,7 +214,7 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
                         Ok(x) => x,
                         Err(e) => return fail(e),
                     };
-                    ctx = crate::plan_view::contexts(&report);
+                    ctx = crate::present::plan_view::contexts(&report);
                     let ids: Vec<String> = match super::fleet_cmds::select(&report, &a.agents) {
                         Ok(v) => v.iter().map(|x| x.id()).collect(),
                         Err(e) => return fail(e),
@@ -263,7 +267,7 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
             }
             if !a.yes {
                 // Grouped and folded unless --full (grouped_lines makes host text terminal-safe).
-                for l in crate::plan_view::grouped_lines(&plan, &crate::plan_view::lookup(&ctx), a.full) {
+                for l in crate::present::plan_view::grouped_lines(&plan, &crate::present::plan_view::lookup(&ctx), a.full) {
                     eprintln!("{l}");
                 }
             }
@@ -425,28 +429,6 @@ pub fn open_journal(run_id: &str) -> Result<Journal, String> {
         eprintln!("codex-fleet: {note}");
     }
     Ok(j)
-}
-
-/// Which runs may be resumed: interrupted ones; halted ones only when the operator says so;
-/// never a finished one (`done`, `rolled-back`) nor one a rollback has begun on.
-pub fn may_resume(view: &RunView, continue_halted: bool) -> Result<(), String> {
-    let id = &view.run_id;
-    match view.state(false) {
-        RunState::Done | RunState::RolledBack => {
-            return Err(format!("run {id} is {}: there is nothing to resume", view.state(false).as_str()))
-        }
-        RunState::Halted if !continue_halted => {
-            return Err(format!(
-                "run {id} halted ({}); read why, then `apply --resume {id} --continue-halted` to go on, or `rollback --run {id}`",
-                view.last_detail
-            ))
-        }
-        _ => {}
-    }
-    if view.agents.values().any(|p| p.rollback.is_some()) {
-        return Err(format!("a rollback of run {id} has begun; finish it with `rollback --run {id}`"));
-    }
-    Ok(())
 }
 
 /// Agents of `plan` that an earlier run of this very plan (same creation time and source) left
@@ -640,89 +622,4 @@ fn attention_note(a: &crate::scan::AgentState) -> Option<String> {
         }],
     };
     crate::plan::plan(&one, &[], "", "").attention.into_iter().next().map(|x| x.reason)
-}
-
-/// A host lock another run holds on an agent, as this machine's journal knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Held {
-    pub agent: String,
-    pub run_id: String,
-    /// The operator of the run's last process (`user@host`).
-    pub holder: String,
-    /// The run's state (`running`, `interrupted`, `halted`, ...).
-    pub state: String,
-    /// The lock's reply was lost: it may or may not be held.
-    pub maybe: bool,
-}
-
-/// Which agents a journal's records leave locked by its run: an agent whose last lock step
-/// was taken (or got no answer) and not released since. Pure over the records.
-pub fn locks_left(records: &[crate::rollout::journal::Record]) -> Vec<(String, bool)> {
-    use crate::rollout::journal::Record;
-    use std::collections::BTreeMap;
-    // agent -> None: free; Some(false): held; Some(true): a lock asked for, no answer yet
-    let mut held: BTreeMap<&str, Option<bool>> = BTreeMap::new();
-    for r in records {
-        if let Record::Step { agent, step, phase, .. } = r {
-            let e = held.entry(agent.as_str()).or_insert(None);
-            match (step, phase) {
-                (Step::Lock, Phase::Begin) if e.is_none() => *e = Some(true),
-                (Step::Lock, Phase::Done) => *e = Some(false),
-                // refused (held by another run) or failed: this run did not get it
-                (Step::Lock, Phase::Failed) if *e == Some(true) => *e = None,
-                (Step::Unlock, Phase::Done) => *e = None,
-                _ => {}
-            }
-        }
-    }
-    held.into_iter().filter_map(|(a, h)| h.map(|maybe| (a.to_string(), maybe))).collect()
-}
-
-/// The agents of `plan` that other runs in this machine's journal still hold a host lock on
-/// (an aborted or interrupted run, one running in another terminal): the rollout would skip
-/// them. Locks taken from other machines are not in this journal: the rollout's own lock step
-/// still finds them (and skips those agents, naming the holder).
-pub fn held_locks(plan: &Plan) -> Vec<Held> {
-    use crate::rollout::journal::Record;
-    let ids: std::collections::BTreeSet<String> = plan.agents.iter().map(|a: &AgentPlan| a.agent.id()).collect();
-    let mut out = Vec::new();
-    for run in list_runs() {
-        let Ok(records) = read_journal(&run) else { continue };
-        let Some(view) = RunView::from_records(&records) else { continue };
-        let holder = records
-            .iter()
-            .rev()
-            .find_map(|r| match r {
-                Record::Session { operator, .. } => Some(operator.clone()),
-                _ => None,
-            })
-            .unwrap_or_else(|| view.operator.clone());
-        let state = view.state(crate::rollout::is_live(&run)).as_str().to_string();
-        for (agent, maybe) in locks_left(&records) {
-            if ids.contains(&agent) {
-                out.push(Held { agent, run_id: run.clone(), holder: holder.clone(), state: state.clone(), maybe });
-            }
-        }
-    }
-    out
-}
-
-/// The held locks as the plan and the confirmation say them.
-pub fn held_text(held: &[Held]) -> String {
-    if held.is_empty() {
-        return String::new();
-    }
-    let mut s = format!("\nheld by another run's host lock ({} agent(s); the rollout skips them until it is released):\n", held.len());
-    for h in held {
-        s.push_str(&format!(
-            "  {}: {}run {} ({}, {}); `codex-fleet unlock --run {}` if no process acts for it\n",
-            h.agent,
-            if h.maybe { "maybe locked (the lock got no answer) by " } else { "" },
-            h.run_id,
-            h.holder,
-            h.state,
-            h.run_id
-        ));
-    }
-    s
 }

@@ -231,8 +231,8 @@ pub fn parse_command_line(argv: &[String]) -> CliOverrides {
                 }
                 "--dangerously-bypass-approvals-and-sandbox" | "--yolo" => {
                     o.flags.push(flag.to_string());
-                    o.sandbox_mode.get_or_insert(super::config::DANGER_FULL_ACCESS.into());
-                    o.approval_policy.get_or_insert(super::config::NEVER.into());
+                    o.sandbox_mode.get_or_insert(super::modes::DANGER_FULL_ACCESS.into());
+                    o.approval_policy.get_or_insert(super::modes::NEVER.into());
                 }
                 w if first_positional && !w.starts_with('-') => {
                     first_positional = false;

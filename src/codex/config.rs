@@ -11,10 +11,7 @@ use toml_edit::{Document, DocumentMut, Item, TableLike};
 
 use super::argv::CliOverrides;
 
-pub const DANGER_FULL_ACCESS: &str = "danger-full-access";
-pub const NEVER: &str = "never";
-pub const SANDBOX_MODES: [&str; 3] = ["read-only", "workspace-write", DANGER_FULL_ACCESS];
-pub const APPROVAL_POLICIES: [&str; 4] = ["untrusted", "on-failure", "on-request", NEVER];
+pub use super::modes::{APPROVAL_POLICIES, DANGER_FULL_ACCESS, NEVER, SANDBOX_MODES};
 
 /// Keys codex reads only at the top level (or inside a `[profiles.NAME]` table). Found in any
 /// other table they are the placement trap: codex ignores them there.

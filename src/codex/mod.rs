@@ -5,6 +5,7 @@ pub mod config;
 pub mod diff;
 pub mod emitter;
 pub mod fix;
+pub mod modes;
 pub mod redact;
 pub mod repair;
 pub mod version;

@@ -7,6 +7,7 @@
 //! AWS runs exercise one code path.
 
 pub mod aws;
+pub mod diagnosis;
 pub mod docker;
 pub mod filter;
 pub mod ops;
@@ -36,6 +37,9 @@ pub struct Host {
     pub agent_version: Option<String>,
 }
 
+/// Shortest container id prefix a selector may use (Docker's short ids are 12 hex digits).
+pub const MIN_ID_PREFIX: usize = 12;
+
 /// Which container, on which host. `id()` is the agent id operators pass to `--agent`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AgentRef {
@@ -56,9 +60,18 @@ impl AgentRef {
     /// which every command taking `--agent` resolves through.
     pub fn matches(&self, sel: &str) -> bool {
         match sel.split_once('/') {
-            Some((host, c)) => host == self.host && crate::select::container_matches(self, c),
-            None => crate::select::container_matches(self, sel),
+            Some((host, c)) => host == self.host && self.container_matches(c),
+            None => self.container_matches(sel),
         }
+    }
+
+    /// Does `c` (the CONTAINER part of a selector) name this container: its name, its full id,
+    /// or a prefix of at least [`MIN_ID_PREFIX`] hex digits of its id? Never a substring of the
+    /// name.
+    pub fn container_matches(&self, c: &str) -> bool {
+        c == self.name
+            || (!self.container_id.is_empty() && c == self.container_id)
+            || (c.len() >= MIN_ID_PREFIX && c.bytes().all(|b| b.is_ascii_hexdigit()) && self.container_id.starts_with(c))
     }
 }
 

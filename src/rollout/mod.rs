@@ -33,6 +33,8 @@
 
 pub mod engine;
 pub mod journal;
+pub mod locks;
+pub mod summary;
 pub mod view;
 
 /// Is a live process holding this run (executing or rolling it back)?

@@ -184,3 +184,25 @@ impl RunView {
         self.agents.iter().filter(|(_, p)| matches!(p.outcome, Some(Outcome::Unknown(_)))).map(|(id, _)| id.clone()).collect()
     }
 }
+
+/// Which runs may be resumed: interrupted ones; halted ones only when the operator says so;
+/// never a finished one (`done`, `rolled-back`) nor one a rollback has begun on.
+pub fn may_resume(view: &RunView, continue_halted: bool) -> Result<(), String> {
+    let id = &view.run_id;
+    match view.state(false) {
+        RunState::Done | RunState::RolledBack => {
+            return Err(format!("run {id} is {}: there is nothing to resume", view.state(false).as_str()))
+        }
+        RunState::Halted if !continue_halted => {
+            return Err(format!(
+                "run {id} halted ({}); read why, then `apply --resume {id} --continue-halted` to go on, or `rollback --run {id}`",
+                view.last_detail
+            ))
+        }
+        _ => {}
+    }
+    if view.agents.values().any(|p| p.rollback.is_some()) {
+        return Err(format!("a rollback of run {id} has begun; finish it with `rollback --run {id}`"));
+    }
+    Ok(())
+}

@@ -18,7 +18,34 @@ use std::process::{Command, Stdio};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use super::world::{SimAgent, SIM_CWD};
+
+/// What codex is given of one simulated agent: the judge's whole input. The world lends it
+/// ([`super::world::SimAgent::codex_files`]); the judge knows nothing else of the world.
+#[derive(Debug, Clone, Copy)]
+pub struct CodexFiles<'a> {
+    pub version: &'a str,
+    /// `$CODEX_HOME`.
+    pub home: &'a str,
+    /// The workspace codex starts in (its project layer's root).
+    pub cwd: &'a str,
+    pub config: &'a Option<String>,
+    pub system: &'a Option<String>,
+    pub requirements: &'a Option<String>,
+    pub managed: &'a Option<String>,
+    pub project: &'a Option<String>,
+}
+
+/// Anything that can lend the judge its [`CodexFiles`] (a simulated agent, or the files
+/// themselves).
+pub trait Judged {
+    fn codex_files(&self) -> CodexFiles<'_>;
+}
+
+impl Judged for CodexFiles<'_> {
+    fn codex_files(&self) -> CodexFiles<'_> {
+        *self
+    }
+}
 use crate::probe::{CodexEffective, Outcome, Signature, Step};
 
 pub const ENV: &str = "CODEX_FLEET_DEMO_CODEX";
@@ -147,7 +174,8 @@ pub fn stats() -> (u64, u64, u64) {
 /// Everything codex's answer depends on, hashed: the binary (canonical path, size, mtime), the
 /// agent's codex version, every file the sandbox gives codex (absent and empty told apart),
 /// and the argv and environment codex runs with. The same key always gets the same answer.
-pub fn key(codex: &Path, a: &SimAgent) -> Result<String, String> {
+pub fn key(codex: &Path, a: &impl Judged) -> Result<String, String> {
+    let a = a.codex_files();
     use sha2::{Digest, Sha256};
     let real = std::fs::canonicalize(codex).map_err(|e| format!("{}: {e}", codex.display()))?;
     let meta = std::fs::metadata(&real).map_err(|e| format!("{}: {e}", real.display()))?;
@@ -167,17 +195,17 @@ pub fn key(codex: &Path, a: &SimAgent) -> Result<String, String> {
     part(real.as_os_str().as_encoded_bytes());
     part(meta.len().to_string().as_bytes());
     part(mtime.to_string().as_bytes());
-    part(a.codex_version.as_bytes());
-    part(a.codex_home.as_bytes());
-    part(SIM_CWD.as_bytes());
+    part(a.version.as_bytes());
+    part(a.home.as_bytes());
+    part(a.cwd.as_bytes());
     part(b"debug prompt-input");
     part(b"PATH=/usr/bin:/bin HOME=<parent of CODEX_HOME> TMPDIR=/tmp");
     for (name, f) in [
-        ("config.toml", &a.config),
-        ("/etc/codex/config.toml", &a.layers.system),
-        ("/etc/codex/requirements.toml", &a.layers.requirements),
-        ("/etc/codex/managed_config.toml", &a.layers.managed),
-        ("project .codex/config.toml", &a.layers.project),
+        ("config.toml", a.config),
+        ("/etc/codex/config.toml", a.system),
+        ("/etc/codex/requirements.toml", a.requirements),
+        ("/etc/codex/managed_config.toml", a.managed),
+        ("project .codex/config.toml", a.project),
     ] {
         part(name.as_bytes());
         match f {
@@ -259,7 +287,7 @@ fn jobs() -> usize {
 /// With the disk cache, one process at a time answers a key (an exclusive lock on
 /// `KEY.lock` there): the test suite's processes start together on the same few file sets, and
 /// those that wait read the first one's answer instead of running codex again.
-fn run_and_store(codex: &Path, a: &SimAgent, key: &str) -> Result<Answer, String> {
+fn run_and_store(codex: &Path, a: &CodexFiles, key: &str) -> Result<Answer, String> {
     let _lock = cache_dir().and_then(|dir| {
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).ok()?;
@@ -298,23 +326,24 @@ fn run_and_store(codex: &Path, a: &SimAgent, key: &str) -> Result<Answer, String
 /// Run the real `codex` on this agent's files, or give the answer it gave before for the same
 /// key (in this process or, with [`CACHE_ENV`], in any). `Err`: codex could not be run at all
 /// (no bubblewrap, a broken binary): the caller falls back on the built-in model.
-pub fn answer(codex: &Path, a: &SimAgent) -> Result<Answer, String> {
-    let key = key(codex, a)?;
+pub fn answer(codex: &Path, a: &impl Judged) -> Result<Answer, String> {
+    let a = a.codex_files();
+    let key = key(codex, &a)?;
     if let Some(v) = cached(&key) {
         return Ok(v);
     }
-    run_and_store(codex, a, &key)
+    run_and_store(codex, &a, &key)
 }
 
 /// Answer every agent of `agents` that the judge will be asked about, the distinct misses in
 /// parallel (at most [`JOBS_ENV`] at once), so that the one-by-one [`answer`] calls that follow
 /// are all hits. Failures are left for [`answer`] to report.
-pub fn prefetch<'a>(agents: impl IntoIterator<Item = &'a SimAgent>) {
+pub fn prefetch<'a>(agents: impl IntoIterator<Item = CodexFiles<'a>>) {
     let Some(j) = judge() else { return };
-    let mut misses: BTreeMap<String, (&Path, &SimAgent)> = BTreeMap::new();
+    let mut misses: BTreeMap<String, (&Path, CodexFiles<'a>)> = BTreeMap::new();
     for a in agents {
-        let Some(codex) = j.codex_for(&a.codex_version) else { continue };
-        let Ok(k) = key(codex, a) else { continue };
+        let Some(codex) = j.codex_for(a.version) else { continue };
+        let Ok(k) = key(codex, &a) else { continue };
         if misses.contains_key(&k) || cached(&k).is_some() {
             continue;
         }
@@ -330,7 +359,7 @@ pub fn prefetch<'a>(agents: impl IntoIterator<Item = &'a SimAgent>) {
             s.spawn(|| loop {
                 let next = queue.lock().unwrap().next();
                 let Some((k, (codex, a))) = next else { break };
-                let _ = run_and_store(codex, a, &k);
+                let _ = run_and_store(codex, &a, &k);
             });
         }
     });
@@ -366,7 +395,7 @@ impl Drop for Scratch {
     }
 }
 
-fn run(codex: &Path, a: &SimAgent) -> Result<(Step, Option<CodexEffective>), String> {
+fn run(codex: &Path, a: &CodexFiles) -> Result<(Step, Option<CodexEffective>), String> {
     let bwrap = ["/usr/bin/bwrap", "/bin/bwrap"].into_iter().map(Path::new).find(|p| p.is_file()).ok_or("no bwrap to run the demo's codex in")?;
     // codex refuses helper links under a temporary dir: the scratch root is not under /tmp
     let base = std::env::var_os("CODEX_FLEET_DEMO_CODEX_TMP").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/tmp"));
@@ -380,28 +409,28 @@ fn run(codex: &Path, a: &SimAgent) -> Result<(Step, Option<CodexEffective>), Str
         }
         Ok(())
     };
-    write("home/config.toml", &a.config)?;
-    write("etc/config.toml", &a.layers.system)?;
-    write("etc/requirements.toml", &a.layers.requirements)?;
-    write("etc/managed_config.toml", &a.layers.managed)?;
-    write("ws/.codex/config.toml", &a.layers.project)?;
-    if a.layers.project.is_none() {
+    write("home/config.toml", a.config)?;
+    write("etc/config.toml", a.system)?;
+    write("etc/requirements.toml", a.requirements)?;
+    write("etc/managed_config.toml", a.managed)?;
+    write("ws/.codex/config.toml", a.project)?;
+    if a.project.is_none() {
         let _ = std::fs::remove_dir(d.join("ws/.codex"));
     }
     // the binary's own tree (bin/codex and codex-resources next to it)
     let real = std::fs::canonicalize(codex).map_err(|e| format!("{}: {e}", codex.display()))?;
     let tree = real.parent().and_then(Path::parent).ok_or("codex is not in a bin/ directory")?;
     let rel = real.strip_prefix(tree).map_err(|e| e.to_string())?;
-    let home_parent = Path::new(&a.codex_home).parent().map(|p| p.display().to_string()).unwrap_or_else(|| "/".into());
+    let home_parent = Path::new(&a.home).parent().map(|p| p.display().to_string()).unwrap_or_else(|| "/".into());
     let s = |p: &Path| p.display().to_string();
     let mut args: Vec<String> = ["--die-with-parent", "--unshare-net", "--tmpfs", "/", "--dev", "/dev", "--proc", "/proc", "--dir", "/tmp", "--dir", "/etc"]
         .map(String::from)
         .to_vec();
     args.extend(["--ro-bind".into(), s(tree), "/opt/codex".into()]);
     args.extend(["--ro-bind".into(), s(&d.join("etc")), "/etc/codex".into()]);
-    args.extend(["--bind".into(), s(&d.join("home")), a.codex_home.clone()]);
-    args.extend(["--bind".into(), s(&d.join("ws")), SIM_CWD.into(), "--chdir".into(), SIM_CWD.into()]);
-    args.extend(["--setenv".into(), "HOME".into(), home_parent, "--setenv".into(), "CODEX_HOME".into(), a.codex_home.clone()]);
+    args.extend(["--bind".into(), s(&d.join("home")), a.home.to_string()]);
+    args.extend(["--bind".into(), s(&d.join("ws")), a.cwd.into(), "--chdir".into(), a.cwd.into()]);
+    args.extend(["--setenv".into(), "HOME".into(), home_parent, "--setenv".into(), "CODEX_HOME".into(), a.home.to_string()]);
     args.extend(["--setenv".into(), "TMPDIR".into(), "/tmp".into(), "--".into()]);
     args.push(format!("/opt/codex/{}", rel.display()));
     args.extend(["debug".into(), "prompt-input".into()]);

@@ -117,6 +117,22 @@ pub struct SimAgent {
     pub sessions: Option<crate::probe::SessionStats>,
 }
 
+impl super::judge::Judged for SimAgent {
+    /// What the demo's codex judge is given of this agent (see [`super::judge`]).
+    fn codex_files(&self) -> super::judge::CodexFiles<'_> {
+        super::judge::CodexFiles {
+            version: &self.codex_version,
+            home: &self.codex_home,
+            cwd: SIM_CWD,
+            config: &self.config,
+            system: &self.layers.system,
+            requirements: &self.layers.requirements,
+            managed: &self.layers.managed,
+            project: &self.layers.project,
+        }
+    }
+}
+
 /// The files codex reads besides `$CODEX_HOME/config.toml`: real bytes, as for `config`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
 pub struct SimLayers {
@@ -339,7 +355,10 @@ impl World {
                 let mut store = BTreeMap::new();
                 // a real codex judge answers the host's distinct file sets in parallel first
                 super::judge::prefetch(
-                    agents.iter().filter(|a| matches_filter(a, filter) && a.state == "running" && a.probe_broken.is_none()),
+                    agents
+                        .iter()
+                        .filter(|a| matches_filter(a, filter) && a.state == "running" && a.probe_broken.is_none())
+                        .map(super::judge::Judged::codex_files),
                 );
                 for a in agents.iter().filter(|a| matches_filter(a, filter)) {
                     lines.extend(agent_lines(a, item.get("AGENT_USER"), &gitea, Some(&mut store)));

@@ -327,7 +327,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
-use super::app::{plan_subset, App, AppOptions, Effect, Msg};
+use super::{plan_subset, App, AppOptions, Effect, Msg};
 
 /// The plan's `created` stamp in tests.
 pub const CREATED: &str = "2026-11-03T03:00:00Z";

@@ -6,11 +6,13 @@
 //! Scans, plans, applies and verifies run on spawned tasks and report back as [`Msg`]s; the UI
 //! loop never awaits IO.
 
+pub mod action;
 pub mod app;
-pub mod export;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod log;
+pub mod model;
+pub mod text;
 pub mod ui;
 
 use std::io::{IsTerminal, Write};
@@ -24,10 +26,19 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 use tokio::sync::{mpsc, watch};
 
-pub use app::{Action, App, AppOptions, Effect, Msg, View};
+pub use action::{Action, Edit, Effect, Mode, Msg, Pending, PlanFor, Popup, SortKey, Status, StatusKind, View};
+pub use app::{AgentIx, App, AppOptions};
+pub use model::input::{complete, LineInput, COMMANDS};
+pub use model::plan::{plan_lines, plan_subset, subset, PlanView};
+pub use model::run::{AgentRun, RunKind, RunPhase, RunProgress};
+pub use crate::present::Format;
+pub use crate::rollout::summary::RunSummary;
 pub use ui::draw;
 
-use crate::cli::{source, GlobalArgs, EXIT_FAILURE, EXIT_OK};
+use crate::exit::{EXIT_FAILURE, EXIT_OK};
+use crate::present::report_text;
+use crate::rollout::summary::load_runs;
+use crate::source::{self, SourceArgs};
 use crate::fleet::Fleet;
 use crate::rollout::engine::{self, EngineConfig, Size};
 use crate::rollout::journal::{now, operator, read as read_journal, Journal, RunOptions};
@@ -36,18 +47,19 @@ use log::tlog;
 
 /// Run the console until the operator quits; returns the exit status (0; 2 when it cannot
 /// start: no terminal, or the fleet source cannot be opened).
-pub fn run(g: &GlobalArgs) -> u8 {
-    let src = g.source.clone();
-    let ro = g.read_only;
+/// `context` is the named context in force (the header names it).
+pub fn run(source: &SourceArgs, read_only: bool, context: Option<&str>) -> u8 {
+    let src = source.clone();
     // Under --read-only the fleet handle itself refuses every mutation.
-    run_with(g.read_only, Box::pin(async move { source::open(&src).await.map(|f| crate::fleet::read_only::guard(f, ro)) }))
+    let open: Opener = Box::pin(async move { source::open(&src).await.map(|f| crate::fleet::read_only::guard(f, read_only)) });
+    run_with(read_only, context.map(str::to_string), open)
 }
 
 /// A fleet source being opened.
 pub type Opener = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Box<dyn Fleet>, String>> + Send>>;
 
 /// The console over the fleet `open` yields (`run` passes `source::open`).
-pub fn run_with(read_only: bool, open: Opener) -> u8 {
+pub fn run_with(read_only: bool, context: Option<String>, open: Opener) -> u8 {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         eprintln!("codex-fleet: the console needs a terminal; use a command instead (scan, plan, apply --yes, report)");
         return EXIT_FAILURE;
@@ -61,7 +73,7 @@ pub fn run_with(read_only: bool, open: Opener) -> u8 {
             return EXIT_FAILURE;
         }
     };
-    let code = rt.block_on(console(read_only, open));
+    let code = rt.block_on(console(read_only, context, open));
     // Tasks still running (a detached run) end with the process; the journal keeps the run
     // resumable.
     rt.shutdown_background();
@@ -110,7 +122,7 @@ fn enter_terminal() -> std::io::Result<TermGuard> {
     Ok(guard)
 }
 
-async fn console(read_only: bool, open: Opener) -> u8 {
+async fn console(read_only: bool, context: Option<String>, open: Opener) -> u8 {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let size = terminal::size().unwrap_or((80, 24));
     let app = Arc::new(Mutex::new(App::new(AppOptions {
@@ -119,6 +131,7 @@ async fn console(read_only: bool, open: Opener) -> u8 {
         no_color,
         size,
     })));
+    app.lock().unwrap().context = context;
     let guard = match enter_terminal() {
         Ok(g) => g,
         Err(e) => {
@@ -236,9 +249,9 @@ async fn console(read_only: bool, open: Opener) -> u8 {
     let _ = renderer.join();
     drop(guard);
     // Leaving a run behind: say which, and how to pick it up (the terminal is back to normal).
-    if let Some(r) = app.lock().unwrap().run.as_ref().filter(|r| r.phase.active() || r.phase == app::RunPhase::Paused) {
+    if let Some(r) = app.lock().unwrap().run.as_ref().filter(|r| r.phase.active() || r.phase == RunPhase::Paused) {
         if let Some(id) = &r.run_id {
-            let how = if r.kind == app::RunKind::Apply { "codex-fleet apply --resume" } else { "codex-fleet rollback --run" };
+            let how = if r.kind == RunKind::Apply { "codex-fleet apply --resume" } else { "codex-fleet rollback --run" };
             eprintln!("codex-fleet: left run {id} unfinished ({}); it stays in the journal: `{how} {id}` picks it up", r.phase.as_str());
         }
     }
@@ -351,7 +364,7 @@ impl Exec {
                 });
             }
             Effect::Plan { ids, purpose } => {
-                let sub = app::subset(&self.app.lock().unwrap().report, &ids);
+                let sub = subset(&self.app.lock().unwrap().report, &ids);
                 let source = fleet.describe();
                 tokio::task::spawn_blocking(move || {
                     let plan = crate::plan::plan(&sub, &[], &source, &now());
@@ -390,7 +403,7 @@ impl Exec {
                         }
                     };
                     let view = read_journal(&run_id).map_err(|e| e.to_string()).and_then(|r| RunView::from_records(&r).ok_or_else(|| "no start record".to_string()));
-                    let view = match view.and_then(|v| crate::cli::rollout_cmds::may_resume(&v, true).map(|_| v)) {
+                    let view = match view.and_then(|v| crate::rollout::view::may_resume(&v, true).map(|_| v)) {
                         Ok(v) => v,
                         Err(e) => {
                             let _ = tx.send(Msg::RunDone(Err(e)));
@@ -449,7 +462,7 @@ impl Exec {
         match e {
             Effect::LoadRuns => {
                 tokio::task::spawn_blocking(move || {
-                    let _ = tx.send(Msg::Runs(export::load_runs()));
+                    let _ = tx.send(Msg::Runs(load_runs()));
                 });
             }
             Effect::Export { format, path } => {
@@ -458,7 +471,7 @@ impl Exec {
                     (a.report.clone(), a.runs.clone())
                 };
                 tokio::task::spawn_blocking(move || {
-                    let text = export::report_text(&report, &runs, format, &now());
+                    let text = report_text(&report, &runs, format, &now());
                     let r = std::fs::write(&path, text).map(|_| path.clone()).map_err(|e| format!("{}: {e}", path.display()));
                     tlog!("export {format:?}: {r:?}");
                     let _ = tx.send(Msg::Exported(r));

@@ -408,9 +408,9 @@ impl Fleet for AwsFleet {
         } else {
             self.opts.instances.join(",")
         };
-        if self._keep.is_some() {
+        if let Some(note) = &self.demo_note {
             // the demo: say who judges its agents' codex (a real binary, or the built-in model)
-            return format!("demo {} {sel} ({})", regions.join(","), crate::sim::judge::description());
+            return format!("demo {} {sel} ({note})", regions.join(","));
         }
         format!("aws {} {sel}", regions.join(","))
     }
@@ -604,8 +604,8 @@ pub fn verify_report(read: &AgentRead, gitea: &str) -> VerifyReport {
         Ok(p) => p,
     };
     let mut v = crate::fleet::docker::boot_assertion(p, gitea);
-    let state = crate::scan::AgentState::from_read(read.clone());
-    if let Some(e) = state.diagnosis.evidence(crate::diagnose::Code::ConfigInvalid) {
+    let diagnosis = read.diagnose();
+    if let Some(e) = diagnosis.evidence(crate::diagnose::Code::ConfigInvalid) {
         v.checks.push(("config.toml parses".to_string(), false, e.to_string()));
         v.passed = false;
     }

@@ -100,6 +100,9 @@ pub struct AwsFleet {
     pub(crate) api_slots: Arc<tokio::sync::Semaphore>,
     /// Where the simulated AWS lives when this is the demo (kept alive, never consulted).
     _keep: Option<Arc<dyn std::any::Any + Send + Sync>>,
+    /// The demo's note for [`Fleet::describe`](crate::fleet::Fleet::describe) (who judges its
+    /// agents' codex), given by the demo's wiring ([`crate::sim`]); `None`: real AWS.
+    pub(crate) demo_note: Option<String>,
 }
 
 impl std::fmt::Debug for AwsFleet {
@@ -181,7 +184,14 @@ impl AwsFleet {
             cancel,
             api_slots: Arc::new(tokio::sync::Semaphore::new(16)),
             _keep: keep,
+            demo_note: None,
         })
+    }
+
+    /// Mark this fleet as the demo, with a note for its description (the demo's wiring does).
+    pub fn as_demo(mut self, note: String) -> AwsFleet {
+        self.demo_note = Some(note);
+        self
     }
 
     /// Notes for the operator gathered so far (e.g. "DescribeInstanceInformation refused").
@@ -210,56 +220,4 @@ impl AwsFleet {
     pub(crate) fn region(&self, name: &str) -> Option<&RegionClients> {
         self.regions.iter().find(|r| r.region == name)
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The demo
-
-/// `--demo`, `--demo-scale`, `--demo-latency`, `--demo-state`.
-#[derive(Debug, Clone)]
-pub struct DemoOptions {
-    /// `--demo-scale HOSTSxAGENTS`; None: the default demo fleet (8 hosts, 48 agents).
-    pub scale: Option<(usize, usize)>,
-    /// `--demo-latency MS`: how long a simulated host takes to run a command (default 200 ms).
-    pub latency: Duration,
-    /// `--demo-state FILE`: keep the simulated fleet's state there.
-    pub state_file: Option<std::path::PathBuf>,
-    /// Agent filter, agent user, Gitea URL, tags, instances, regions, deadlines: as for `--aws`
-    /// (regions default to the demo's two).
-    pub aws: AwsOptions,
-}
-
-impl Default for DemoOptions {
-    fn default() -> Self {
-        DemoOptions { scale: None, latency: Duration::from_millis(200), state_file: None, aws: AwsOptions::default() }
-    }
-}
-
-/// Parse `--demo-scale` (`1000x8`).
-pub fn parse_scale(s: &str) -> Result<(usize, usize), String> {
-    let (h, a) = s.split_once(['x', 'X']).ok_or_else(|| format!("`{s}`: expected HOSTSxAGENTS, e.g. 1000x8"))?;
-    let h: usize = h.trim().parse().map_err(|_| format!("`{s}`: bad host count"))?;
-    let a: usize = a.trim().parse().map_err(|_| format!("`{s}`: bad agent count"))?;
-    if h == 0 || a == 0 || h > 100_000 || a > 200 {
-        return Err(format!("`{s}`: between 1x1 and 100000x200"));
-    }
-    Ok((h, a))
-}
-
-/// The demo fleet: the real AWS backend over the simulated AWS. Same code path as `--aws`.
-pub async fn demo_fleet(opts: DemoOptions) -> Result<AwsFleet, FleetError> {
-    demo_fleet_with_sim(opts).await.map(|(f, _)| f)
-}
-
-/// The demo fleet and a handle on its simulated AWS (tests and benchmarks inject faults and
-/// read the API call counters through it).
-pub async fn demo_fleet_with_sim(opts: DemoOptions) -> Result<(AwsFleet, Arc<crate::sim::aws::SimAws>), FleetError> {
-    let (sim, cfg) = crate::sim::start(&opts).map_err(FleetError::Other)?;
-    let mut aws = opts.aws.clone();
-    if aws.regions.is_empty() {
-        aws.regions = crate::sim::demo::REGIONS.iter().map(|r| r.to_string()).collect();
-    }
-    let keep: Arc<dyn std::any::Any + Send + Sync> = sim.clone();
-    let f = AwsFleet::from_sdk_config(aws, &cfg, Some(keep))?;
-    Ok((f, sim))
 }

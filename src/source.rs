@@ -103,7 +103,7 @@ impl SourceArgs {
 
 /// `1000x8` -> (1000, 8), with the flag named in the error.
 pub fn parse_scale(s: &str) -> Result<(usize, usize), String> {
-    crate::fleet::aws::parse_scale(s).map_err(|e| format!("--demo-scale {e}"))
+    crate::sim::parse_scale(s).map_err(|e| format!("--demo-scale {e}"))
 }
 
 /// Open the chosen source.
@@ -126,13 +126,13 @@ pub async fn open(s: &SourceArgs) -> Result<Box<dyn Fleet>, String> {
                 Some(x) => Some(parse_scale(x)?),
                 None => None,
             };
-            let opts = crate::fleet::aws::DemoOptions {
+            let opts = crate::sim::DemoOptions {
                 scale,
                 latency: std::time::Duration::from_millis(s.demo_latency.unwrap_or(200)),
                 state_file: s.demo_state.clone(),
                 aws: aws_options(s)?,
             };
-            let f = crate::fleet::aws::demo_fleet(opts).await.map_err(|e| format!("cannot start the demo fleet: {e}"))?;
+            let f = crate::sim::demo_fleet(opts).await.map_err(|e| format!("cannot start the demo fleet: {e}"))?;
             Ok(Box::new(f))
         }
         Kind::Aws => {

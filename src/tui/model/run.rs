@@ -1,0 +1,84 @@
+//! The run the console drives (apply or rollback) as the Rollout view shows it, and the
+//! confirmation's choices of canary, wave size and error budget.
+
+use std::collections::BTreeMap;
+
+use crate::rollout::journal::{Outcome, RunOptions, RunState, Step};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    Apply,
+    Rollback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunPhase {
+    Starting,
+    Running,
+    /// Stop requested to pause: finishing the steps in flight.
+    Pausing,
+    Paused,
+    /// Stop requested to abort: finishing the steps in flight.
+    Stopping,
+    Finished,
+}
+
+impl RunPhase {
+    pub fn active(self) -> bool {
+        matches!(self, RunPhase::Starting | RunPhase::Running | RunPhase::Pausing | RunPhase::Stopping)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunPhase::Starting => "starting",
+            RunPhase::Running => "running",
+            RunPhase::Pausing => "pausing after the steps in flight",
+            RunPhase::Paused => "paused (resumable)",
+            RunPhase::Stopping => "aborting after the steps in flight",
+            RunPhase::Finished => "finished",
+        }
+    }
+}
+
+/// One agent's progress in the run on screen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentRun {
+    pub step: Option<Step>,
+    pub phase: String,
+    pub detail: String,
+    pub outcome: Option<Outcome>,
+}
+
+/// The run (apply or rollback) this console started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunProgress {
+    pub kind: RunKind,
+    pub run_id: Option<String>,
+    pub opts: RunOptions,
+    /// Planned agent ids in plan order.
+    pub ids: Vec<String>,
+    pub waves: Vec<Vec<String>>,
+    pub current_wave: Option<usize>,
+    pub agents: BTreeMap<String, AgentRun>,
+    pub phase: RunPhase,
+    pub aborted: bool,
+    pub state: Option<RunState>,
+    pub halted: Option<String>,
+    pub error: Option<String>,
+}
+
+impl RunProgress {
+    pub fn count(&self, word: &str) -> usize {
+        self.agents.values().filter(|a| a.outcome.as_ref().is_some_and(|o| o.word() == word)).count()
+    }
+}
+
+pub const CANARY_CHOICES: [usize; 4] = [1, 2, 5, 0];
+
+pub const WAVE_CHOICES: [&str; 5] = ["25%", "50%", "100%", "1", "10%"];
+
+pub const MAX_ERR_CHOICES: [&str; 3] = ["0", "1", "10%"];
+
+pub fn cycle<T: PartialEq + Clone>(choices: &[T], cur: &T) -> T {
+    let i = choices.iter().position(|c| c == cur).map(|i| i + 1).unwrap_or(0);
+    choices[i % choices.len()].clone()
+}
