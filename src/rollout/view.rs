@@ -135,9 +135,15 @@ impl RunView {
                         _ => a.outcome = Some(outcome.clone()),
                     }
                 }
-                Record::Session { token, .. } => {
+                Record::Session { token, action, .. } => {
                     if !v.tokens.contains(token) {
                         v.tokens.push(token.clone());
+                    }
+                    // A process took the run up again (resume): what the last one recorded
+                    // (paused, halted) is history; what this one records, or its death, decides.
+                    if action == "apply" {
+                        v.recorded_state = None;
+                        v.last_detail.clear();
                     }
                 }
                 Record::State { state, detail, .. } => {
@@ -149,14 +155,11 @@ impl RunView {
         Some(v)
     }
 
-    /// The state to show: what was recorded, else running (a live process holds the run) or
-    /// interrupted (nobody does: the console died or was stopped mid-run).
+    /// The state to show: running while a live process holds the run, else what was recorded,
+    /// else interrupted (nobody holds it: the console died or was stopped mid-run).
+    /// (The one derivation: [`super::lifecycle::derive_state`].)
     pub fn state(&self, live: bool) -> RunState {
-        match self.recorded_state {
-            Some(RunState::Running) | None if live => RunState::Running,
-            Some(RunState::Running) | None => RunState::Interrupted,
-            Some(s) => s,
-        }
+        super::lifecycle::derive_state(self, live)
     }
 
     /// Agents the run itself left with this outcome word (a rollback never changes these).
