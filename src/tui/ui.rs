@@ -15,7 +15,8 @@ use super::app::{App, Mode, Pending, Popup, RunKind, RunPhase, StatusKind, View}
 use crate::cli::output::verdict_label;
 use crate::diagnose::{Code, ProbeSummary, Verdict};
 use crate::probe::Outcome as ProbeOutcome;
-use crate::rollout::journal::Outcome;
+use crate::rollout::journal::{Outcome, RunState};
+use crate::rollout::lifecycle::RunAction;
 use crate::scan::{AgentState, HostState};
 
 /// Footer lines below the main area; the header is two lines plus the why line, wrapped.
@@ -239,11 +240,23 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str, bool)> {
         View::Detail => vec![("j/k", "scroll", false), ("p", "preview", false), ("a", "apply", true), ("v", "verify", false)],
         View::Plan => vec![("j/k", "scroll", false), ("n/N", "next/prev group", false), ("enter", "fold/unfold", false), ("a", "apply", true)],
         // Only what the run's state allows.
-        View::Rollout => match app.run.as_ref().map(|r| r.phase) {
-            Some(RunPhase::Starting | RunPhase::Running) => vec![("P", "pause", true), ("X", "abort", true)],
-            Some(RunPhase::Paused) => vec![("P", "resume", true), ("X", "abort", true), ("B", "roll back", true)],
-            Some(RunPhase::Finished) => vec![("B", "roll back", true)],
-            Some(RunPhase::Pausing | RunPhase::Stopping) | None => vec![],
+        View::Rollout => match app.run.as_ref() {
+            Some(r) if matches!(r.phase, RunPhase::Starting | RunPhase::Running) => vec![("P", "pause", true), ("X", "abort", true)],
+            Some(r) if matches!(r.phase, RunPhase::Pausing | RunPhase::Stopping) => vec![],
+            // Paused or finished: what the run's state allows (rollout::lifecycle::allowed_actions).
+            Some(r) => match if r.phase == RunPhase::Paused { Some(RunState::Interrupted) } else { r.state } {
+                Some(s) => crate::rollout::lifecycle::allowed_actions(s)
+                    .iter()
+                    .filter_map(|a| match a {
+                        RunAction::Resume | RunAction::ContinueHalted if r.kind == RunKind::Apply => Some(("P", "resume", true)),
+                        RunAction::Rollback => Some(("B", "roll back", true)),
+                        _ => None,
+                    })
+                    .collect(),
+                // A rollback that did not finish, a run that failed: roll back (again).
+                None => vec![("B", "roll back", true)],
+            },
+            None => vec![],
         },
         View::Audit => vec![("e", "export", false), ("j/k", "run", false), ("B", "roll back run", true)],
     };
@@ -1012,9 +1025,9 @@ fn draw_rollout(f: &mut Frame, area: Rect, app: &App) {
     let mut lines: Vec<Line> = Vec::new();
     let kind = if r.kind == RunKind::Apply { "apply" } else { "rollback" };
     let state = match (r.phase, r.state) {
-        (RunPhase::Finished, Some(s)) if r.aborted => format!("aborted ({}; resumable)", s.as_str()),
+        // The run's state word, one vocabulary (rollout::journal::RunState).
         (RunPhase::Finished, Some(s)) => s.as_str().to_string(),
-        (RunPhase::Finished, None) if r.aborted => "aborted (resumable)".to_string(),
+        (RunPhase::Finished, None) if r.aborted => RunState::Interrupted.as_str().to_string(),
         (p, _) => p.as_str().to_string(),
     };
     lines.push(Line::from(vec![
