@@ -48,7 +48,12 @@ pub fn completions(a: &CompletionsArgs) -> u8 {
 /// flags hidden on the commands that read no fleet (`fix-config`), as its `--help` does. Only
 /// for rendering: parsing uses `Cli::command()` untouched.
 fn man_command() -> clap::Command {
-    let mut cmd = Cli::command();
+    // Built, clap would add its `help` subcommands to the pages: not a page of their own.
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    let with_subs: Vec<String> = cmd.get_subcommands().filter(|c| c.has_subcommands()).map(|c| c.get_name().to_string()).collect();
+    for name in with_subs {
+        cmd = cmd.mut_subcommand(name, |c| c.disable_help_subcommand(true));
+    }
     cmd.build();
     for name in super::LOCAL_COMMANDS {
         cmd = cmd.mut_subcommand(*name, |mut sc| {
