@@ -254,3 +254,42 @@ fn fix_config_help_shows_only_what_applies() {
     let o = Command::new(env!("CARGO_BIN_EXE_codex-fleet")).args(["--json", "fix-config", "--check"]).arg(&cfg).arg("--read-only").output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// On a terminal (a pty from `script`), the gate asks after the canary: `y` goes on with the
+/// waves, anything else pauses. The answers are typed ahead: the tty keeps each line until the
+/// question that reads it (the plan's confirmation first, then the gate).
+#[test]
+fn on_a_terminal_the_gate_asks_continue_or_pause() {
+    if Command::new("sh").args(["-c", "command -v script"]).output().map(|o| !o.status.success()).unwrap_or(true) {
+        common::require_or_skip::<()>("script (util-linux)");
+        return;
+    }
+    for (typed, want) in [("y\ny\n", "done"), ("y\n\n", "interrupted")] {
+        let w = World::new();
+        let q = |p: &std::path::Path| format!("'{}'", p.display());
+        let line = format!(
+            "{} --demo --demo-scale 2x6 --demo-latency 5 --demo-state {} apply --pause-after-canary --canary 1 --wave 50%",
+            env!("CARGO_BIN_EXE_codex-fleet"),
+            q(&w.demo)
+        );
+        let mut c = Command::new("script");
+        c.args(["-qec", &line, "/dev/null"])
+            .env("CODEX_FLEET_STATE_DIR", &w.state)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(typed.as_bytes()).unwrap();
+        let o = child.wait_with_output().unwrap();
+        let screen = String::from_utf8_lossy(&o.stdout);
+        assert!(screen.contains("canary verified (") && screen.contains("remaining wave(s)"), "{typed:?}: the gate was not asked:\n{screen}");
+        let r = w.one_run();
+        assert_eq!(r["state"], want, "{typed:?}: {r}\n{screen}");
+        if want == "interrupted" {
+            assert!(r["detail"].as_str().unwrap().starts_with("paused after the canary"), "{r}");
+            assert_eq!(r["verified"], 1);
+        }
+    }
+}
