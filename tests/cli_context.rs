@@ -221,6 +221,9 @@ fn a_broken_config_file_is_refused_naming_what_and_where() {
     expect_error("[contexts.a]\nsoruce = \"demo\"\n", &["[contexts.a]", "unknown key `soruce`"]);
     expect_error("[contexts.a]\nsource = \"k8s\"\n", &["k8s"]);
     expect_error("[contexts.a]\nwave = \"lots\"\n", &["wave"]);
+    // The flags' own checks (rollout::options): a wave of nobody, a restart timeout of zero.
+    expect_error("[contexts.a]\nwave = 0\n", &["`wave`: wave size: `0`: a wave has at least one agent"]);
+    expect_error("[contexts.a]\nstable_timeout = 0\n", &["`stable_timeout`: restart timeout: `0`: at least 1 second"]);
     expect_error("current_context = \"b\"\n[contexts.a]\n", &["names no [contexts.b]"]);
     let e = Env::new(None);
     let out = e.run(&["--context", "prod", "scan"], &[]);

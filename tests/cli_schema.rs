@@ -73,6 +73,10 @@ fn every_json_output_of_a_demo_session_matches_its_schema() {
     let apply = d.json(&["apply", "--plan", saved.to_str().unwrap(), "--yes", "--json"]);
     check("apply", &apply);
     check("runs", &d.json(&["runs", "--json"]));
+    // One run, agent by agent (`outcomes`).
+    let one = d.json(&["runs", apply["run_id"].as_str().unwrap(), "--json"]);
+    check("runs", &one);
+    assert!(!one["runs"][0]["outcomes"].as_array().unwrap().is_empty(), "{one}");
     check("report", &d.json(&["report", "--format", "json"]));
     check("verify", &d.json(&["verify", "--json"]));
     let rollback = d.json(&["rollback", "--run", apply["run_id"].as_str().unwrap(), "--yes", "--json"]);

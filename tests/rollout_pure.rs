@@ -129,3 +129,77 @@ fn operator_is_named_even_without_user_in_the_environment() {
         assert!(!name.is_empty(), "{op}");
     }
 }
+
+/// One derivation of a run's state, what it allows, and each agent's last outcome and reason.
+#[test]
+fn lifecycle_states_actions_and_agent_outcomes() {
+    use codex_fleet::rollout::lifecycle::{agent_outcomes, allowed_actions, may_resume, status_with, AgentStanding, RunAction};
+    let plan = Plan {
+        format: 1,
+        created: "t".into(),
+        source: "test".into(),
+        agents: (0..3)
+            .map(|i| AgentPlan { agent: agent(i), image_id: String::new(), started_at: String::new(), files: vec![], config_path: None, restart: true, notes: vec![] })
+            .collect(),
+        attention: vec![],
+    };
+    let session = |action: &str| Record::Session { time: "t".into(), token: "tok".into(), pid: 1, operator: "op".into(), action: action.into() };
+    let mut recs = vec![
+        Record::Start { run_id: "r1".into(), time: "t0".into(), operator: "op".into(), options: RunOptions { canary: 1, wave: "1".into(), max_errors: "0".into() }, plan },
+        session("apply"),
+        Record::Wave { time: "t".into(), index: 0, agents: vec![agent(0).id()] },
+        step(0, Step::Lock, Phase::Begin, None, None, None),
+        step(0, Step::Lock, Phase::Done, None, None, None),
+        Record::Agent { time: "t".into(), agent: agent(0).id(), outcome: Outcome::Verified },
+        Record::State { time: "t".into(), state: RunState::Interrupted, detail: "paused after the canary (1 verified)".into() },
+    ];
+    let v = RunView::from_records(&recs).unwrap();
+    let st = status_with(&v, false);
+    assert_eq!(st.state, RunState::Interrupted);
+    assert_eq!(st.detail, "paused after the canary (1 verified)");
+    assert_eq!(st.actions(), [RunAction::Resume, RunAction::Rollback, RunAction::Unlock]);
+    assert!(may_resume(&st, false).is_ok());
+    assert_eq!(status_with(&v, true).state, RunState::Running, "held by a live process: running, whatever was recorded");
+    assert!(status_with(&v, true).actions().is_empty());
+    let o = agent_outcomes(&v);
+    assert_eq!(o.iter().map(|o| o.outcome).collect::<Vec<_>>(), [AgentStanding::Verified, AgentStanding::NotReached, AgentStanding::NotReached]);
+    assert_eq!(o[0].wave, Some(0));
+    assert_eq!(o[1].reason.as_deref(), Some("the run stopped before its wave"));
+
+    // Resumed: the pause is history; the second wave begins, one agent stops mid-step.
+    recs.push(session("apply"));
+    recs.push(Record::Wave { time: "t".into(), index: 1, agents: vec![agent(1).id()] });
+    recs.push(step(1, Step::Lock, Phase::Begin, None, None, None));
+    let v = RunView::from_records(&recs).unwrap();
+    let st = status_with(&v, false);
+    assert_eq!(st.state, RunState::Interrupted);
+    assert!(!st.detail.contains("paused"), "{}", st.detail);
+    let o = agent_outcomes(&v);
+    assert_eq!(o[1].outcome, AgentStanding::Stopped);
+    assert_eq!(o[1].reason.as_deref(), Some("the run stopped during its lock step"));
+
+    // Done: only a rollback, no leftover of the pause; then rolled back: nothing.
+    recs.push(Record::Agent { time: "t".into(), agent: agent(1).id(), outcome: Outcome::Failed("verify: boom".into()) });
+    recs.push(Record::Agent { time: "t".into(), agent: agent(2).id(), outcome: Outcome::Verified });
+    recs.push(Record::State { time: "t".into(), state: RunState::Done, detail: String::new() });
+    let v = RunView::from_records(&recs).unwrap();
+    let st = status_with(&v, false);
+    assert_eq!((st.state, st.detail.as_str()), (RunState::Done, ""));
+    assert_eq!(st.actions(), [RunAction::Rollback]);
+    assert!(may_resume(&st, true).unwrap_err().contains("is done: there is nothing to resume"));
+    assert_eq!(agent_outcomes(&v)[1].reason.as_deref(), Some("verify: boom"));
+    recs.push(session("rollback"));
+    recs.push(Record::Agent { time: "t".into(), agent: agent(0).id(), outcome: Outcome::RolledBack });
+    let v = RunView::from_records(&recs).unwrap();
+    let st = status_with(&v, false);
+    assert_eq!(st.state, RunState::Done, "a rollback session does not erase the run's state");
+    assert_eq!(st.actions(), [RunAction::Rollback, RunAction::Unlock], "a rollback begun: only finishing it");
+    assert!(may_resume(&st, false).unwrap_err().contains("a rollback of run r1 has begun"));
+    let o = agent_outcomes(&v);
+    assert_eq!((o[0].outcome, o[0].applied), (AgentStanding::RolledBack, Some(AgentStanding::Verified)));
+    recs.push(Record::State { time: "t".into(), state: RunState::RolledBack, detail: String::new() });
+    assert!(status_with(&RunView::from_records(&recs).unwrap(), false).actions().is_empty());
+
+    assert_eq!(allowed_actions(RunState::Halted), [RunAction::ContinueHalted, RunAction::Rollback, RunAction::Unlock]);
+    assert!(allowed_actions(RunState::Running).is_empty());
+}

@@ -292,6 +292,7 @@ fn pause_resume_abort() {
     let interrupted = RunResult {
         run_id: "R1".into(),
         state: RunState::Interrupted,
+        detail: String::new(),
         waves: vec![],
         verified: 1,
         failed: 0,
@@ -308,7 +309,43 @@ fn pause_resume_abort() {
     assert_eq!(a.run.as_ref().unwrap().phase, RunPhase::Stopping);
     let fx = a.on_msg(Msg::RunDone(Ok(interrupted)));
     assert_eq!(fx, vec![Effect::Scan, Effect::LoadRuns], "after the run: re-scan, reload history");
-    assert!(a.status.as_ref().unwrap().text.contains("aborted (resumable)"));
+    assert!(a.status.as_ref().unwrap().text.contains("R1: interrupted"), "one word for a stopped run");
+}
+
+/// One vocabulary: a pause is `interrupted`, never "halted"; a halted run resumes from the
+/// footer's P (what its state allows) and the halt line goes with the resume; a done run after
+/// a pause carries nothing of it.
+#[test]
+fn a_pause_is_interrupted_and_a_resumed_run_keeps_no_halt() {
+    let mut a = app(120, 40);
+    let ids = run_started(&mut a);
+    let result = |state: RunState| RunResult {
+        run_id: "R1".into(),
+        state,
+        detail: String::new(),
+        waves: vec![],
+        verified: 1,
+        failed: 0,
+        skipped: 0,
+        unknown: 0,
+        untouched: ids[1..].to_vec(),
+    };
+    keys(&mut a, "P");
+    a.on_msg(Msg::RunEvent(Event::Paused { reason: "stopped by the operator".into() }));
+    a.on_msg(Msg::RunDone(Ok(result(RunState::Interrupted))));
+    assert_eq!(a.run.as_ref().unwrap().halted, None, "a pause is not a halt");
+    assert_eq!(RunPhase::Paused.as_str(), "interrupted (paused; resumable)");
+    assert_eq!(keys(&mut a, "P"), vec![Effect::Resume { run_id: "R1".into() }]);
+    a.on_msg(Msg::RunEvent(Event::Halted { reason: "1 failed, more than --max-errors allows (0)".into() }));
+    a.on_msg(Msg::RunDone(Ok(result(RunState::Halted))));
+    assert_eq!(a.run.as_ref().unwrap().phase, RunPhase::Finished);
+    assert!(a.run.as_ref().unwrap().halted.is_some());
+    assert_eq!(keys(&mut a, "P"), vec![Effect::Resume { run_id: "R1".into() }], "halted allows continuing");
+    assert_eq!(a.run.as_ref().unwrap().halted, None, "the halt is history once resumed");
+    a.on_msg(Msg::RunDone(Ok(result(RunState::Done))));
+    assert_eq!(a.run.as_ref().unwrap().state, Some(RunState::Done));
+    assert_eq!(a.run.as_ref().unwrap().halted, None);
+    assert!(keys(&mut a, "P").is_empty(), "a done run cannot be resumed");
 }
 
 #[test]
@@ -323,6 +360,7 @@ fn run_events_update_progress_and_rollback_needs_confirmation() {
     a.on_msg(Msg::RunDone(Ok(RunResult {
         run_id: "R1".into(),
         state: RunState::Done,
+        detail: String::new(),
         waves: vec![],
         verified: 3,
         failed: 0,
@@ -352,6 +390,7 @@ fn quit_during_a_run_asks_detach_or_abort() {
     let fx = a.on_msg(Msg::RunDone(Ok(RunResult {
         run_id: "R1".into(),
         state: RunState::Interrupted,
+        detail: String::new(),
         waves: vec![],
         verified: 0,
         failed: 0,

@@ -215,6 +215,7 @@ fn rollout_halted_and_finished() {
     let fx = a.on_msg(Msg::RunDone(Ok(RunResult {
         run_id: "20261103T031502Z-4f2a1c".into(),
         state: RunState::Halted,
+        detail: String::new(),
         waves: vec![],
         verified: 0,
         failed: 1,

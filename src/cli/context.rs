@@ -190,14 +190,20 @@ fn parse_context(name: &str, item: &Item) -> Result<Context, String> {
                     Value::Integer(i) => i.value().to_string(),
                     _ => s()?,
                 };
-                crate::rollout::engine::Size::parse(&x).map_err(|e| format!("{k} {e}"))?;
+                // The same checks as the flags' (rollout::options), naming the key.
+                let checked = if k == "wave" { crate::rollout::options::parse_wave(&x) } else { crate::rollout::options::parse_max_errors(&x) };
+                checked.map_err(|e| format!("`{k}`: {e}"))?;
                 if k == "wave" {
                     c.wave = Some(x)
                 } else {
                     c.max_errors = Some(x)
                 }
             }
-            "stable_timeout" => c.stable_timeout = Some(n()? as u64),
+            "stable_timeout" => {
+                let secs = n()?;
+                crate::rollout::options::parse_restart_timeout(&secs.to_string()).map_err(|e| format!("`stable_timeout`: {e}"))?;
+                c.stable_timeout = Some(secs as u64)
+            }
             _ => unreachable!(),
         }
     }

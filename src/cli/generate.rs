@@ -44,11 +44,38 @@ pub fn completions(a: &CompletionsArgs) -> u8 {
     EXIT_OK
 }
 
+/// The command tree the manual pages describe: built (global flags propagated), then the fleet
+/// flags hidden on the commands that read no fleet (`fix-config`), as its `--help` does. Only
+/// for rendering: parsing uses `Cli::command()` untouched.
+fn man_command() -> clap::Command {
+    // Built, clap would add its `help` subcommands to the pages: not a page of their own.
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    let with_subs: Vec<String> = cmd.get_subcommands().filter(|c| c.has_subcommands()).map(|c| c.get_name().to_string()).collect();
+    for name in with_subs {
+        cmd = cmd.mut_subcommand(name, |c| c.disable_help_subcommand(true));
+    }
+    cmd.build();
+    for name in super::LOCAL_COMMANDS {
+        cmd = cmd.mut_subcommand(*name, |mut sc| {
+            let fleet: Vec<clap::Id> = sc
+                .get_arguments()
+                .filter(|a| a.get_help_heading().is_some_and(|h| super::FLEET_HELP_HEADINGS.contains(&h)))
+                .map(|a| a.get_id().clone())
+                .collect();
+            for id in fleet {
+                sc = sc.mut_arg(id, |a| a.hide(true));
+            }
+            sc
+        });
+    }
+    cmd
+}
+
 /// The manual page on stdout, or every page into a directory.
 pub fn man(a: &ManArgs) -> u8 {
     match &a.out_dir {
         Some(dir) => {
-            if let Err(e) = std::fs::create_dir_all(dir).and_then(|_| clap_mangen::generate_to(Cli::command(), dir)) {
+            if let Err(e) = std::fs::create_dir_all(dir).and_then(|_| clap_mangen::generate_to(man_command(), dir)) {
                 return fail(format_args!("{}: cannot write the manual pages: {e}", dir.display()));
             }
             eprintln!("manual pages written to {}", dir.display());
@@ -56,7 +83,7 @@ pub fn man(a: &ManArgs) -> u8 {
         }
         None => {
             let mut out = Vec::new();
-            if let Err(e) = clap_mangen::Man::new(Cli::command().disable_help_subcommand(true)).render(&mut out) {
+            if let Err(e) = clap_mangen::Man::new(man_command().disable_help_subcommand(true)).render(&mut out) {
                 return fail(format_args!("cannot render the manual page: {e}"));
             }
             use std::io::Write;

@@ -58,8 +58,8 @@ pub enum Command {
     Plan(fleet_cmds::PlanArgs),
     /// Apply a plan: canary, waves, stop on errors, restart, verify.
     Apply(rollout_cmds::ApplyArgs),
-    /// The runs in the journal, newest first.
-    Runs,
+    /// The runs in the journal, newest first; `runs RUN_ID`: one run, agent by agent.
+    Runs(rollout_cmds::RunsArgs),
     /// The boot assertion on each agent.
     Verify(fleet_cmds::VerifyArgs),
     /// Restore every file a run changed, byte for byte, then restart.
@@ -84,6 +84,10 @@ pub fn main() -> u8 {
     let (mut cli, matches) = match parsed {
         Ok(x) => x,
         Err(e) => {
+            if let Some(help) = local_command_help(&e) {
+                print!("{help}");
+                return EXIT_OK;
+            }
             let _ = e.print();
             return if e.use_stderr() { EXIT_FAILURE } else { EXIT_OK };
         }
@@ -105,7 +109,7 @@ pub fn main() -> u8 {
     };
     match command {
         Command::FixConfig(args) => fix_config::run(g, args),
-        Command::Runs => rollout_cmds::runs(g),
+        Command::Runs(a) => rollout_cmds::runs(g, a),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
         Command::Context(a) => context::run(g, a, &resolved),
@@ -127,11 +131,57 @@ pub fn main() -> u8 {
                     Command::Apply(a) => rollout_cmds::apply(g, a).await,
                     Command::Rollback(a) => rollout_cmds::rollback(g, a).await,
                     Command::Unlock(a) => rollout_cmds::unlock(g, a).await,
-                    Command::FixConfig(_) | Command::Runs | Command::Completions(_) | Command::Man(_) | Command::Context(_) => unreachable!(),
+                    Command::FixConfig(_) | Command::Runs(_) | Command::Completions(_) | Command::Man(_) | Command::Context(_) => unreachable!(),
                 }
             })
         }
     }
+}
+
+/// The help sections of the fleet source flags (`source::SourceArgs`' help headings): global,
+/// so clap lists them under every command, but a command that reads no fleet has no use for them.
+pub const FLEET_HELP_HEADINGS: &[&str] = &["Fleet source", "AWS", "Docker", "Demo", "Agents"];
+
+/// The commands that read no fleet (their help leaves out [`FLEET_HELP_HEADINGS`]).
+pub(crate) const LOCAL_COMMANDS: &[&str] = &["fix-config"];
+
+/// `fix-config --help` (and `help fix-config`) without the fleet flags that do not apply to it.
+/// (clap propagates global arguments into every subcommand when it builds the command; hiding
+/// them there after the build breaks parsing, and a help template's `{options}` includes them:
+/// so the rendered help is cut instead, section by section. Plain text: no colour.)
+fn local_command_help(e: &clap::Error) -> Option<String> {
+    if e.kind() != clap::error::ErrorKind::DisplayHelp {
+        return None;
+    }
+    let text = e.render().to_string();
+    let usage = text.lines().find(|l| l.starts_with("Usage: "))?;
+    let cmd = usage.strip_prefix("Usage: codex-fleet ")?.split_whitespace().next()?;
+    if !LOCAL_COMMANDS.contains(&cmd) {
+        return None;
+    }
+    Some(strip_help_sections(&text, FLEET_HELP_HEADINGS))
+}
+
+/// `help` without the sections headed by `headings` (a section: its `Heading:` line up to the
+/// next blank line).
+pub fn strip_help_sections(help: &str, headings: &[&str]) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in help.split_inclusive('\n') {
+        let bare = line.trim_end();
+        if !line.starts_with(' ') && bare.ends_with(':') && headings.contains(&&bare[..bare.len() - 1]) {
+            skipping = true;
+            continue;
+        }
+        if skipping {
+            if bare.is_empty() {
+                skipping = false;
+            }
+            continue;
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 /// Print an error the contract's way and return exit 2. Errors quote host text (names, paths,

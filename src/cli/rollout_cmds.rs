@@ -14,11 +14,12 @@ use super::fleet_cmds::open_and_scan;
 use crate::present::summary_line;
 use crate::rollout::locks::held_locks;
 use crate::present::locks::held_text;
-use crate::rollout::view::may_resume;
 use super::output::table;
 use super::{fail, source, GlobalArgs, EXIT_ATTENTION, EXIT_OK};
 use crate::plan::{plan_opts as make_plan_opts, Plan};
-use crate::rollout::engine::{self, EngineConfig, Event, Size};
+use crate::rollout::engine::{self, CanaryVerified, EngineConfig, Event, GateDecision, Size};
+use crate::rollout::lifecycle::{self, AgentOutcome, RunStatus};
+use crate::rollout::options::clap_parsers;
 use crate::rollout::journal::{list_runs, now, operator, read as read_journal, Journal, Outcome, Phase, RunOptions, RunState, Step};
 use crate::rollout::view::RunView;
 use crate::scan::scan as run_scan;
@@ -39,14 +40,19 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub yes: bool,
     /// Agents in the canary wave; a canary failure always halts.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap_parsers::canary)]
     pub canary: usize,
-    /// Wave size after the canary: N agents or P% of the planned agents.
-    #[arg(long, default_value = "25%", value_parser = parse_size)]
+    /// Wave size after the canary: N agents or P% of the planned agents (at least 1).
+    #[arg(long, default_value = "25%", value_parser = clap_parsers::wave)]
     pub wave: String,
     /// Failures tolerated over the whole run (N or P% of planned agents) before halting.
-    #[arg(long, default_value = "0", value_parser = parse_size)]
+    #[arg(long, default_value = "0", value_parser = clap_parsers::max_errors)]
     pub max_errors: String,
+    /// Stop after the canary is verified and ask "continue?" on a terminal; with --yes or
+    /// without a terminal, pause there: the run stays interrupted and resumable
+    /// (`apply --resume RUN_ID`), or can be rolled back.
+    #[arg(long)]
+    pub pause_after_canary: bool,
     /// Apply only to these agents: HOST/CONTAINER, or a container name unique in the fleet
     /// (repeatable). A named agent that needs attention is refused (exit 2).
     #[arg(long = "agent", value_name = "SELECTOR", conflicts_with_all = ["plan", "resume"])]
@@ -55,8 +61,9 @@ pub struct ApplyArgs {
     /// is possible at all (its attention reason is printed first).
     #[arg(long, requires = "agents")]
     pub include_attention: bool,
-    /// How long a restarted agent may take to run stably.
-    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    /// How long a restarted agent may take to run stably: seconds, or a duration (`90s`, `2m`),
+    /// from 1 s to an hour.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS", value_parser = clap_parsers::restart_timeout)]
     pub stable_timeout: u64,
     /// In the confirmation, every line of every diff (default: agents grouped by identical
     /// change, the managed block folded to one line).
@@ -64,8 +71,12 @@ pub struct ApplyArgs {
     pub full: bool,
 }
 
-fn parse_size(s: &str) -> Result<String, String> {
-    Size::parse(s).map(|_| s.to_string())
+/// `runs [RUN_ID]`.
+#[derive(Debug, Args, Default)]
+pub struct RunsArgs {
+    /// One run in full: its state, what it allows, and each agent's last outcome and reason.
+    #[arg(value_name = "RUN_ID")]
+    pub run: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +143,7 @@ fn print_event(e: Event) {
             None => eprintln!("  {}: {}", safe(agent), outcome.word()),
         },
         Event::Halted { reason } => eprintln!("halted: {}", safe(reason)),
+        Event::Paused { reason } => eprintln!("interrupted: {}", safe(reason)),
     }
 }
 
@@ -171,9 +183,16 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
     if let Err(e) = may_mutate(g, a.yes, "apply") {
         return fail(e);
     }
+    if a.pause_after_canary && a.resume.is_none() && a.canary == 0 {
+        return fail("refused: --pause-after-canary needs a canary (--canary 0 has none); nothing done");
+    }
     // `planned`: the run's agents (the progress line counts them).
     let (run_id, journal, opts, planned) = match &a.resume {
         Some(id) => {
+            // A run a live process holds is refused, naming it; a dead holder's is taken over.
+            if let Err(e) = lifecycle::may_act(id, "resume") {
+                return fail(e);
+            }
             // The run's lock first: from here on no other process acts for it.
             let j = match open_journal(id) {
                 Ok(j) => j,
@@ -183,7 +202,8 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
                 Ok(v) => v,
                 Err(e) => return fail(format_args!("run {id}: {e}")),
             };
-            if let Err(e) = may_resume(&view, a.continue_halted) {
+            // We hold its lock now: its state is what the journal says.
+            if let Err(e) = lifecycle::may_resume(&lifecycle::status_with(&view, false), a.continue_halted) {
                 return fail(e);
             }
             eprintln!("run {id}");
@@ -314,7 +334,28 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
         }
     });
     let printer = EventPrinter::new(g, format!("apply {run_id}"), planned);
-    let result = engine::execute_opts(fleet.as_ref(), journal, &cfg, a.continue_halted, stop_rx, &|e| printer.on(e)).await;
+    // The gate after the canary: asked on a terminal, else (or with --yes) a pause.
+    let ask = !a.yes && std::io::stdin().is_terminal();
+    let gate = |c: CanaryVerified| -> futures::future::BoxFuture<'static, GateDecision> {
+        printer.progress.clear();
+        if !ask {
+            return engine::pause_always(c);
+        }
+        let q = format!(
+            "canary verified ({}): continue with the {} remaining wave(s), {} agent(s)?",
+            c.agents.iter().map(|x| crate::term_safe::line(x)).collect::<Vec<_>>().join(", "),
+            c.waves_left,
+            c.agents_left
+        );
+        Box::pin(async move {
+            match tokio::task::spawn_blocking(move || confirm(&q)).await {
+                Ok(true) => GateDecision::Continue,
+                _ => GateDecision::Pause,
+            }
+        })
+    };
+    let gate_opt: Option<engine::CanaryGate<'_>> = if a.pause_after_canary { Some(&gate) } else { None };
+    let result = engine::execute_gated(fleet.as_ref(), journal, &cfg, a.continue_halted, gate_opt, stop_rx, &|e| printer.on(e)).await;
     printer.progress.clear();
     let result = match result {
         Ok(r) => r,
@@ -323,9 +364,12 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
     let after = run_scan(fleet.as_ref(), |_| {}).await;
     let summary = after.as_ref().map(|r| r.summary()).ok();
     if g.json {
+        let actions: Vec<&str> = lifecycle::allowed_actions(result.state).iter().map(|x| x.as_str()).collect();
         let v = json!({
             "run_id": result.run_id,
             "state": result.state.as_str(),
+            "detail": result.detail,
+            "actions": actions,
             "waves": result.waves.iter().enumerate().map(|(i, w)| json!({
                 "index": i,
                 "agents": w.iter().map(|(id, o)| json!({ "id": id, "outcome": o })).collect::<Vec<_>>(),
@@ -344,6 +388,12 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
             result.unknown,
             result.untouched.len()
         );
+        if !result.detail.is_empty() {
+            println!("{}: {}", result.state.as_str(), crate::term_safe::line(&result.detail));
+        }
+        for act in lifecycle::allowed_actions(result.state) {
+            println!("  {}: {}", act.as_str(), act.command(&result.run_id));
+        }
         if let Ok(r) = &after {
             println!("{}", summary_line(r));
         }
@@ -355,7 +405,10 @@ pub async fn apply(g: &GlobalArgs, a: &ApplyArgs) -> u8 {
     }
 }
 
-pub fn runs(g: &GlobalArgs) -> u8 {
+pub fn runs(g: &GlobalArgs, a: &RunsArgs) -> u8 {
+    if let Some(id) = &a.run {
+        return run_detail(g, id);
+    }
     let mut views: Vec<RunView> = Vec::new();
     let mut bad = 0;
     for id in list_runs() {
@@ -368,24 +421,7 @@ pub fn runs(g: &GlobalArgs) -> u8 {
         }
     }
     if g.json {
-        let v = json!({ "runs": views.iter().map(|v| json!({
-            "run_id": v.run_id,
-            "state": v.state(crate::rollout::is_live(&v.run_id)).as_str(),
-            "started": v.started,
-            "operator": v.operator,
-            "agents": v.plan.agents.len(),
-            "verified": v.count("verified"),
-            "failed": v.count("failed"),
-            "skipped": v.count("skipped"),
-            "unknown": v.count("unknown"),
-            "unfinished": v.untouched_or_unfinished(),
-            "rollback": json!({
-                "rolled_back": v.rollback_count("rolled-back"),
-                "failed": v.rollback_count("rollback-failed"),
-                "nothing_to_roll_back": v.rollback_count("nothing-to-roll-back"),
-            }),
-            "detail": v.last_detail,
-        })).collect::<Vec<_>>() });
+        let v = json!({ "runs": views.iter().map(|v| run_json(v, &lifecycle::status(v))).collect::<Vec<_>>() });
         super::output::print_json(&super::output::document("runs", v));
     } else {
         let rows: Vec<Vec<String>> = views
@@ -409,16 +445,116 @@ pub fn runs(g: &GlobalArgs) -> u8 {
                         v.rollback_count("nothing-to-roll-back")
                     ));
                 }
-                vec![v.run_id.clone(), v.state(crate::rollout::is_live(&v.run_id)).as_str().to_string(), v.started.clone(), v.operator.clone(), agents]
+                let st = lifecycle::status(v);
+                let next = st.actions().iter().map(|x| x.as_str()).collect::<Vec<_>>().join(", ");
+                vec![v.run_id.clone(), st.state.as_str().to_string(), v.started.clone(), v.operator.clone(), agents, if next.is_empty() { "-".into() } else { next }]
             })
             .collect();
-        print!("{}", table(&["RUN", "STATE", "STARTED", "OPERATOR", "AGENTS"], &rows));
+        print!("{}", table(&["RUN", "STATE", "STARTED", "OPERATOR", "AGENTS", "ALLOWS"], &rows));
     }
     if bad > 0 {
         super::EXIT_FAILURE
     } else {
         EXIT_OK
     }
+}
+
+/// One run of `runs --json` (and of the report's runs).
+pub fn run_json(v: &RunView, st: &RunStatus) -> serde_json::Value {
+    json!({
+        "run_id": v.run_id,
+        "state": st.state.as_str(),
+        "actions": st.actions().iter().map(|x| x.as_str()).collect::<Vec<_>>(),
+        "started": v.started,
+        "operator": v.operator,
+        "agents": v.plan.agents.len(),
+        "verified": v.count("verified"),
+        "failed": v.count("failed"),
+        "skipped": v.count("skipped"),
+        "unknown": v.count("unknown"),
+        "unfinished": v.untouched_or_unfinished(),
+        "rollback": json!({
+            "rolled_back": v.rollback_count("rolled-back"),
+            "failed": v.rollback_count("rollback-failed"),
+            "nothing_to_roll_back": v.rollback_count("nothing-to-roll-back"),
+        }),
+        "detail": st.detail,
+    })
+}
+
+/// `runs RUN_ID`: the run's state, what it allows, each agent's last outcome and reason.
+fn run_detail(g: &GlobalArgs, id: &str) -> u8 {
+    let view = match read_journal(id) {
+        Ok(r) => match RunView::from_records(&r) {
+            Some(v) => v,
+            None => return fail(format_args!("run {id}: no start record")),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return fail(format_args!("no run `{id}` in {}", crate::rollout::journal::state_dir().join("runs").display()))
+        }
+        Err(e) => return fail(format_args!("run {id}: {e}")),
+    };
+    let st = lifecycle::status(&view);
+    let outcomes = lifecycle::agent_outcomes(&view);
+    if g.json {
+        let mut r = run_json(&view, &st);
+        r["outcomes"] = json!(outcomes.iter().map(outcome_json).collect::<Vec<_>>());
+        super::output::print_json(&super::output::document("runs", json!({ "runs": [r] })));
+        return EXIT_OK;
+    }
+    use crate::term_safe::line as safe;
+    println!("run {id}: {} ({})", st.state.as_str(), lifecycle::meaning(st.state));
+    if !st.detail.is_empty() {
+        println!("  why: {}", safe(&st.detail));
+    }
+    if let Some(h) = &st.holder {
+        println!("  held by pid {} ({}), since {}", h.pid, safe(&h.operator), h.since);
+    }
+    println!(
+        "  started {} by {} · canary {} · waves of {} · max errors {} · {} planned",
+        view.started,
+        safe(&view.operator),
+        view.options.canary,
+        view.options.wave,
+        view.options.max_errors,
+        view.plan.agents.len()
+    );
+    let acts = st.actions();
+    if acts.is_empty() {
+        println!("  allows: nothing");
+    } else {
+        for act in acts {
+            println!("  allows {}: {}", act.as_str(), act.command(id));
+        }
+    }
+    let rows: Vec<Vec<String>> = outcomes
+        .iter()
+        .map(|o| {
+            let outcome = match o.applied {
+                Some(ap) => format!("{} (was {})", o.outcome.as_str(), ap.as_str()),
+                None => o.outcome.as_str().to_string(),
+            };
+            vec![
+                safe(&o.id).into_owned(),
+                o.wave.map(|w| if w == 0 && view.options.canary > 0 { "0 (canary)".to_string() } else { w.to_string() }).unwrap_or_else(|| "-".into()),
+                outcome,
+                o.reason.as_deref().map(|r| safe(r).into_owned()).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print!("{}", table(&["AGENT", "WAVE", "OUTCOME", "REASON"], &rows));
+    EXIT_OK
+}
+
+fn outcome_json(o: &AgentOutcome) -> serde_json::Value {
+    json!({
+        "id": o.id,
+        "wave": o.wave,
+        "outcome": o.outcome.as_str(),
+        "applied": o.applied.map(|x| x.as_str()),
+        "reason": o.reason,
+        "last_step": o.last_step.map(|x| x.as_str()),
+    })
 }
 
 /// Open a run's journal to act for it, or say why not (held by whom, no such run, corrupt);
@@ -453,6 +589,9 @@ fn already_applied(plan: &Plan) -> Vec<(String, String)> {
 
 pub async fn rollback(g: &GlobalArgs, a: &RollbackArgs) -> u8 {
     if let Err(e) = may_mutate(g, a.yes, "rollback") {
+        return fail(e);
+    }
+    if let Err(e) = lifecycle::may_act(&a.run, "roll back") {
         return fail(e);
     }
     let journal = match open_journal(&a.run) {
@@ -529,6 +668,9 @@ pub async fn rollback(g: &GlobalArgs, a: &RollbackArgs) -> u8 {
 /// run's journal lock (so never while a process acts for it), journals and audits each release.
 pub async fn unlock(g: &GlobalArgs, a: &UnlockArgs) -> u8 {
     if let Err(e) = may_mutate(g, a.yes, "unlock") {
+        return fail(e);
+    }
+    if let Err(e) = lifecycle::may_act(&a.run, "unlock") {
         return fail(e);
     }
     let mut journal = match open_journal(&a.run) {

@@ -79,7 +79,43 @@ pub enum Event {
     Wave { index: usize, agents: Vec<String> },
     Step { agent: String, step: Step, phase: &'static str, detail: String },
     Agent { agent: String, outcome: Outcome },
+    /// The engine stopped the run: `halted` (canary failure, error budget, unknown outcome).
     Halted { reason: String },
+    /// The run stopped resumable, `interrupted`: the operator's stop, or a pause at the gate
+    /// after the canary.
+    Paused { reason: String },
+}
+
+/// The canary gate's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GateDecision {
+    /// Go on with the waves.
+    Continue,
+    /// Stop here, the run `interrupted` and resumable (`apply --resume`), journaled.
+    Pause,
+}
+
+/// What the gate after the canary is told: the canary wave verified, what is still to come.
+#[derive(Debug, Clone, Serialize)]
+pub struct CanaryVerified {
+    pub run_id: String,
+    /// The canary agents, every one verified.
+    pub agents: Vec<String>,
+    /// Waves still to come, and their agents.
+    pub waves_left: usize,
+    pub agents_left: usize,
+}
+
+/// Asked once the canary wave is verified (in this process: a resumed run whose canary was
+/// verified before is not asked again): continue with the waves, or pause. The console sends
+/// the question to its UI and awaits the operator's key; the CLI asks `[y/N]` on a terminal, or
+/// pauses. Given to [`execute_gated`].
+pub type CanaryGate<'a> = &'a (dyn Fn(CanaryVerified) -> futures::future::BoxFuture<'static, GateDecision> + Send + Sync);
+
+/// A gate that always pauses (`apply --pause-after-canary --yes`, or without a terminal).
+pub fn pause_always(_: CanaryVerified) -> futures::future::BoxFuture<'static, GateDecision> {
+    Box::pin(async { GateDecision::Pause })
 }
 
 #[derive(Debug, Clone)]
@@ -95,6 +131,8 @@ pub struct EngineConfig {
 pub struct RunResult {
     pub run_id: String,
     pub state: RunState,
+    /// Why it stopped short (halted, paused); empty when done.
+    pub detail: String,
     pub waves: Vec<Vec<(String, String)>>,
     pub verified: usize,
     pub failed: usize,
@@ -195,7 +233,7 @@ pub async fn execute(
     stop: watch::Receiver<bool>,
     on_event: &(dyn Fn(Event) + Send + Sync),
 ) -> std::io::Result<RunResult> {
-    execute_opts(fleet, journal, cfg, false, stop, on_event).await
+    execute_gated(fleet, journal, cfg, false, None, stop, on_event).await
 }
 
 /// [`execute`], for a halted run too when `continue_halted`: the operator has seen why it
@@ -203,9 +241,24 @@ pub async fn execute(
 /// checked again; the error budget counts the failures from here).
 pub async fn execute_opts(
     fleet: &dyn Fleet,
+    journal: Journal,
+    cfg: &EngineConfig,
+    continue_halted: bool,
+    stop: watch::Receiver<bool>,
+    on_event: &(dyn Fn(Event) + Send + Sync),
+) -> std::io::Result<RunResult> {
+    execute_gated(fleet, journal, cfg, continue_halted, None, stop, on_event).await
+}
+
+/// [`execute_opts`] with a gate after the canary ([`CanaryGate`]): once the canary wave is
+/// verified, and waves remain, the gate decides whether the run goes on or pauses there
+/// (journaled `interrupted`, with the command that resumes it as its detail).
+pub async fn execute_gated(
+    fleet: &dyn Fleet,
     mut journal: Journal,
     cfg: &EngineConfig,
     continue_halted: bool,
+    gate: Option<CanaryGate<'_>>,
     stop: watch::Receiver<bool>,
     on_event: &(dyn Fn(Event) + Send + Sync),
 ) -> std::io::Result<RunResult> {
@@ -282,6 +335,24 @@ pub async fn execute_opts(
                 halt_reason = format!("the canary wave verified {verified} of {} ({})", wave.len(), not_verified.join(", "));
                 break;
             }
+            // The gate: only for a canary verified by this process, with waves still to come.
+            if let (Some(gate), false, true) = (gate, todo.is_empty(), index + 1 < all_waves.len()) {
+                let rest = &all_waves[index + 1..];
+                let asked = CanaryVerified {
+                    run_id: run_id.clone(),
+                    agents: wave.clone(),
+                    waves_left: rest.len(),
+                    agents_left: rest.iter().map(|w| w.len()).sum(),
+                };
+                if gate(asked).await == GateDecision::Pause {
+                    state = RunState::Interrupted;
+                    halt_reason = format!(
+                        "paused after the canary ({verified} verified); `codex-fleet apply --resume {run_id}` goes on with the waves, \
+                         `codex-fleet rollback --run {run_id}` puts the canary back"
+                    );
+                    break;
+                }
+            }
         }
         let errors = failed_count(&progress) - errors_base.min(failed_count(&progress));
         if errors > budget && index + 1 < all_waves.len() {
@@ -291,11 +362,13 @@ pub async fn execute_opts(
         }
     }
     if !halt_reason.is_empty() {
-        on_event(Event::Halted { reason: halt_reason.clone() });
+        if state == RunState::Interrupted {
+            on_event(Event::Paused { reason: halt_reason.clone() });
+        } else {
+            on_event(Event::Halted { reason: halt_reason.clone() });
+        }
     }
-    if state != RunState::Interrupted {
-        jappend(&j, &Record::State { time: now(), state, detail: halt_reason })?;
-    }
+    jappend(&j, &Record::State { time: now(), state, detail: halt_reason.clone() })?;
     let done: BTreeMap<String, String> = progress
         .iter()
         .filter_map(|(k, p)| p.outcome.as_ref().map(|o| (k.clone(), o.word().to_string())))
@@ -303,6 +376,7 @@ pub async fn execute_opts(
     Ok(RunResult {
         run_id,
         state,
+        detail: halt_reason,
         waves: all_waves
             .iter()
             .map(|w| w.iter().map(|id| (id.clone(), done.get(id).cloned().unwrap_or_else(|| "untouched".into()))).collect())

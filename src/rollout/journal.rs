@@ -108,14 +108,28 @@ impl Outcome {
     }
 }
 
-/// The run's state (`runs --json`: running, interrupted, halted, done, rolled-back).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The run's state: the one vocabulary of the CLI, `runs --json` and the console (running,
+/// interrupted, halted, done, rolled-back). Derived from the journal and the run's lock by
+/// [`super::lifecycle::status`]; what each allows: [`super::lifecycle::allowed_actions`].
+/// There is no other word: a run the operator paused (or paused after its canary), stopped,
+/// aborted, or whose process died is `interrupted`; the reason is in the state's detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RunState {
+    /// A live process holds the run's lock and acts for it (applying or rolling back).
+    /// Allows nothing to anyone else; that process alone may pause or stop it.
     Running,
+    /// Nobody holds it and it did not finish: paused by the operator, paused after the canary
+    /// (`apply --pause-after-canary`), stopped, or its process died.
+    /// Allows: resume (`apply --resume`), rollback, unlock.
     Interrupted,
+    /// Stopped by the engine: a canary that did not verify, the error budget spent, or an
+    /// outcome nobody answered. Allows: resume with `--continue-halted`, rollback, unlock.
     Halted,
+    /// Every wave went through (agents may still have failed or been skipped).
+    /// Allows: rollback.
     Done,
+    /// Every agent the run changed was put back. Allows nothing.
     RolledBack,
 }
 
@@ -196,7 +210,7 @@ pub enum OpenError {
 }
 
 /// Who holds a run: written next to the journal by the process that locks it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
     pub pid: u32,
     pub operator: String,
@@ -361,9 +375,15 @@ impl Drop for Journal {
     }
 }
 
+/// The holder note of a run (written by the process that takes its lock, removed when it lets
+/// go; a process that died leaves it behind: [`is_held`] says whether it is still true).
+pub fn holder(run_id: &str) -> Option<Holder> {
+    fs::read_to_string(Journal::holder_path(run_id)).ok().and_then(|t| serde_json::from_str::<Holder>(&t).ok())
+}
+
 /// Who holds a run's lock, as its holder note says (`pid P, OPERATOR, since T`).
 pub fn holder_of(run_id: &str) -> String {
-    match fs::read_to_string(Journal::holder_path(run_id)).ok().and_then(|t| serde_json::from_str::<Holder>(&t).ok()) {
+    match holder(run_id) {
         Some(h) => format!("pid {} ({}), since {}", h.pid, h.operator, h.since),
         None => "a process that left no note (starting or ending: try again)".into(),
     }

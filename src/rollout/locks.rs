@@ -59,7 +59,7 @@ pub fn held_locks(plan: &Plan) -> Vec<Held> {
                 _ => None,
             })
             .unwrap_or_else(|| view.operator.clone());
-        let state = view.state(crate::rollout::is_live(&run)).as_str().to_string();
+        let state = crate::rollout::lifecycle::status(&view).state.as_str().to_string();
         for (agent, maybe) in locks_left(&records) {
             if ids.contains(&agent) {
                 out.push(Held { agent, run_id: run.clone(), holder: holder.clone(), state: state.clone(), maybe });

@@ -27,13 +27,19 @@
 //!
 //! # Run states
 //!
-//! `running` (a process holds it), `interrupted` (nobody does, and it did not finish: resume
-//! or roll back), `halted` (stopped by a canary, the error budget or an unknown outcome:
-//! `apply --resume RUN --continue-halted`, or roll back), `done`, `rolled-back`.
+//! One word each, defined once in [`journal::RunState`] and derived from the journal by
+//! [`lifecycle::status`] (the CLI, `runs --json` and the console all use it): `running` (a live
+//! process holds it), `interrupted` (nobody does, and it did not finish: paused by the
+//! operator, paused after the canary, stopped, or its process died: resume or roll back),
+//! `halted` (stopped by a canary failure, the error budget or an unknown outcome:
+//! `apply --resume RUN --continue-halted`, or roll back), `done`, `rolled-back`. What each
+//! allows: [`lifecycle::allowed_actions`].
 
 pub mod engine;
 pub mod journal;
+pub mod lifecycle;
 pub mod locks;
+pub mod options;
 pub mod summary;
 pub mod view;
 

@@ -135,9 +135,15 @@ impl RunView {
                         _ => a.outcome = Some(outcome.clone()),
                     }
                 }
-                Record::Session { token, .. } => {
+                Record::Session { token, action, .. } => {
                     if !v.tokens.contains(token) {
                         v.tokens.push(token.clone());
+                    }
+                    // A process took the run up again (resume): what the last one recorded
+                    // (paused, halted) is history; what this one records, or its death, decides.
+                    if action == "apply" {
+                        v.recorded_state = None;
+                        v.last_detail.clear();
                     }
                 }
                 Record::State { state, detail, .. } => {
@@ -149,12 +155,15 @@ impl RunView {
         Some(v)
     }
 
-    /// The state to show: what was recorded, else running (a live process holds the run) or
-    /// interrupted (nobody does: the console died or was stopped mid-run).
+    /// The state to show, the one derivation ([`super::lifecycle`] gives what each state allows): running while
+    /// held, whatever was recorded before; otherwise what the last process recorded, or
+    /// `interrupted` when it recorded nothing (it died or was stopped).
     pub fn state(&self, live: bool) -> RunState {
+        if live {
+            return RunState::Running;
+        }
         match self.recorded_state {
-            Some(RunState::Running) | None if live => RunState::Running,
-            Some(RunState::Running) | None => RunState::Interrupted,
+            None | Some(RunState::Running) => RunState::Interrupted,
             Some(s) => s,
         }
     }
@@ -183,26 +192,4 @@ impl RunView {
     pub fn unknown(&self) -> Vec<String> {
         self.agents.iter().filter(|(_, p)| matches!(p.outcome, Some(Outcome::Unknown(_)))).map(|(id, _)| id.clone()).collect()
     }
-}
-
-/// Which runs may be resumed: interrupted ones; halted ones only when the operator says so;
-/// never a finished one (`done`, `rolled-back`) nor one a rollback has begun on.
-pub fn may_resume(view: &RunView, continue_halted: bool) -> Result<(), String> {
-    let id = &view.run_id;
-    match view.state(false) {
-        RunState::Done | RunState::RolledBack => {
-            return Err(format!("run {id} is {}: there is nothing to resume", view.state(false).as_str()))
-        }
-        RunState::Halted if !continue_halted => {
-            return Err(format!(
-                "run {id} halted ({}); read why, then `apply --resume {id} --continue-halted` to go on, or `rollback --run {id}`",
-                view.last_detail
-            ))
-        }
-        _ => {}
-    }
-    if view.agents.values().any(|p| p.rollback.is_some()) {
-        return Err(format!("a rollback of run {id} has begun; finish it with `rollback --run {id}`"));
-    }
-    Ok(())
 }

@@ -403,7 +403,7 @@ impl Exec {
                         }
                     };
                     let view = read_journal(&run_id).map_err(|e| e.to_string()).and_then(|r| RunView::from_records(&r).ok_or_else(|| "no start record".to_string()));
-                    let view = match view.and_then(|v| crate::rollout::view::may_resume(&v, true).map(|_| v)) {
+                    let view = match view.and_then(|v| crate::rollout::lifecycle::may_resume(&crate::rollout::lifecycle::status_with(&v, false), true).map(|_| v)) {
                         Ok(v) => v,
                         Err(e) => {
                             let _ = tx.send(Msg::RunDone(Err(e)));

@@ -107,9 +107,21 @@ impl App {
                     fx.push(Effect::Stop);
                     self.info("pausing after the steps in flight");
                 }
-                Some(r) if r.phase == RunPhase::Paused => {
+                // Paused here, or finished in a state that allows resuming (stopped, halted).
+                Some(r)
+                    if r.phase == RunPhase::Paused
+                        || (r.kind == RunKind::Apply
+                            && r.phase == RunPhase::Finished
+                            && r.state.is_some_and(|s| {
+                                crate::rollout::lifecycle::allowed_actions(s).iter().any(|x| {
+                                    matches!(x, crate::rollout::lifecycle::RunAction::Resume | crate::rollout::lifecycle::RunAction::ContinueHalted)
+                                })
+                            })) =>
+                {
                     if let Some(id) = r.run_id.clone() {
                         r.phase = RunPhase::Running;
+                        r.halted = None;
+                        r.aborted = false;
                         fx.push(Effect::Resume { run_id: id });
                         self.info("resuming");
                     }
@@ -127,7 +139,7 @@ impl App {
                     r.phase = RunPhase::Finished;
                     r.aborted = true;
                     let id = r.run_id.clone().unwrap_or_default();
-                    self.info(format!("aborted; resume later with `codex-fleet apply --resume {id}`"));
+                    self.info(format!("interrupted; resume later with `codex-fleet apply --resume {id}`"));
                 }
                 _ => self.error("no run in progress"),
             },
@@ -190,6 +202,8 @@ impl App {
                             r.agents.entry(agent).or_default().outcome = Some(outcome);
                         }
                         Event::Halted { reason } => r.halted = Some(reason),
+                        // A pause or stop: the header says `interrupted`; never "halted".
+                        Event::Paused { .. } => {}
                     }
                 }
             }
@@ -207,7 +221,7 @@ impl App {
                             let mut text = format!(
                                 "run {}: {} — {} verified, {} failed, {} skipped, {} untouched",
                                 result.run_id,
-                                if r.aborted { "aborted (resumable)" } else { result.state.as_str() },
+                                result.state.as_str(),
                                 result.verified,
                                 result.failed,
                                 result.skipped,

@@ -32,8 +32,9 @@ impl RunPhase {
             RunPhase::Starting => "starting",
             RunPhase::Running => "running",
             RunPhase::Pausing => "pausing after the steps in flight",
-            RunPhase::Paused => "paused (resumable)",
-            RunPhase::Stopping => "aborting after the steps in flight",
+            // The run's state word (`rollout::journal::RunState`): a paused run is interrupted.
+            RunPhase::Paused => "interrupted (paused; resumable)",
+            RunPhase::Stopping => "stopping after the steps in flight",
             RunPhase::Finished => "finished",
         }
     }

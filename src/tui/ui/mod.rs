@@ -20,7 +20,8 @@ use super::text::wrap::wrap_line;
 use crate::diagnose::{ProbeSummary, Verdict};
 use crate::present::verdict_label;
 use crate::probe::Outcome as ProbeOutcome;
-use crate::rollout::journal::Outcome;
+use crate::rollout::journal::{Outcome, RunState};
+use crate::rollout::lifecycle::RunAction;
 use crate::scan::{AgentState, HostState};
 
 mod agents;
@@ -150,11 +151,23 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str, bool)> {
         View::Detail => vec![("j/k", "scroll", false), ("p", "preview", false), ("a", "apply", true), ("v", "verify", false)],
         View::Plan => vec![("j/k", "scroll", false), ("n/N", "next/prev group", false), ("enter", "fold/unfold", false), ("a", "apply", true)],
         // Only what the run's state allows.
-        View::Rollout => match app.run.as_ref().map(|r| r.phase) {
-            Some(RunPhase::Starting | RunPhase::Running) => vec![("P", "pause", true), ("X", "abort", true)],
-            Some(RunPhase::Paused) => vec![("P", "resume", true), ("X", "abort", true), ("B", "roll back", true)],
-            Some(RunPhase::Finished) => vec![("B", "roll back", true)],
-            Some(RunPhase::Pausing | RunPhase::Stopping) | None => vec![],
+        View::Rollout => match app.run.as_ref() {
+            Some(r) if matches!(r.phase, RunPhase::Starting | RunPhase::Running) => vec![("P", "pause", true), ("X", "abort", true)],
+            Some(r) if matches!(r.phase, RunPhase::Pausing | RunPhase::Stopping) => vec![],
+            // Paused or finished: what the run's state allows (rollout::lifecycle::allowed_actions).
+            Some(r) => match if r.phase == RunPhase::Paused { Some(RunState::Interrupted) } else { r.state } {
+                Some(s) => crate::rollout::lifecycle::allowed_actions(s)
+                    .iter()
+                    .filter_map(|a| match a {
+                        RunAction::Resume | RunAction::ContinueHalted if r.kind == RunKind::Apply => Some(("P", "resume", true)),
+                        RunAction::Rollback => Some(("B", "roll back", true)),
+                        _ => None,
+                    })
+                    .collect(),
+                // A rollback that did not finish, a run that failed: roll back (again).
+                None => vec![("B", "roll back", true)],
+            },
+            None => vec![],
         },
         View::Audit => vec![("e", "export", false), ("j/k", "run", false), ("B", "roll back run", true)],
     };

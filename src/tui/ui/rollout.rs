@@ -30,9 +30,9 @@ pub(super) fn draw_rollout(f: &mut Frame, area: Rect, app: &App) {
     let mut lines: Vec<Line> = Vec::new();
     let kind = if r.kind == RunKind::Apply { "apply" } else { "rollback" };
     let state = match (r.phase, r.state) {
-        (RunPhase::Finished, Some(s)) if r.aborted => format!("aborted ({}; resumable)", s.as_str()),
+        // The run's state word, one vocabulary (rollout::journal::RunState).
         (RunPhase::Finished, Some(s)) => s.as_str().to_string(),
-        (RunPhase::Finished, None) if r.aborted => "aborted (resumable)".to_string(),
+        (RunPhase::Finished, None) if r.aborted => RunState::Interrupted.as_str().to_string(),
         (p, _) => p.as_str().to_string(),
     };
     lines.push(Line::from(vec![
