@@ -471,6 +471,7 @@ pub struct App {
     dirty: bool,
     /// The data changed: the summary lines need recomputing too.
     data_dirty: bool,
+    filter_index: super::filter_index::FilterIndex,
 }
 
 const CANARY_CHOICES: [usize; 4] = [1, 2, 5, 0];
@@ -562,6 +563,7 @@ impl App {
             total: 0,
             dirty: true,
             data_dirty: true,
+            filter_index: Default::default(),
         };
         app.sync();
         app
@@ -592,47 +594,12 @@ impl App {
             self.causes = stalled_causes(&self.report);
             self.why = why_text(&self.causes);
             self.total = self.report.hosts.iter().map(|h| h.agents.len()).sum();
+            self.filter_index.invalidate();
         }
         let keep = self.selected_agent().map(|a| (a.read.agent.host.clone(), a.read.agent.name.clone()));
-        let terms: Vec<String> = self.filter.split_whitespace().map(str::to_lowercase).collect();
-        // A filter that is a whole root cause of the why line (Enter on a cause in the Hosts
-        // view, or typed) selects exactly the agents stalled by it.
-        let cause = self.causes.iter().map(|(_, c)| *c).find(|c| c.eq_ignore_ascii_case(self.filter.trim()));
-        let mut rows: Vec<AgentIx> = Vec::with_capacity(self.total);
-        for (hi, h) in self.report.hosts.iter().enumerate() {
-            for (ai, a) in h.agents.iter().enumerate() {
-                let hit = match &cause {
-                    Some(c) => root_cause(a) == Some(c),
-                    None => terms.iter().all(|t| matches_term(h, a, t)),
-                };
-                if hit {
-                    rows.push((hi as u32, ai as u32));
-                }
-            }
-        }
-        let rep = &self.report;
-        let get = |ix: &AgentIx| (&rep.hosts[ix.0 as usize], &rep.hosts[ix.0 as usize].agents[ix.1 as usize]);
-        let mode = |a: &AgentState| a.diagnosis.effective.as_ref().map(|e| e.sandbox_mode.value.clone()).unwrap_or_default();
-        match self.sort {
-            SortKey::Verdict => rows.sort_by(|x, y| {
-                let ((hx, ax), (hy, ay)) = (get(x), get(y));
-                (verdict_rank(ax.diagnosis.verdict), &hx.host.name, &ax.read.agent.name)
-                    .cmp(&(verdict_rank(ay.diagnosis.verdict), &hy.host.name, &ay.read.agent.name))
-            }),
-            SortKey::Host => rows.sort_by(|x, y| {
-                let ((hx, ax), (hy, ay)) = (get(x), get(y));
-                (&hx.host.name, &ax.read.agent.name).cmp(&(&hy.host.name, &ay.read.agent.name))
-            }),
-            SortKey::Name => rows.sort_by(|x, y| get(x).1.read.agent.name.cmp(&get(y).1.read.agent.name)),
-            SortKey::Mode => rows.sort_by(|x, y| {
-                let ((hx, ax), (hy, ay)) = (get(x), get(y));
-                (mode(ax), &hx.host.name, &ax.read.agent.name).cmp(&(mode(ay), &hy.host.name, &ay.read.agent.name))
-            }),
-        }
-        if self.sort_rev {
-            rows.reverse();
-        }
-        self.rows = rows;
+        // Filter and sort (incrementally: the index of the searchable words, the sorted order and
+        // the last results are kept between keystrokes; see `filter_index`).
+        self.rows = self.filter_index.rows(&self.report, &self.causes, &self.filter, self.sort, self.sort_rev);
         if let Some((host, name)) = keep {
             let same = |a: &AgentState| a.read.agent.name == name && a.read.agent.host == host;
             if let Some(i) = self.rows.iter().position(|ix| self.agent_at(*ix).is_some_and(same)) {
@@ -1664,7 +1631,7 @@ pub const HOST_TERM: &str = "host=";
 
 /// Does one filter term match this agent (name, host, container id, verdict, finding codes,
 /// and the root cause in the words the "why" line writes: "no bubblewrap", "RTM_NEWADDR")?
-fn matches_term(h: &HostState, a: &AgentState, t: &str) -> bool {
+pub(super) fn matches_term(h: &HostState, a: &AgentState, t: &str) -> bool {
     if let Some(x) = t.strip_prefix(HOST_TERM) {
         return h.host.id.eq_ignore_ascii_case(x) || h.host.name.eq_ignore_ascii_case(x);
     }

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod export;
+pub mod filter_index;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod log;
