@@ -27,7 +27,8 @@ use ratatui::Terminal;
 use tokio::sync::{mpsc, watch};
 
 pub use action::{Action, Edit, Effect, Mode, Msg, Pending, PlanFor, Popup, SortKey, Status, StatusKind, View};
-pub use app::{AgentIx, App, AppOptions};
+pub use app::{App, AppOptions};
+pub use model::filter::AgentIx;
 pub use model::input::{complete, LineInput, COMMANDS};
 pub use model::plan::{plan_lines, plan_subset, subset, PlanView};
 pub use model::run::{AgentRun, RunKind, RunPhase, RunProgress};

@@ -1,56 +1,18 @@
 //! The Agents view's state: the table's rows (filtered, sorted), marks, copying an id, and the
 //! boot assertions run from it.
 
-use crate::tui::action::{Action, Effect, Msg, SortKey, View};
-use super::{AgentIx, App};
-use crate::tui::model::filter::{matches_term, verdict_rank};
-use crate::present::root_cause;
+use super::App;
 use crate::scan::AgentState;
+use crate::tui::action::{Action, Effect, Msg, View};
 
 impl App {
     /// Rebuild the table's rows from the report, the filter and the sort, keeping the agent in
     /// focus selected.
     pub(super) fn rebuild_rows(&mut self) {
         let keep = self.selected_agent().map(|a| (a.read.agent.host.clone(), a.read.agent.name.clone()));
-        let terms: Vec<String> = self.filter.split_whitespace().map(str::to_lowercase).collect();
-        // A filter that is a whole root cause of the why line (Enter on a cause in the Hosts
-        // view, or typed) selects exactly the agents stalled by it.
-        let cause = self.causes.iter().map(|(_, c)| *c).find(|c| c.eq_ignore_ascii_case(self.filter.trim()));
-        let mut rows: Vec<AgentIx> = Vec::with_capacity(self.total);
-        for (hi, h) in self.report.hosts.iter().enumerate() {
-            for (ai, a) in h.agents.iter().enumerate() {
-                let hit = match &cause {
-                    Some(c) => root_cause(a) == Some(c),
-                    None => terms.iter().all(|t| matches_term(h, a, t)),
-                };
-                if hit {
-                    rows.push((hi as u32, ai as u32));
-                }
-            }
-        }
-        let rep = &self.report;
-        let get = |ix: &AgentIx| (&rep.hosts[ix.0 as usize], &rep.hosts[ix.0 as usize].agents[ix.1 as usize]);
-        let mode = |a: &AgentState| a.diagnosis.effective.as_ref().map(|e| e.sandbox_mode.value.clone()).unwrap_or_default();
-        match self.sort {
-            SortKey::Verdict => rows.sort_by(|x, y| {
-                let ((hx, ax), (hy, ay)) = (get(x), get(y));
-                (verdict_rank(ax.diagnosis.verdict), &hx.host.name, &ax.read.agent.name)
-                    .cmp(&(verdict_rank(ay.diagnosis.verdict), &hy.host.name, &ay.read.agent.name))
-            }),
-            SortKey::Host => rows.sort_by(|x, y| {
-                let ((hx, ax), (hy, ay)) = (get(x), get(y));
-                (&hx.host.name, &ax.read.agent.name).cmp(&(&hy.host.name, &ay.read.agent.name))
-            }),
-            SortKey::Name => rows.sort_by(|x, y| get(x).1.read.agent.name.cmp(&get(y).1.read.agent.name)),
-            SortKey::Mode => rows.sort_by(|x, y| {
-                let ((hx, ax), (hy, ay)) = (get(x), get(y));
-                (mode(ax), &hx.host.name, &ax.read.agent.name).cmp(&(mode(ay), &hy.host.name, &ay.read.agent.name))
-            }),
-        }
-        if self.sort_rev {
-            rows.reverse();
-        }
-        self.rows = rows;
+        // Filter and sort incrementally: the index of the searchable words, the sorted order and
+        // the last results are kept between keystrokes (see `model::filter_index`).
+        self.rows = self.filter_index.rows(&self.report, &self.causes, &self.filter, self.sort, self.sort_rev);
         if let Some((host, name)) = keep {
             let same = |a: &AgentState| a.read.agent.name == name && a.read.agent.host == host;
             if let Some(i) = self.rows.iter().position(|ix| self.agent_at(*ix).is_some_and(same)) {

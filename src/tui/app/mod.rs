@@ -48,8 +48,7 @@ impl Default for AppOptions {
     }
 }
 
-/// Index of an agent: (host, agent) in `report.hosts`.
-pub type AgentIx = (u32, u32);
+pub use super::model::filter::AgentIx;
 
 pub struct App {
     pub read_only: bool,
@@ -107,6 +106,8 @@ pub struct App {
     pub(super) dirty: bool,
     /// The data changed: the summary lines need recomputing too.
     pub(super) data_dirty: bool,
+    /// The filter's index and its last results (see [`super::model::filter_index`]).
+    pub(super) filter_index: super::model::filter_index::FilterIndex,
 }
 
 impl App {
@@ -158,6 +159,7 @@ impl App {
             total: 0,
             dirty: true,
             data_dirty: true,
+            filter_index: Default::default(),
         };
         app.sync();
         app
@@ -188,6 +190,7 @@ impl App {
             self.causes = stalled_causes(&self.report);
             self.why = why_text(&self.causes);
             self.total = self.report.hosts.iter().map(|h| h.agents.len()).sum();
+            self.filter_index.invalidate();
         }
         self.rebuild_rows();
         self.clamp();

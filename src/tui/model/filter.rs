@@ -2,6 +2,10 @@
 //! verdicts' severity order.
 
 use crate::diagnose::Verdict;
+
+/// Index of an agent: (host, agent) in `report.hosts`.
+pub type AgentIx = (u32, u32);
+
 use crate::present::root_cause;
 use crate::scan::{AgentState, HostState};
 

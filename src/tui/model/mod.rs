@@ -2,6 +2,7 @@
 //! renderer ([`super::ui`]) alike: they know nothing of either.
 
 pub mod filter;
+pub mod filter_index;
 pub mod input;
 pub mod plan;
 pub mod run;
