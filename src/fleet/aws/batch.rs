@@ -309,7 +309,7 @@ impl AwsFleet {
         let id = match self.send(rc, &spec, deadline).await {
             Ok(id) => id,
             Err(e) => {
-                for (_, l) in waiting {
+                for l in waiting.into_values() {
                     for (_, tx) in l {
                         let _ = tx.send(Err(e.clone()));
                     }
@@ -324,7 +324,7 @@ impl AwsFleet {
             let now = Instant::now();
             if self.cancelled() {
                 self.cancel_command(rc, &id).await;
-                for (_, l) in waiting.drain() {
+                for l in waiting.drain().map(|(_, l)| l) {
                     for (_, tx) in l {
                         let _ = tx.send(Err(FleetError::Other("cancelled".into())));
                     }
