@@ -6,7 +6,8 @@
 # Operations (CFH_<n>_OP), fields (CFH_<n>_F_<NAME>):
 #   scan    FILTER AGENT_USER GITEA NONCE   list codex containers, inspect, probe, diff, boot WARN
 #   blobs   NONCE HASHES                    texts a scan kept by hash: `b HASH VALUE`, or `m HASH` when not kept
-#   read    CONTAINER AGENT_USER GITEA      one container, full probe (files)
+#   read    CONTAINER AGENT_USER GITEA [KNOWN]  one container, full probe (files); a text whose
+#                                           hash is in KNOWN (the console holds it) as `@HASH:LEN`
 #   backup  CONTAINER PATH RUN              agent-ops.sh backup, in the container
 #   write   CONTAINER PATH BEFORE CONTENT RUN [BEFORE_TEXT]   agent-ops.sh write (conditional on
 #                                           the sha256 and, with BEFORE_TEXT, on the content;
@@ -15,7 +16,7 @@
 #   restore CONTAINER PATH BACKUP EXPECTED  agent-ops.sh restore (conditional)
 #   lock    CONTAINER RUN TOKEN HOLDER PREV / unlock CONTAINER RUN TOKEN PREV   agent-ops.sh lock / unlock
 #   restart CONTAINER                       docker restart
-#   wait    CONTAINER TIMEOUT AGENT_USER GITEA  running, restart count unchanged; then read
+#   wait    CONTAINER TIMEOUT AGENT_USER GITEA [KNOWN]  running, restart count unchanged; then read
 #
 # A container speaks only for itself. Each scanned container is one record whose lines this
 # script writes: `c id=FULL_ID ...` (what docker, not the container, says), `d`/`w`/`e` lines
@@ -126,8 +127,28 @@ agent_lines() {
 			esac
 		done | pline
 	else
-		printf '%s\n' "$out" | pline
+		printf '%s\n' "$out" | known_refs "$7" | pline
 	fi
+}
+
+# known_refs "HASHES" (a read's KNOWN): the probe's lines, each free-text value whose hash the
+# console named (it holds that text already) replaced by its reference `@HASH:LEN`; any other
+# value starting with `@` is written `%40...` (decoded the same, it cannot read as a reference).
+known_refs() {
+	while IFS= read -r pl; do
+		k=${pl%%=*}; v=${pl#*=}
+		case $k in
+		e.* | cfx | emx | cf | em | sy | rq | mc | pj | syx | rqx | mcx | pjx)
+			if [ "$k" != "$pl" ]; then
+				if [ -n "$1" ] && [ "${#v}" -gt 24 ]; then
+					h=$(printf '%s' "$v" | sha256sum | cut -c1-12)
+					case " $1 " in *" $h "*) printf '%s=@%s:%s\n' "$k" "$h" "${#v}"; continue ;; esac
+				fi
+				case $v in @*) printf '%s=%%40%s\n' "$k" "${v#@}"; continue ;; esac
+			fi ;;
+		esac
+		printf '%s\n' "$pl"
+	done
 }
 
 # full_id ID: a full container id (64 lower-case hex), nothing else.
@@ -158,13 +179,13 @@ op_restore() { ops_item "$1" restore "$2" "$3" "$4" </dev/null; }
 op_lock() { ops_item "$1" lock "$2" "$3" "$4" "$5" </dev/null; } # C RUN TOKEN HOLDER PREV
 op_unlock() { ops_item "$1" unlock "$2" "$3" "$4" </dev/null; } # C RUN TOKEN PREV
 
-op_wait() { # C TIMEOUT AGENT_USER GITEA
+op_wait() { # C TIMEOUT AGENT_USER GITEA KNOWN
 	end=$(( $(date +%s) + $2 )); last=; same=0
 	while [ "$(date +%s)" -lt "$end" ]; do
 		s=$(docker inspect --format '{{.State.Status}} {{.RestartCount}}' "$1" 2>/dev/null)
 		if [ "$s" = "$last" ] && [ "${s%% *}" = running ]; then same=$((same + 1)); else same=0; fi
 		last=$s
-		[ "$same" -ge 5 ] && { echo "ok stable rc=${s#* }"; agent_lines "$1" "$3" "$4" files 0 ""; return 0; }
+		[ "$same" -ge 5 ] && { echo "ok stable rc=${s#* }"; agent_lines "$1" "$3" "$4" files 0 "" "$5"; return 0; }
 		sleep 1
 	done
 	printf 'err unstable %s\n' "$(pct1 "state ${last:-unknown} after $2s")"
@@ -177,6 +198,7 @@ run_item() { # N
 		eval "F_$f=\${CFH_${1}_F_$f-}"
 	done
 	for f in TOKEN PREV; do eval "F_$f=\${CFH_${1}_F_$f-}"; done # the lock's process token
+	F_KNOWN=; eval "F_KNOWN=\${CFH_${1}_F_KNOWN-}"; case $F_KNOWN in *[!0-9a-f\ ]*) F_KNOWN= ;; esac # read, wait: texts the console holds
 	eval "H_BEFORE_TEXT=\${CFH_${1}_F_BEFORE_TEXT+1}"
 	case $op in scan | blobs) ;; *)
 		# Only the full id names a container (a name or prefix could name another one).
@@ -207,7 +229,7 @@ run_item() { # N
 			case $h in *[!0-9a-f]*) continue ;; esac
 			if [ -f "$STORE/$F_NONCE/$h" ]; then printf 'b %s %s\n' "$h" "$(cat "$STORE/$F_NONCE/$h")"; else printf 'm %s\n' "$h"; fi
 		done ;;
-	read) agent_lines "$F_CONTAINER" "$F_AGENT_USER" "$F_GITEA" files 0 "" ;;
+	read) agent_lines "$F_CONTAINER" "$F_AGENT_USER" "$F_GITEA" files 0 "" "$F_KNOWN" ;;
 	backup) op_backup "$F_CONTAINER" "$F_PATH" "$F_RUN" ;;
 	write) if [ -n "$H_BEFORE_TEXT" ]; then op_write "$F_CONTAINER" "$F_PATH" "$F_BEFORE" "$F_CONTENT" "$F_RUN" "$F_BEFORE_TEXT"
 		else op_write "$F_CONTAINER" "$F_PATH" "$F_BEFORE" "$F_CONTENT" "$F_RUN"; fi ;;
@@ -216,19 +238,42 @@ run_item() { # N
 	unlock) op_unlock "$F_CONTAINER" "$F_RUN" "$F_TOKEN" "${F_PREV:--}" ;;
 	restart) docker restart "$F_CONTAINER" >/dev/null 2>"$CFH_DIR/r.err" && printf 'ok restart st=%s\n' "$(docker inspect --format '{{.State.Status}}' "$F_CONTAINER")" \
 		|| { printf 'err restart %s\n' "$(pct1 "$(head -c 300 "$CFH_DIR/r.err")")"; return 1; } ;;
-	wait) op_wait "$F_CONTAINER" "${F_TIMEOUT:-60}" "$F_AGENT_USER" "$F_GITEA" ;;
+	wait) op_wait "$F_CONTAINER" "${F_TIMEOUT:-60}" "$F_AGENT_USER" "$F_GITEA" "$F_KNOWN" ;;
 	*) printf 'err op %s\n' "$(pct1 "unknown operation $op")"; return 1 ;;
 	esac
 }
 
-main() {
-	printf '#cfh 1 begin %s\n' "$SELF"
-	i=1; done_n=0; failed=0
+# Items on containers (every operation but scan and blobs) run side by side, each in a private
+# directory of its own (its temporary files are its own), its output kept until its turn: a
+# command carrying several agents' operations takes as long as its slowest item, not their sum.
+# Each item still acts on its own container only, on its own conditions, and answers in its own
+# frame, printed in order.
+start_items() {
+	i=1
 	while [ "$i" -le "$CFH_N" ]; do
 		eval "inst=\$CFH_${i}_INSTANCE; op=\$CFH_${i}_OP"
+		case $op in scan | blobs) ;; *)
+			if [ "$inst" = "$SELF" ]; then
+				mkdir "$CFH_DIR/j$i" && for f in "$CFH_DIR"/*.sh; do [ -e "$f" ] && ln -s "$f" "$CFH_DIR/j$i/"; done
+				( CFH_DIR=$CFH_DIR/j$i; run_item "$i" >"$CFH_DIR/out" 2>"$CFH_DIR/err"; echo $? >"$CFH_DIR/rc" ) &
+				eval "CFH_PID_$i=\$!"
+			fi ;;
+		esac
+		i=$((i + 1))
+	done
+}
+
+main() {
+	printf '#cfh 1 begin %s\n' "$SELF"
+	start_items
+	i=1; done_n=0; failed=0
+	while [ "$i" -le "$CFH_N" ]; do
+		eval "inst=\$CFH_${i}_INSTANCE; op=\$CFH_${i}_OP; pid=\${CFH_PID_$i-}"
 		if [ "$inst" = "*" ] || [ "$inst" = "$SELF" ]; then
 			printf '#cfh 1 item %s %s\n' "$i" "$op"
-			run_item "$i"; r=$?
+			if [ -n "$pid" ]; then
+				wait "$pid"; cat "$CFH_DIR/j$i/out"; cat "$CFH_DIR/j$i/err" >&2; r=$(cat "$CFH_DIR/j$i/rc" 2>/dev/null || echo 99)
+			else run_item "$i"; r=$?; fi
 			printf '#cfh 1 item %s end %s\n' "$i" "$r"
 			[ "$r" = 0 ] || failed=1
 			done_n=$((done_n + 1))

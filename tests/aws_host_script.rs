@@ -81,3 +81,45 @@ fn only_a_full_container_id_that_docker_confirms_names_a_container() {
     let (stdout, _) = run(&render(&p), dir.path());
     assert!(dir.path().join("restarted").exists(), "the full id docker confirms is acted on: {stdout}");
 }
+
+/// Several agents' items in one command (batch.rs): they run side by side on the host, each on
+/// its own container, and each answers in its own frame, in order; one item's failure (a
+/// container gone) is its own, its host-mates' items still act and answer.
+#[test]
+fn several_agents_items_in_one_command_answer_each_in_its_own_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, gone, c) = ("aa".repeat(32), "bb".repeat(32), "cc".repeat(32));
+    // docker: inspect answers for a and c only; restart leaves a mark per container.
+    fake_docker(
+        dir.path(),
+        &format!(
+            r#"case $1 in
+inspect) for x; do :; done; case $x in {a}|{c}) case $3 in *Status*) echo running ;; *) echo "$x" ;; esac ;; *) exit 1 ;; esac ;;
+restart) touch "{d}/restarted-$2" ;;
+esac"#,
+            d = dir.path().display()
+        ),
+    );
+    let p = Payload {
+        run: "r1".into(),
+        z: true,
+        items: vec![
+            Item::new("i-0test", "restart").with("CONTAINER", a.clone()),
+            Item::new("i-0other", "restart").with("CONTAINER", a.clone()),
+            Item::new("i-0test", "restart").with("CONTAINER", gone.clone()),
+            Item::new("i-0test", "restart").with("CONTAINER", c.clone()),
+        ],
+    };
+    let (stdout, rc) = run(&render(&p), dir.path());
+    assert_eq!(rc, 1, "one item failed: {stdout}");
+    let o = parse_output(&stdout).unwrap();
+    let got: Vec<(usize, i32, String)> = o.items.iter().map(|i| (i.seq, i.rc, i.lines.join("|"))).collect();
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!((got[0].0, got[0].1), (1, 0), "{got:?}");
+    assert!(got[0].2.starts_with("ok restart st=running"), "{got:?}");
+    assert_eq!((got[1].0, got[1].1), (3, 3), "{got:?}");
+    assert!(got[1].2.starts_with("gone "), "{got:?}");
+    assert_eq!((got[2].0, got[2].1), (4, 0), "{got:?}");
+    assert!(dir.path().join(format!("restarted-{a}")).exists() && dir.path().join(format!("restarted-{c}")).exists());
+    assert!(!dir.path().join(format!("restarted-{gone}")).exists());
+}

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::host_script::{self, kv, unpct, HostOutput, Item, ItemOutput, Payload};
+use super::host_script::{self, kv, unpct, Item, ItemOutput, Payload};
 use super::ssm::{invocation_output, Dest, InvResult, SendSpec};
 use super::AwsFleet;
 use crate::fleet::{
@@ -355,14 +355,15 @@ impl AwsFleet {
                 agent.container_id
             )));
         }
-        let item = item.with("CONTAINER", agent.container_id.clone());
-        let payload = Payload { run: item.get("RUN").unwrap_or("-").to_string(), z, items: vec![Item { instance: agent.host.clone(), ..item }] };
+        let item = Item { instance: agent.host.clone(), ..item.with("CONTAINER", agent.container_id.clone()) };
         let host = self.host_of(&agent.host);
-        let out: HostOutput = self.run_one(&agent.host, &payload, &op, timeout).await.map_err(|e| match e {
+        // Shared with the other agents' operations of the same kind queued meanwhile (batch.rs);
+        // the answer is this item's own. (`z`: a shared command's output is always compressed.)
+        let _ = z;
+        let it = self.batched(&agent.host, item, timeout).await.map_err(|e| match e {
             FleetError::Unreachable { reason, .. } => FleetError::Unreachable { host: host.name.clone(), reason },
             e => e,
         })?;
-        let it = out.items.into_iter().next().ok_or_else(|| FleetError::Other(format!("{op}: no output from the host")))?;
         if it.lines.iter().any(|l| l.starts_with("gone ")) {
             return Err(FleetError::AgentGone { agent: agent.id() });
         }
@@ -386,6 +387,8 @@ impl AwsFleet {
     fn read_from(&self, agent: &AgentRef, it: &ItemOutput) -> Result<AgentRead, FleetError> {
         let parts = parse_agents(&it.lines).map_err(FleetError::Other)?;
         let p = parts.into_iter().next().ok_or_else(|| FleetError::AgentGone { agent: agent.id() })?;
+        // Texts sent whole are kept, so that the next read names them by hash (batch.rs).
+        self.learn_texts(&p.probe);
         let host = self.host_of(&agent.host);
         let read = self.assemble(&host, &p);
         if read.agent.container_id != agent.container_id {
@@ -492,7 +495,7 @@ impl Fleet for AwsFleet {
     }
 
     async fn read_agent(&self, agent: &AgentRef) -> Result<AgentRead, FleetError> {
-        let mut it = Item::new(&agent.host, "read").with("GITEA", self.opts.gitea_url.clone());
+        let mut it = Item::new(&agent.host, "read").with("GITEA", self.opts.gitea_url.clone()).with("KNOWN", self.known_texts());
         if let Some(u) = &self.opts.agent_user {
             it = it.with("AGENT_USER", u.clone());
         }
@@ -543,7 +546,8 @@ impl Fleet for AwsFleet {
     async fn wait_stable(&self, agent: &AgentRef, timeout: Duration) -> Result<AgentRead, FleetError> {
         let mut it = Item::new(&agent.host, "wait")
             .with("TIMEOUT", timeout.as_secs().max(1).to_string())
-            .with("GITEA", self.opts.gitea_url.clone());
+            .with("GITEA", self.opts.gitea_url.clone())
+            .with("KNOWN", self.known_texts());
         if let Some(u) = &self.opts.agent_user {
             it = it.with("AGENT_USER", u.clone());
         }

@@ -7,7 +7,10 @@
 //!   with backoff, every status, throttling cap, deadlines, cancellation, truncation fallback.
 //! - `host_script.rs`: the payload header and output framing of `assets/host-ops.sh`.
 //! - `fleet.rs`: the `Fleet` operations on top of them.
+//! - `batch.rs`: agent operations of a wave coalesced into shared commands (<= 50 instances,
+//!   each with the items of all its agents), each agent's answer handed back to it.
 
+mod batch;
 pub mod ec2;
 mod fleet;
 pub use fleet::{blob_commands, Wanted};
@@ -98,6 +101,8 @@ pub struct AwsFleet {
     pub(crate) cancel: tokio::sync::watch::Sender<bool>,
     /// Our own cap on concurrent API calls (on top of the SDK's adaptive retry).
     pub(crate) api_slots: Arc<tokio::sync::Semaphore>,
+    /// Agent operations waiting to share a command ([`batch`]).
+    pub(crate) batch: batch::Batcher,
     /// Where the simulated AWS lives when this is the demo (kept alive, never consulted).
     _keep: Option<Arc<dyn std::any::Any + Send + Sync>>,
     /// The demo's note for [`Fleet::describe`](crate::fleet::Fleet::describe) (who judges its
@@ -183,6 +188,7 @@ impl AwsFleet {
             notes: Mutex::new(Vec::new()),
             cancel,
             api_slots: Arc::new(tokio::sync::Semaphore::new(16)),
+            batch: batch::Batcher::default(),
             _keep: keep,
             demo_note: None,
         })

@@ -293,44 +293,6 @@ impl AwsFleet {
         *backoff = backoff.mul_f64(1.5).min(cap);
         Ok(true)
     }
-
-    /// Poll one invocation until it ends (backoff; InvocationDoesNotExist = not yet).
-    pub(crate) async fn poll_one(&self, rc: &RegionClients, command: &str, instance: &str, deadline: Instant) -> Result<InvResult, FleetError> {
-        let mut backoff = Duration::from_millis(150);
-        loop {
-            if !self.next_poll(rc, command, deadline, &mut backoff, Duration::from_secs(2)).await? {
-                return Err(FleetError::Timeout(format!("no answer from {instance} before the deadline (command {command} cancelled)")));
-            }
-            if let Some(r) = self.get_invocation(rc, command, instance, deadline).await? {
-                return Ok(r);
-            }
-        }
-    }
-
-    /// Run `payload` on one instance and read its framed output.
-    pub(crate) async fn run_one(&self, instance: &str, payload: &host_script::Payload, what: &str, timeout: Duration) -> Result<HostOutput, FleetError> {
-        let (region, host_name) = {
-            let hosts = self.hosts.lock().unwrap();
-            match hosts.get(instance) {
-                Some((r, h)) => (r.clone(), h.name.clone()),
-                None => (self.regions[0].region.clone(), instance.to_string()),
-            }
-        };
-        let rc = self.region(&region).ok_or_else(|| FleetError::Other(format!("no clients for region {region}")))?;
-        let deadline = Instant::now() + timeout;
-        let spec = SendSpec {
-            dest: Dest::Ids(vec![instance.to_string()]),
-            script: host_script::render(payload),
-            comment: format!("codex-fleet {what} run={}", payload.run),
-            max_concurrency: "1".into(),
-            max_errors: "0".into(),
-            exec_timeout: timeout,
-            delivery_timeout: Duration::from_secs(30),
-        };
-        let id = self.send(rc, &spec, deadline).await?;
-        let r = self.poll_one(rc, &id, instance, deadline).await?;
-        invocation_output(&host_name, &r)
-    }
 }
 
 /// A finished invocation's framed output, or the error it stands for.
