@@ -336,12 +336,10 @@ pub fn prefetch<'a>(agents: impl IntoIterator<Item = &'a SimAgent>) {
     });
 }
 
-/// The probe's signature letter `c`: only codex's config-error words (as assets/probe.sh
-/// matches them on the whole stderr).
+/// The probe's signature letter `c`: codex's config-error words, as assets/probe.sh matches
+/// them on the whole stderr (its own rules, run by [`crate::probe::host_signature`]).
 pub fn config_words_in(stderr: &str) -> bool {
-    ["duplicate key", "TOML parse error", "Error loading config", "unknown variant", "no longer supported"]
-        .iter()
-        .any(|w| stderr.contains(w))
+    crate::probe::host_signature(stderr) == Some(Signature::ConfigError)
 }
 
 /// A private scratch directory, removed when dropped.
