@@ -164,6 +164,8 @@ pub fn key(codex: &Path, a: &SimAgent) -> Result<String, String> {
         h.update(b);
     };
     part(KEY_FORMAT.as_bytes());
+    // the answer's signature letter is the probe's rules' verdict on codex's words
+    part(crate::probe::signature_program().as_bytes());
     part(real.as_os_str().as_encoded_bytes());
     part(meta.len().to_string().as_bytes());
     part(mtime.to_string().as_bytes());
