@@ -34,7 +34,9 @@
 //! With `CFH_Z=1` the whole text is gzipped and base64'd between `#cfz 1 LEN` and `#cfz 1 end`
 //! (a scan of 8 agents then fits `ListCommandInvocations`' 2,500 characters). A missing trailer
 //! means the output was cut: the console falls back to `GetCommandInvocation`, then to smaller
-//! commands.
+//! commands. A scan's answer then carries the texts its records refer to by hash, in one more
+//! frame (`#cft 1 LEN`, base64 of gzip of `b HASH VALUE` lines, `#cft 1 end`; [`pack_texts`]),
+//! within the 24,000 characters `GetCommandInvocation` returns: the listing stops before it.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
