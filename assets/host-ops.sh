@@ -213,7 +213,7 @@ run_item() { # N
 	esac
 	case $op in
 	scan)
-		dir="$STORE/$F_NONCE"; mkdir -p "$dir"; chmod 700 "$STORE" "$dir"
+		dir="$STORE/$F_NONCE"; mkdir -p "$dir"; chmod 700 "$STORE" "$dir"; TEXTS_DIR=$dir
 		find "$STORE" -mindepth 1 -maxdepth 1 -mmin +120 -exec rm -rf {} + 2>/dev/null
 		list=$(docker ps -a --no-trunc --format '{{.ID}}' 2>"$CFH_DIR/ps.err") || { printf 'h docker=- n=0\n'; printf 'x %s\n' "$(pct1 "$(cat "$CFH_DIR/ps.err")")"; return 1; }
 		sel=; n=0
@@ -284,10 +284,34 @@ main() {
 	return $failed
 }
 
+# texts DIR BUDGET: the texts a scan kept by hash, as one more frame after the summary (`b HASH
+# VALUE` lines, gzip+base64 between `#cft 1 LEN` and `#cft 1 end`) within BUDGET characters:
+# those of at most 4x BUDGET bytes, else of at most half that, ... (4 tries). The listing
+# (2,500 characters) stops within or after the summary; GetCommandInvocation (24,000) reads
+# the texts without another command. pack_texts in src/fleet/aws/host_script.rs.
+texts() {
+	lim=$(($2 * 4)); try=0
+	while [ "$try" -lt 4 ]; do
+		: >"$CFH_DIR/texts"
+		for f in "$1"/*; do
+			[ -f "$f" ] || continue
+			z=$(wc -c <"$f"); [ $((z)) -le "$lim" ] || continue
+			printf 'b %s %s\n' "${f##*/}" "$(cat "$f")" >>"$CFH_DIR/texts"
+		done
+		[ -s "$CFH_DIR/texts" ] || return 0
+		t=$(gzip -9c <"$CFH_DIR/texts" | base64 -w0)
+		if [ "${#t}" -le "$2" ]; then printf '#cft 1 %s\n%s\n#cft 1 end\n' "${#t}" "$t"; return 0; fi
+		lim=$((lim / 2)); try=$((try + 1))
+	done
+}
+
+TEXTS_DIR=
 if [ "$CFH_Z" = 1 ]; then
 	main >"$CFH_DIR/out" 2>"$CFH_DIR/err"; rc=$?
 	b=$(gzip -9c <"$CFH_DIR/out" | base64 -w0)
 	printf '#cfz 1 %s\n%s\n#cfz 1 end\n' "${#b}" "$b"
+	# ANSWER_LIMIT (23,900) less the summary frame
+	[ -n "$TEXTS_DIR" ] && [ -d "$TEXTS_DIR" ] && texts "$TEXTS_DIR" $((23900 - ${#b} - 40))
 	exit $rc
 else
 	main 2>"$CFH_DIR/err"

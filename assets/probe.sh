@@ -26,7 +26,8 @@
 # bytes outside [A-Za-z0-9._~/:@+=-]). Secrets are redacted here, before anything leaves.
 # Step values: outcome letter (o ok, d denied, a absent, e error), exit code, then an optional
 # signature letter of a known stderr (l RTM_NEWADDR/NEWLINK, m uid map, u new namespace /
-# unshare failed, b bwrap unavailable, c config error, p permission denied, t timeout).
+# unshare failed, b bwrap unavailable, c config error, p permission denied, t timeout). These
+# rules are the only classifier: the console's verdict reads the letter, never the stderr.
 
 LC_ALL=C; export LC_ALL
 umask 077
@@ -133,7 +134,7 @@ result() {
 		/uid map|uid_map|gid_map|setgroups/ { f["m"] = 1 }
 		/new namespace|unshare failed/ { f["u"] = 1 }
 		/bubblewrap is unavailable/ { f["b"] = 1 }
-		/duplicate key|TOML parse error|Error loading config|unknown variant|no longer supported/ { f["c"] = 1 }
+		/duplicate key|TOML parse error|config|unknown variant|no longer supported|^Error/ { f["c"] = 1 }
 		/Operation not permitted|Permission denied|EPERM|EACCES/ { f["p"] = 1 }
 		END { n = split("l m u b c p", o, " "); for (i = 1; i <= n; i++) if (o[i] in f) { printf "%s", o[i]; exit } }' "$T/$1.err" 2>/dev/null)
 	if [ -n "$TO" ] && { [ "$r" = 124 ] || [ "$r" = 137 ] || [ "$r" = 143 ]; }; then echo et; return; fi

@@ -225,9 +225,19 @@ fn step_evidence(what: &str, s: &Step) -> String {
     }
 }
 
-/// Which namespace primitive a bwrap/unshare stderr line says failed (codex's own matcher's
-/// strings, plus Debian bwrap 0.8's "create new namespace" wording).
-pub fn classify_sandbox_error(stderr: &str) -> Option<(Code, String)> {
+/// The verbatim line of a step's stderr that shows the failure its signature names: the line
+/// these strings (codex's own matcher's, plus Debian bwrap 0.8's "create new namespace") find
+/// for that finding, else the first non-empty line. Which failure it was is the host's answer
+/// (the signature letter of `assets/probe.sh`'s `result`, the one rule set): this only picks
+/// the line to show, so a scan that has not read the stderr yet reaches the same verdict.
+pub fn evidence_line(stderr: &str, code: Code) -> Option<String> {
+    match classify_sandbox_error(stderr) {
+        Some((c, l)) if c == code => Some(l),
+        _ => stderr.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string),
+    }
+}
+
+fn classify_sandbox_error(stderr: &str) -> Option<(Code, String)> {
     for line in stderr.lines() {
         let l = line.trim();
         if l.contains("RTM_NEWADDR") || l.contains("RTM_NEWLINK") {
@@ -323,9 +333,10 @@ pub fn diagnose(ev: &AgentEvidence) -> Diagnosis {
     // codex itself refusing the config (e.g. a value this version no longer accepts) is as
     // fatal as a parse error: its own words are the evidence.
     if probe.prompt_input.outcome != Outcome::Ok && probe.prompt_input.outcome != Outcome::Absent {
-        let e = step_evidence("codex debug prompt-input", &probe.prompt_input);
-        if probe.prompt_input.signature == Some(Signature::ConfigError) || e.contains("config") || e.starts_with("Error") {
-            f.add(Code::ConfigInvalid, e);
+        // (the host's letter decides: probe.sh's `c` class is codex's config words, any line
+        // naming a config, or an `Error` line; the stderr, when read, is only the evidence)
+        if probe.prompt_input.signature == Some(Signature::ConfigError) {
+            f.add(Code::ConfigInvalid, step_evidence("codex debug prompt-input", &probe.prompt_input));
         }
     }
 
@@ -417,11 +428,13 @@ pub fn diagnose(ev: &AgentEvidence) -> Diagnosis {
         ("codex sandbox -- curl", &probe.gitea_codex.stderr, probe.gitea_codex.signature),
     ];
     for (what, stderr, sig) in sources {
-        if let Some((code, line)) = classify_sandbox_error(stderr) {
-            f.add(code, line);
-        } else if let Some(code) = sig.and_then(signature_code) {
-            // A summary carries no stderr, only the host's classification of it.
-            f.add(code, format!("{what}: {} (stderr not read; `show` fetches it)", signature_words(sig.unwrap())));
+        // The host classified the stderr (probe.sh); its text is only the evidence, and a
+        // scan that has not read it yet says so.
+        if let Some((s, code)) = sig.and_then(|s| signature_code(s).map(|c| (s, c))) {
+            match evidence_line(stderr, code) {
+                Some(line) => f.add(code, line),
+                None => f.add(code, format!("{what}: {} (stderr not read; `show` fetches it)", signature_words(s))),
+            }
         }
     }
     if probe.userns.outcome == Outcome::Denied {
@@ -534,9 +547,7 @@ pub struct ProbeSummary {
 
 impl ProbeSummary {
     pub fn of(p: &ProbeReport) -> ProbeSummary {
-        let bwrap_says = classify_sandbox_error(&p.bwrap.stderr)
-            .map(|(c, _)| c)
-            .or_else(|| p.bwrap.signature.and_then(signature_code));
+        let bwrap_says = p.bwrap.signature.and_then(signature_code);
         let uid_map_write = match (p.userns.outcome, p.userns_map_root.outcome) {
             (Outcome::Ok, o) => o,
             _ if bwrap_says == Some(Code::UidmapWriteDenied) => Outcome::Denied,

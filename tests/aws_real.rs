@@ -56,7 +56,22 @@ async fn scan_apply_restart_verify_rollback_and_locks_through_ssm_on_real_contai
         let i = suffixes.iter().position(|s| s == suffix).unwrap();
         assert_eq!(p.emitter.redacted.as_deref().map(str::as_bytes), Some(&originals[i].0[..]), "{suffix}: the emitter as read");
         assert!(a.diagnosis.has(Code::SandboxWillFail) || a.diagnosis.has(Code::ConfigInvalid), "{suffix}: {:?}", a.diagnosis.findings);
+        // The real probe's signature letters decide: without its stderr texts (what a scan has
+        // before it reads them) the same codes and verdict.
+        let mut bare = a.read.clone();
+        if let Ok(p) = bare.probe.as_mut() {
+            for s in [&mut p.userns, &mut p.userns_map_root, &mut p.bwrap, &mut p.prompt_input] {
+                s.stderr.clear();
+            }
+            for h in [&mut p.gitea_plain, &mut p.gitea_codex] {
+                h.stderr.clear();
+            }
+        }
+        let d = codex_fleet::scan::diagnose_read(&bare);
+        assert_eq!((d.verdict, d.codes()), (a.diagnosis.verdict, a.diagnosis.codes()), "{suffix}: the verdict waits for no stderr");
     }
+    // One command round trip: every text came in the scan's own answer (no `blobs` command).
+    assert_eq!(sim.stats.snapshot().get("SendCommand").copied(), Some(1), "{:?}", sim.stats.snapshot());
 
     // Plan, then apply: a canary of 1, a wave of 2.
     let mut p = plan(&report, &[], &fleet.describe(), "now");

@@ -14,7 +14,8 @@ fn ok() -> Step {
     Step { outcome: Outcome::Ok, rc: Some(0), stderr: String::new(), ..Default::default() }
 }
 fn denied(stderr: &str) -> Step {
-    Step { outcome: Outcome::Denied, rc: Some(1), stderr: stderr.into(), ..Default::default() }
+    // with the signature letter the probe's own rules give it on the host
+    Step { outcome: Outcome::Denied, rc: Some(1), stderr: stderr.into(), signature: codex_fleet::probe::host_signature(stderr) }
 }
 
 /// A healthy-looking container: namespaces work, gitea answers.
@@ -49,7 +50,7 @@ fn codes(ev: &AgentEvidence) -> (Verdict, Vec<Code>) {
 fn incident_default_sandbox_with_loopback_denied() {
     let mut p = base();
     p.bwrap = denied(RTM);
-    p.gitea_codex = Http { status: None, outcome: Outcome::Denied, stderr: RTM.into(), ..Default::default() };
+    p.gitea_codex = Http { status: None, outcome: Outcome::Denied, stderr: RTM.into(), signature: codex_fleet::probe::host_signature(RTM), ..Default::default() };
     let d = diagnose(&AgentEvidence { config_text: Some("model = \"o3\"\n"), probe: Some(&p), ..Default::default() });
     assert_eq!(d.verdict, Verdict::Stalled);
     assert_eq!(
@@ -105,6 +106,7 @@ fn codex_refusing_the_config_is_config_invalid_in_its_words() {
         stderr: "Error: /home/agent/.codex/config.toml:17:12: `wire_api = \"chat\"` is no longer supported.".into(),
         ..Default::default()
     };
+    p.prompt_input.signature = codex_fleet::probe::host_signature(&p.prompt_input.stderr);
     let (v, c) = codes(&AgentEvidence { config_text: Some(FIXED), probe: Some(&p), ..Default::default() });
     assert_eq!((v, c), (Verdict::Stalled, vec![Code::ConfigInvalid]));
 }

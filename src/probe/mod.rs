@@ -50,3 +50,40 @@ impl Mode {
         }
     }
 }
+
+/// The signature letter `assets/probe.sh` gives a step's stderr (its `result` function's awk
+/// program, run by `awk` on `stderr`): the one rule set that classifies a failing step. The
+/// host runs it in the probe; the demo's hosts and the tests that feed recorded stderr in run
+/// the same program through this, so nothing re-implements it. Memoized per text; `None` when
+/// no pattern matches (or no awk).
+pub fn host_signature(stderr: &str) -> Option<Signature> {
+    use std::collections::HashMap;
+    use std::io::Write;
+    use std::sync::{LazyLock, Mutex};
+    static MEMO: LazyLock<Mutex<HashMap<String, Option<Signature>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+    if let Some(s) = MEMO.lock().unwrap().get(stderr) {
+        return *s;
+    }
+    let program = signature_program();
+    let out = std::process::Command::new("awk")
+        .arg(program)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().expect("piped").write_all(stderr.as_bytes())?;
+            c.wait_with_output()
+        })
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let s = out.trim().chars().next().and_then(Signature::from_code);
+    MEMO.lock().unwrap().insert(stderr.to_string(), s);
+    s
+}
+
+/// The awk program of probe.sh's `result` (between `sg=$(awk '` and `' "$T/$1.err"`).
+pub fn signature_program() -> &'static str {
+    let start = PROBE_SH.find("sg=$(awk '").expect("probe.sh classifies in result()") + "sg=$(awk '".len();
+    let len = PROBE_SH[start..].find("' \"$T/$1.err\"").expect("the program ends at the stderr file");
+    &PROBE_SH[start..start + len]
+}

@@ -63,7 +63,8 @@ pub enum Signature {
     UsernsCreate,
     /// `bubblewrap is unavailable` (codex found no bwrap).
     BwrapUnavailable,
-    /// codex rejected its config (`duplicate key`, `TOML parse error`, `unknown variant`, ...).
+    /// codex rejected its config (`duplicate key`, `TOML parse error`, `unknown variant`, a
+    /// line naming a config, a line starting `Error`, ...).
     ConfigError,
     /// Another `Operation not permitted` / `Permission denied`.
     PermissionDenied,

@@ -610,7 +610,7 @@ impl SimAws {
         self.commands.lock().unwrap().insert(id.clone(), cmd);
         self.order.lock().unwrap().push(id.clone());
         let me = self.clone();
-        tokio::spawn(async move { me.run_command(id).await });
+        tokio::spawn(super::scoped(async move { me.run_command(id).await }));
         json_ok(out)
     }
 
@@ -694,13 +694,13 @@ impl SimAws {
             let id2 = id.clone();
             let errs = errors.clone();
             let script = script.clone();
-            tasks.push(tokio::spawn(async move {
+            tasks.push(tokio::spawn(super::scoped(async move {
                 let _permit = permit;
                 let ok = me.run_invocation(&id2, k, &script, exec_timeout, delivery_timeout).await;
                 if !ok {
                     errs.fetch_add(1, Ordering::SeqCst);
                 }
-            }));
+            })));
         }
         for t in tasks {
             let _ = t.await;
@@ -1029,7 +1029,7 @@ struct SimConnector {
 impl HttpConnector for SimConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let aws = self.aws.clone();
-        HttpConnectorFuture::new(async move { Ok(aws.handle(request).await) })
+        HttpConnectorFuture::new(super::scoped(async move { Ok(aws.handle(request).await) }))
     }
 }
 

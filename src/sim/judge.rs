@@ -192,6 +192,8 @@ pub fn key(codex: &Path, a: &impl Judged) -> Result<String, String> {
         h.update(b);
     };
     part(KEY_FORMAT.as_bytes());
+    // the answer's signature letter is the probe's rules' verdict on codex's words
+    part(crate::probe::signature_program().as_bytes());
     part(real.as_os_str().as_encoded_bytes());
     part(meta.len().to_string().as_bytes());
     part(mtime.to_string().as_bytes());
@@ -365,12 +367,10 @@ pub fn prefetch<'a>(agents: impl IntoIterator<Item = CodexFiles<'a>>) {
     });
 }
 
-/// The probe's signature letter `c`: only codex's config-error words (as assets/probe.sh
-/// matches them on the whole stderr).
+/// The probe's signature letter `c`: codex's config-error words, as assets/probe.sh matches
+/// them on the whole stderr (its own rules, run by [`crate::probe::host_signature`]).
 pub fn config_words_in(stderr: &str) -> bool {
-    ["duplicate key", "TOML parse error", "Error loading config", "unknown variant", "no longer supported"]
-        .iter()
-        .any(|w| stderr.contains(w))
+    crate::probe::host_signature(stderr) == Some(Signature::ConfigError)
 }
 
 /// A private scratch directory, removed when dropped.

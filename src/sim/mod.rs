@@ -24,15 +24,18 @@ use crate::fleet::FleetError;
 /// Build the simulated AWS for `opts` and an SDK config whose HTTP client is it.
 pub fn start(opts: &DemoOptions) -> Result<(Arc<aws::SimAws>, SdkConfig), String> {
     let (h, a) = opts.scale.unwrap_or((8, 6));
-    let world = world::World::load_or(opts.state_file.clone(), || {
-        if opts.scale.is_none() {
-            demo::default_fleet()
-        } else {
-            demo::fleet(h, a)
-        }
+    // (the simulated fleet is the simulator's memory, not the console's)
+    let sim = enter(|| {
+        let world = world::World::load_or(opts.state_file.clone(), || {
+            if opts.scale.is_none() {
+                demo::default_fleet()
+            } else {
+                demo::fleet(h, a)
+            }
+        })?;
+        let service = aws::ServiceOptions { command_latency: opts.latency, ..Default::default() };
+        Ok::<_, String>(aws::SimAws::new(Arc::new(world), service))
     })?;
-    let service = aws::ServiceOptions { command_latency: opts.latency, ..Default::default() };
-    let sim = aws::SimAws::new(Arc::new(world), service);
     let cfg = sdk_config(&sim, opts.aws.max_attempts);
     Ok((sim, cfg))
 }
@@ -99,4 +102,42 @@ pub async fn demo_fleet_with_sim(opts: DemoOptions) -> Result<(AwsFleet, Arc<aws
     let keep: Arc<dyn std::any::Any + Send + Sync> = sim.clone();
     let f = AwsFleet::from_sdk_config(aws, &cfg, Some(keep))?.as_demo(judge::description());
     Ok((f, sim))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whose memory: the simulated AWS runs in the console's process; a benchmark's counting
+// allocator asks [`in_sim`] to tell the simulator's allocations from the console's own
+// (`benches/scan_scaling.rs`).
+
+thread_local! {
+    static IN_SIM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the code running on this thread is the simulated AWS's (its HTTP handler, its
+/// hosts, building its fleet).
+pub fn in_sim() -> bool {
+    IN_SIM.try_with(|c| c.get()).unwrap_or(false)
+}
+
+/// Run `f` as the simulator's code.
+pub fn enter<R>(f: impl FnOnce() -> R) -> R {
+    let prev = IN_SIM.with(|c| c.replace(true));
+    let r = f();
+    IN_SIM.with(|c| c.set(prev));
+    r
+}
+
+/// A future whose every poll runs as the simulator's code.
+pub struct Scoped<F>(std::pin::Pin<Box<F>>);
+
+impl<F: std::future::Future> std::future::Future for Scoped<F> {
+    type Output = F::Output;
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        let this = self.get_mut();
+        enter(|| this.0.as_mut().poll(cx))
+    }
+}
+
+pub fn scoped<F: std::future::Future>(f: F) -> Scoped<F> {
+    Scoped(Box::pin(f))
 }

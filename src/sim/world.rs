@@ -341,7 +341,16 @@ impl World {
             self.save_locked(&st);
         }
         let plain = host_script::frame(instance, &outs);
-        let stdout = if payload.z { host_script::pack(&plain) } else { plain };
+        let mut stdout = if payload.z { host_script::pack(&plain) } else { plain };
+        // A scan's texts follow its summary, in what is left of the 24,000 characters (host-ops.sh).
+        let scan = payload.items.iter().find(|i| i.op == "scan" && (i.instance == "*" || i.instance == instance));
+        if let (true, Some(item)) = (payload.z, scan) {
+            let nonce = item.get("NONCE").unwrap_or(payload.run.as_str());
+            if let Some(store) = self.blobs.lock().unwrap().get(&format!("{instance}/{nonce}")) {
+                let budget = host_script::ANSWER_LIMIT.saturating_sub(host_script::packed_len(&stdout) + 40);
+                stdout.push_str(&host_script::pack_texts(store, budget));
+            }
+        }
         // The script exits 1 when an operation failed (SSM then says Failed, output and all).
         let rc = i32::from(outs.iter().any(|o| o.rc != 0));
         ScriptResult { stdout, stderr: String::new(), rc, extra_time: extra, lost }
@@ -688,14 +697,18 @@ fn codex_answer(a: &SimAgent, cli: &crate::codex::argv::CliOverrides) -> (Step, 
 
 /// The built-in model's answer (what the demo uses without a real codex).
 pub fn builtin_answer(a: &SimAgent, cli: &crate::codex::argv::CliOverrides) -> (Step, Option<CodexEffective>) {
-    let fail = |e: String| (step(Outcome::Error, Some(1), &e, Some(Signature::ConfigError)), None);
+    // the letter the probe's own rules give codex's words
+    let fail = |e: String| {
+        let sig = crate::probe::host_signature(&e);
+        (step(Outcome::Error, Some(1), &e, sig), None)
+    };
     let doc = match a.config.as_deref().map(parse_config) {
         Some(Err(e)) => return fail(format!("Error loading config.toml: {e}")),
         Some(Ok(d)) => d,
         None => toml_edit::DocumentMut::new(),
     };
     // valid TOML codex still refuses (a selector or permission profile naming nothing): in
-    // codex's words, which carry none of the probe's config-error words
+    // codex's words, classified by the probe's rules
     if let Some(p) = a.config.as_deref().and_then(|t| crate::codex::config::parse_spanned(t).ok()).and_then(|d| {
         crate::codex::config::semantic_problems(&d).into_iter().next()
     }) {
@@ -1014,6 +1027,112 @@ pub fn agent_names(st: &WorldState) -> BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const GITEA: &str = "https://git.moleculesai.app";
+
+    /// Every state the demo shows: each archetype as scanned, and again after a restart.
+    fn every_state() -> Vec<SimAgent> {
+        let st = crate::sim::demo::fleet(40, 8);
+        let mut v: Vec<SimAgent> = st.agents.values().flatten().cloned().collect();
+        for a in v.clone() {
+            let mut b = a;
+            boot(&mut b);
+            v.push(b);
+        }
+        v
+    }
+
+    fn read_of(a: &SimAgent, probe: ProbeReport) -> crate::fleet::AgentRead {
+        crate::fleet::AgentRead {
+            agent: crate::fleet::AgentRef { host: "i-0".into(), container_id: a.container_id.clone(), name: a.name.clone() },
+            image: a.image.clone(),
+            image_id: a.image_id.clone(),
+            labels: a.labels.clone(),
+            state: a.state.clone(),
+            restart_count: a.restart_count,
+            started_at: started_at(a),
+            user: a.user.clone(),
+            start_command: a.start_command.clone(),
+            layer_changes: layer_changes(a),
+            boot_warn: boot_warn(a, GITEA),
+            probe: Ok(probe),
+        }
+    }
+
+    #[test]
+    fn the_demos_signatures_are_the_probes_own() {
+        // The demo's hosts claim the letters assets/probe.sh's rules give these texts.
+        for a in every_state() {
+            let p = probe_report(&a, GITEA);
+            let steps = [&p.userns, &p.userns_map_root, &p.bwrap, &p.prompt_input];
+            let https = [&p.gitea_codex];
+            let claims = steps.iter().map(|s| (&s.stderr, s.signature, s.rc)).chain(https.iter().map(|h| (&h.stderr, h.signature, h.rc)));
+            for (stderr, sig, _) in claims {
+                if stderr.is_empty() || sig == Some(Signature::Timeout) {
+                    continue;
+                }
+                assert_eq!(crate::probe::host_signature(stderr), sig, "{}: {stderr:?}", a.name);
+            }
+        }
+    }
+
+    #[test]
+    fn the_verdict_does_not_wait_for_the_stderr() {
+        // A scan's verdict comes from the host's signatures; the stderr texts are evidence only,
+        // fetched afterwards: without them every finding code and verdict is the same.
+        let mut n = 0;
+        for a in every_state() {
+            let full = probe_report(&a, GITEA);
+            let mut bare = full.clone();
+            for s in [&mut bare.userns, &mut bare.userns_map_root, &mut bare.bwrap, &mut bare.prompt_input] {
+                s.stderr.clear();
+            }
+            for h in [&mut bare.gitea_plain, &mut bare.gitea_codex] {
+                h.stderr.clear();
+            }
+            let d1 = crate::scan::diagnose_read(&read_of(&a, full));
+            let d2 = crate::scan::diagnose_read(&read_of(&a, bare));
+            assert_eq!((d1.verdict, d1.codes()), (d2.verdict, d2.codes()), "{}", a.name);
+            n += 1;
+        }
+        assert!(n >= 2 * 17 * 8);
+    }
+
+    #[test]
+    fn a_scans_texts_travel_in_its_own_answer() {
+        // Every text a demo fleet's records refer to travels in some host's answer after its
+        // summary (the 24,000 characters GetCommandInvocation returns): the console's cover
+        // finds them all without a second command.
+        let st = crate::sim::demo::fleet(40, 8);
+        let (mut all, mut carried, mut whole) = (BTreeMap::new(), BTreeMap::new(), 0);
+        for h in &st.hosts {
+            let id = &h.instance_id;
+            let mut store = BTreeMap::new();
+            let mut lines = vec!["h docker=27.3.1 n=8".to_string()];
+            for a in st.agents.get(id).into_iter().flatten() {
+                if matches_filter(a, "image=codex") {
+                    lines.extend(agent_lines(a, None, GITEA, Some(&mut store)));
+                }
+            }
+            let out = vec![ItemOutput { seq: 1, op: "scan".into(), lines, rc: 0 }];
+            let packed = host_script::pack(&host_script::frame(id, &out));
+            let budget = host_script::ANSWER_LIMIT - host_script::packed_len(&packed) - 40;
+            let answer = format!("{packed}{}", host_script::pack_texts(&store, budget));
+            assert!(answer.len() <= 24_000, "{}", answer.len());
+            let back: BTreeMap<String, String> = host_script::unpack_texts(&answer).into_iter().collect();
+            for (k, v) in &back {
+                assert_eq!(store.get(k), Some(v), "{id}: only its own texts, as kept");
+            }
+            whole += usize::from(back.len() == store.len());
+            all.extend(store);
+            carried.extend(back);
+            // and the listing's 2,500 characters still hold the whole summary
+            assert!(host_script::parse_output(&answer.chars().take(2_500).collect::<String>()).is_ok());
+        }
+        let missing: Vec<(&String, usize)> = all.iter().filter(|(k, _)| !carried.contains_key(*k)).map(|(k, v)| (k, v.len())).collect();
+        eprintln!("{whole} of {} answers carry every text of their host; {} distinct texts", st.hosts.len(), all.len());
+        assert!(missing.is_empty(), "texts no answer carries: {missing:?}");
+    }
 
     #[test]
     fn a_scan_of_eight_agents_fits_the_listing() {

@@ -39,7 +39,8 @@ fn ok() -> Step {
 }
 
 fn denied(stderr: &str) -> Step {
-    Step { outcome: Outcome::Denied, rc: Some(1), stderr: stderr.into(), ..Default::default() }
+    // with the signature letter the probe's own rules give it on the host
+    Step { outcome: Outcome::Denied, rc: Some(1), stderr: stderr.into(), signature: crate::probe::host_signature(stderr) }
 }
 
 fn file(path: &str, text: Option<&str>) -> FileInfo {
@@ -137,7 +138,7 @@ pub fn agent(host: &str, name: &str, kind: Kind) -> AgentRead {
             let cfg = format!("model = \"MiniMax-M2\"\nmodel_provider = \"minimax\"\n{PROVIDER}");
             let mut p = base_probe(Some(&cfg), None);
             p.bwrap = denied(RTM);
-            p.gitea_codex = Http { status: None, outcome: Outcome::Denied, stderr: RTM.into(), ..Default::default() };
+            p.gitea_codex = Http { status: None, outcome: Outcome::Denied, stderr: RTM.into(), signature: crate::probe::host_signature(RTM), ..Default::default() };
             Ok(p)
         }
         Kind::UidmapDenied => {
@@ -145,7 +146,7 @@ pub fn agent(host: &str, name: &str, kind: Kind) -> AgentRead {
             let mut p = base_probe(Some(&cfg), None);
             p.userns_map_root = denied(UIDMAP_UNSHARE);
             p.bwrap = denied(UIDMAP_BWRAP);
-            p.gitea_codex = Http { status: None, outcome: Outcome::Denied, stderr: UIDMAP_BWRAP.into(), ..Default::default() };
+            p.gitea_codex = Http { status: None, outcome: Outcome::Denied, stderr: UIDMAP_BWRAP.into(), signature: crate::probe::host_signature(UIDMAP_BWRAP), ..Default::default() };
             Ok(p)
         }
         Kind::DuplicatePrepends => {
@@ -155,6 +156,7 @@ pub fn agent(host: &str, name: &str, kind: Kind) -> AgentRead {
                 outcome: Outcome::Error,
                 rc: Some(1),
                 stderr: "Error loading config.toml: duplicate key `sandbox_mode` in document root".into(),
+                signature: Some(crate::probe::Signature::ConfigError),
                 ..Default::default()
             };
             Ok(p)
@@ -165,7 +167,7 @@ pub fn agent(host: &str, name: &str, kind: Kind) -> AgentRead {
             p.userns = denied(UNSHARE_EPERM);
             p.userns_map_root = denied(UNSHARE_EPERM);
             p.bwrap = denied(USERNS_DEBIAN);
-            p.gitea_codex = Http { status: None, outcome: Outcome::Denied, stderr: USERNS_DEBIAN.into(), ..Default::default() };
+            p.gitea_codex = Http { status: None, outcome: Outcome::Denied, stderr: USERNS_DEBIAN.into(), signature: crate::probe::host_signature(USERNS_DEBIAN), ..Default::default() };
             Ok(p)
         }
         Kind::CliOverride => {

@@ -1,14 +1,16 @@
 //! The `Fleet` operations over EC2 + SSM.
 //!
-//! A scan is two rounds at most, whatever the fleet's size:
+//! A scan is one command round trip, whatever the fleet's size:
 //! 1. one `scan` command per region (by `Targets` when the whole tagged fleet is scanned, else
 //!    by <= 50 ids): each host lists its codex containers, inspects them, runs the probe as the
 //!    agent user and prints a gzip+base64-framed summary in which every free-text item (file
 //!    contents, stderr) is replaced by `@HASH:LEN`, kept on the host. 8 agents fit the 2,500
 //!    characters `ListCommandInvocations` returns per host, so the results of 50 hosts come in
-//!    one call.
-//! 2. the texts whose hash the console has not seen yet, each fetched once from one host that
-//!    has it (`blobs` command, `GetCommandInvocation`).
+//!    one call. After the summary the same answer carries those texts (`#cft` frame, within
+//!    the 24,000 characters of `GetCommandInvocation`): the console reads them from a few
+//!    hosts that hold the texts it has not seen yet (greedy cover), without another command.
+//! 2. only a text no answer could carry (too big) is fetched with a second command (`blobs`),
+//!    once, from one host that has it.
 //!
 //! Then each agent's probe output is put back together byte for byte and read by the one
 //! probe parser.
@@ -166,9 +168,9 @@ impl AwsFleet {
         hosts: &[Host],
         nonce: &str,
         deadline: Instant,
-    ) -> Vec<(Host, Result<Vec<Partial>, String>)> {
+    ) -> Vec<(Host, Result<Vec<Partial>, String>, String)> {
         let Some(rc) = self.region(region) else {
-            return hosts.iter().map(|h| (h.clone(), Err(format!("no clients for region {region}")))).collect();
+            return hosts.iter().map(|h| (h.clone(), Err(format!("no clients for region {region}")), String::new())).collect();
         };
         let ids: HashSet<String> = hosts.iter().map(|h| h.id.clone()).collect();
         let known_reachable: HashSet<String> = self
@@ -238,12 +240,12 @@ impl AwsFleet {
         for h in hosts {
             if let Some(e) = errors.get(&h.id) {
                 if !results.contains_key(&h.id) {
-                    out.push((h.clone(), Err(e.clone())));
+                    out.push((h.clone(), Err(e.clone()), String::new()));
                     continue;
                 }
             }
             let Some(inv) = results.get(&h.id) else {
-                out.push((h.clone(), Err("no answer from the host".into())));
+                out.push((h.clone(), Err("no answer from the host".into()), String::new()));
                 continue;
             };
             let (cid, text) = inv.output.split_once('\n').unwrap_or(("", ""));
@@ -259,9 +261,75 @@ impl AwsFleet {
             let agents = parsed.map_err(|e| e.to_string()).and_then(|o| {
                 o.items.iter().map(|i| parse_agents(&i.lines)).collect::<Result<Vec<_>, _>>().map(|v| v.concat())
             });
-            out.push((h.clone(), agents));
+            if let Ok(parts) = &agents {
+                // An answer read whole carries its texts too.
+                let refs: Vec<(String, usize)> = parts.iter().flat_map(|p| p.refs()).collect();
+                self.accept_texts(&h.id, &refs, &inv.output);
+            }
+            out.push((h.clone(), agents, cid.to_string()));
         }
         out
+    }
+
+    /// Keep the texts of a scan answer's texts frame that this host's records refer to and
+    /// that are what their hash says.
+    fn accept_texts(&self, instance: &str, refs: &[(String, usize)], output: &str) {
+        let texts = host_script::unpack_texts(output);
+        if texts.is_empty() {
+            return;
+        }
+        let asked: HashSet<&str> = refs.iter().map(|(h, _)| h.as_str()).collect();
+        let mut b = self.blobs.lock().unwrap();
+        for (h, v) in texts {
+            if asked.contains(h.as_str()) && host_script::blob_hash(&v) == h {
+                b.insert(h, v);
+            } else {
+                self.note(format!("scan answer of {instance}: text {h} refused (not named by its records, or not what its hash says)"));
+            }
+        }
+    }
+
+    /// Round 1, continued: the texts a scan kept travel in its own answers, after the summary
+    /// (beyond the listing's 2,500 characters). Read them with `GetCommandInvocation` from a
+    /// few hosts that hold them (greedy: the host naming the most texts still unknown first),
+    /// no other command. At most three passes (an answer carries the small texts first when
+    /// not all fit its 24,000 characters: a big one is looked for in another host's answer);
+    /// what none carried is left to the `blobs` command.
+    async fn read_texts(&self, waiting: &[(Host, String, String, Vec<(String, usize)>)], deadline: Instant) {
+        let mut tried: HashSet<&str> = HashSet::new();
+        for _pass in 0..3 {
+            let known: HashSet<String> = self.blobs.lock().unwrap().keys().cloned().collect();
+            let mut left: HashSet<&str> = waiting
+                .iter()
+                .flat_map(|(_, _, _, refs)| refs.iter().map(|(h, _)| h.as_str()))
+                .filter(|h| !known.contains(*h))
+                .collect();
+            let mut batch = Vec::new();
+            while !left.is_empty() {
+                let best = waiting
+                    .iter()
+                    .filter(|(h, _, cid, _)| !cid.is_empty() && !tried.contains(h.id.as_str()))
+                    .map(|w| (w.3.iter().filter(|(h, _)| left.contains(h.as_str())).count(), w))
+                    .filter(|(n, _)| *n > 0)
+                    .max_by_key(|(n, _)| *n);
+                let Some((_, w)) = best else { break };
+                tried.insert(w.0.id.as_str());
+                for (h, _) in &w.3 {
+                    left.remove(h.as_str());
+                }
+                batch.push(w);
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let reads = batch.into_iter().map(|(host, region, cid, refs)| async move {
+                let Some(rc) = self.region(region) else { return };
+                if let Ok(Some(inv)) = self.get_invocation(rc, cid, &host.id, deadline).await {
+                    self.accept_texts(&host.id, refs, &inv.output);
+                }
+            });
+            futures::future::join_all(reads).await;
+        }
     }
 
     /// Round 2: fetch the texts not seen yet, each once, from hosts that have them.
@@ -457,28 +525,48 @@ impl Fleet for AwsFleet {
             async move { (r.clone(), self.scan_region(r, hs, &nonce, deadline).await) }
         });
         let firsts = futures::future::join_all(rounds).await;
-        // Hosts whose texts are all known go out now; the others after round 2.
+        // Hosts whose texts are all known go out now; the others once their texts are read
+        // from the scan's own answers, and the rest after round 2.
         let mut waiting: Vec<(Host, String, Vec<Partial>)> = Vec::new();
+        let mut cids: HashMap<String, String> = HashMap::new();
+        let known = |parts: &[Partial]| {
+            let b = self.blobs.lock().unwrap();
+            parts.iter().all(|p| p.refs().iter().all(|(h, _)| b.contains_key(h)))
+        };
         for (region, list) in firsts {
-            for (host, r) in list {
+            for (host, r, cid) in list {
                 match r {
                     Err(e) => {
                         let _ = tx.send(HostRead { host, agents: Err(e) }).await;
                     }
                     Ok(parts) => {
-                        let known = {
-                            let b = self.blobs.lock().unwrap();
-                            parts.iter().all(|p| p.refs().iter().all(|(h, _)| b.contains_key(h)))
-                        };
-                        if known {
+                        if known(parts.as_slice()) {
                             let agents = parts.iter().map(|p| self.assemble(&host, p)).collect();
                             let _ = tx.send(HostRead { host, agents: Ok(agents) }).await;
                         } else {
+                            cids.insert(host.id.clone(), cid);
                             waiting.push((host, region.clone(), parts));
                         }
                     }
                 }
             }
+        }
+        if !waiting.is_empty() {
+            let holders: Vec<(Host, String, String, Vec<(String, usize)>)> = waiting
+                .iter()
+                .map(|(h, r, parts)| (h.clone(), r.clone(), cids.get(&h.id).cloned().unwrap_or_default(), parts.iter().flat_map(|p| p.refs()).collect()))
+                .collect();
+            self.read_texts(&holders, deadline).await;
+            let mut rest = Vec::new();
+            for (host, region, parts) in waiting {
+                if known(parts.as_slice()) {
+                    let agents = parts.iter().map(|p| self.assemble(&host, p)).collect();
+                    let _ = tx.send(HostRead { host, agents: Ok(agents) }).await;
+                } else {
+                    rest.push((host, region, parts));
+                }
+            }
+            waiting = rest;
         }
         if !waiting.is_empty() {
             let wanted: Vec<Wanted> = waiting

@@ -34,7 +34,9 @@
 //! With `CFH_Z=1` the whole text is gzipped and base64'd between `#cfz 1 LEN` and `#cfz 1 end`
 //! (a scan of 8 agents then fits `ListCommandInvocations`' 2,500 characters). A missing trailer
 //! means the output was cut: the console falls back to `GetCommandInvocation`, then to smaller
-//! commands.
+//! commands. A scan's answer then carries the texts its records refer to by hash, in one more
+//! frame (`#cft 1 LEN`, base64 of gzip of `b HASH VALUE` lines, `#cft 1 end`; [`pack_texts`]),
+//! within the 24,000 characters `GetCommandInvocation` returns: the listing stops before it.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -292,6 +294,62 @@ pub fn unpack(text: &str) -> Result<String, OutputError> {
     let mut out = String::new();
     flate2::read::GzDecoder::new(&gz[..]).read_to_string(&mut out).map_err(|e| OutputError::Damaged(e.to_string()))?;
     Ok(out)
+}
+
+/// What a scan's whole answer may hold (GetCommandInvocation's 24,000 characters): the packed
+/// summary first, then the texts frame ([`pack_texts`]) in what is left.
+pub const ANSWER_LIMIT: usize = 23_900;
+
+/// The texts a scan kept by hash (`store`: hash -> value), as one more frame after the packed
+/// summary: `#cft 1 LEN`, base64 of gzip of `b HASH VALUE` lines, `#cft 1 end`. The listing's
+/// 2,500 characters end within or right after the summary, so the texts cost nothing there;
+/// GetCommandInvocation on a host that holds a text reads it without another command. Within
+/// `budget` characters: the texts of at most 4x `budget` bytes (percent-encoded text packs
+/// about 4:1), else of at most half that, ... (small texts first: stderr lines, hashes; a big
+/// emitter is then looked for in another host's answer, or fetched by the `blobs` command).
+/// `host-ops.sh`'s `texts` does the same with files; empty when nothing fits.
+pub fn pack_texts(store: &BTreeMap<String, String>, budget: usize) -> String {
+    let mut lim = budget * 4;
+    for _ in 0..4 {
+        let plain: String = store.iter().filter(|(_, v)| v.len() <= lim).map(|(h, v)| format!("b {h} {v}\n")).collect();
+        if plain.is_empty() {
+            return String::new();
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(plain.as_bytes()).unwrap();
+        let b = B64.encode(gz.finish().unwrap());
+        if b.len() <= budget {
+            return format!("#cft {FORMAT} {}\n{b}\n#cft {FORMAT} end\n", b.len());
+        }
+        lim /= 2;
+    }
+    String::new()
+}
+
+/// The base64 length a packed answer declares (`#cfz 1 LEN`), 0 when it is not packed.
+pub fn packed_len(text: &str) -> usize {
+    text.lines().next().and_then(|h| h.strip_prefix(&format!("#cfz {FORMAT} "))).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// The `(hash, value)` pairs of a texts frame in `text`, if a whole one is there (none when the
+/// output was cut before its end, or the host had none). Unchecked: the caller accepts a text
+/// only when its hash is what the text hashes to.
+pub fn unpack_texts(text: &str) -> Vec<(String, String)> {
+    let Some(start) = text.find(&format!("#cft {FORMAT} ")) else { return Vec::new() };
+    let mut lines = text[start..].lines();
+    let len: Option<usize> = lines.next().and_then(|h| h.split_whitespace().nth(2)).and_then(|n| n.parse().ok());
+    let (Some(len), Some(body)) = (len, lines.next()) else { return Vec::new() };
+    if body.len() != len || lines.next() != Some(&format!("#cft {FORMAT} end")) {
+        return Vec::new();
+    }
+    let Ok(gz) = B64.decode(body) else { return Vec::new() };
+    let mut out = String::new();
+    if flate2::read::GzDecoder::new(&gz[..]).read_to_string(&mut out).is_err() {
+        return Vec::new();
+    }
+    out.lines()
+        .filter_map(|l| l.strip_prefix("b ")?.split_once(' ').map(|(h, v)| (h.to_string(), v.to_string())))
+        .collect()
 }
 
 /// Parse a host's output (packed or plain); anything before the frame (stray lines) is ignored.

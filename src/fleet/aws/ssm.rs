@@ -96,6 +96,9 @@ fn joined(stdout: &str, stderr: &str) -> String {
     }
 }
 
+/// Hosts above which a command's results are listed when complete rather than at every poll.
+const BIG_LISTING: i64 = 200;
+
 impl AwsFleet {
     /// Call an API with our own throttling cap and backoff on top of the SDK's retries.
     pub(crate) async fn call<T, E, R, F, Fut>(&self, deadline: Instant, mut f: F) -> Result<T, SdkError<E, R>>
@@ -177,6 +180,7 @@ impl AwsFleet {
         let mut done: HashSet<String> = HashSet::new();
         let mut backoff = Duration::from_millis(250);
         let mut last_completed = -1i64;
+        let mut last_listing = Instant::now();
         let mut target_count: Option<i64>;
         loop {
             if !self.next_poll(rc, command, deadline, &mut backoff, Duration::from_secs(3)).await? {
@@ -200,6 +204,14 @@ impl AwsFleet {
             if completed <= last_completed {
                 continue;
             }
+            // Every listing reads every page (one call per 50 hosts, 20 a second): a big
+            // command is listed once the hosts it waits for have all completed, or every 5 s
+            // for what came in meanwhile (a slow or silent host), not at every poll.
+            let want = expect.map(|e| e.len() as i64).unwrap_or(targets);
+            if want > BIG_LISTING && completed < want && last_listing.elapsed() < Duration::from_secs(5) {
+                continue;
+            }
+            last_listing = Instant::now();
             last_completed = completed;
             // Results: pages of 50 with details.
             let mut token: Option<String> = None;
