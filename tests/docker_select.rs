@@ -37,6 +37,8 @@ fn selectors_on_real_container_ids_and_the_engine_host() {
     f.add(vec![Spec::new("a", &img.runtime_codex), Spec::new("ab", &img.runtime_codex)]);
     let (o, _) = expect(&f, &["scan", "--json"], 1);
     let scan: serde_json::Value = serde_json::from_str(&o).unwrap();
+    // The Docker source's document is the same shape as every source's.
+    common::schema::check("scan", &scan);
     let host = &scan["hosts"][0];
     let (hid, hname) = (host["id"].as_str().unwrap().to_string(), host["name"].as_str().unwrap().to_string());
     let agent = |suffix: &str| {
@@ -72,6 +74,7 @@ fn selectors_on_real_container_ids_and_the_engine_host() {
     // verify --agent: that one agent only
     let out = cli(&f, &["verify", "--json", "--agent", &f.name("a")]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    common::schema::check("verify", &v);
     assert_eq!(v["agents"].as_array().unwrap().len(), 1, "{v}");
     assert_eq!(v["agents"][0]["id"], a["id"]);
 }

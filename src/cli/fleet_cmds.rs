@@ -329,13 +329,8 @@ pub async fn report(g: &GlobalArgs, a: &ReportArgs) -> u8 {
         Format::Json => crate::present::Format::Json,
         Format::Csv => crate::present::Format::Csv,
     };
-    let text = crate::present::report_text(&report, &crate::rollout::summary::load_runs(), format, &now());
-    let text = super::output::name_report_context(text, matches!(a.format, Format::Json));
-    // md and csv are for people: terminal-safe wherever they go; json keeps the exact text.
-    let text = match a.format {
-        Format::Json => crate::term_safe::json(text),
-        Format::Md | Format::Csv => safe_text(&text).into_owned(),
-    };
+    let runs = crate::rollout::summary::load_runs();
+    let text = crate::present::report_file(&report, &runs, format, &now(), super::output::active_context());
     match &a.out {
         Some(p) => {
             if let Err(e) = std::fs::write(p, &text) {

@@ -9,33 +9,12 @@ pub fn print_json(v: &serde_json::Value) {
     println!("{}", crate::term_safe::json(serde_json::to_string_pretty(v).unwrap_or_default()));
 }
 
-/// The version of every `--json` document's shape; raised when a field changes meaning or goes.
-pub const JSON_VERSION: u32 = 1;
+pub use crate::present::JSON_VERSION;
 
-/// A `--json` document as it goes out: `format` names its shape (`codex-fleet/scan`, ... each
-/// with a schema in docs/schema/), `version` its version, `context` the context it ran in.
-pub fn document(kind: &str, mut v: serde_json::Value) -> serde_json::Value {
-    if let Some(m) = v.as_object_mut() {
-        m.insert("format".into(), format!("codex-fleet/{kind}").into());
-        m.insert("version".into(), JSON_VERSION.into());
-        m.insert("context".into(), active_context().into());
-    }
-    v
-}
-
-/// The `report` as written: a JSON report carries `format`, `version` and `context` like every
-/// `--json` document; a Markdown one names the context under its title. (CSV rows stay rows.)
-pub fn name_report_context(text: String, json: bool) -> String {
-    if json {
-        return match serde_json::from_str(&text) {
-            Ok(v) => serde_json::to_string_pretty(&document("report", v)).unwrap_or(text),
-            Err(_) => text,
-        };
-    }
-    match (active_context(), text.strip_prefix("# codex-fleet report\n")) {
-        (Some(c), Some(rest)) => format!("# codex-fleet report\n\nContext: {c}.\n{rest}"),
-        _ => text,
-    }
+/// A `--json` document as it goes out, naming the context in force (see
+/// [`crate::present::document`]).
+pub fn document(kind: &str, v: serde_json::Value) -> serde_json::Value {
+    crate::present::document(kind, v, active_context())
 }
 
 /// The context this process runs in, once resolved: every document and report names it.

@@ -4,6 +4,7 @@
 
 pub mod agents_table;
 pub mod audit;
+pub mod document;
 pub mod locks;
 pub mod plan_text;
 pub mod plan_view;
@@ -13,6 +14,7 @@ pub mod why;
 
 pub use agents_table::agents_table;
 pub use audit::audit_unknown;
+pub use document::{document, report_file, JSON_VERSION};
 pub use plan_text::{plan_text, safe_diff};
 pub use report::{report_text, Format};
 pub use table::{table, verdict_label};

@@ -37,7 +37,7 @@ pub use crate::rollout::summary::RunSummary;
 pub use ui::draw;
 
 use crate::exit::{EXIT_FAILURE, EXIT_OK};
-use crate::present::report_text;
+use crate::present::report_file;
 use crate::rollout::summary::load_runs;
 use crate::source::{self, SourceArgs};
 use crate::fleet::Fleet;
@@ -467,12 +467,13 @@ impl Exec {
                 });
             }
             Effect::Export { format, path } => {
-                let (report, runs) = {
+                let (report, runs, context) = {
                     let a = self.app.lock().unwrap();
-                    (a.report.clone(), a.runs.clone())
+                    (a.report.clone(), a.runs.clone(), a.context.clone())
                 };
                 tokio::task::spawn_blocking(move || {
-                    let text = report_text(&report, &runs, format, &now());
+                    // The same file as `codex-fleet report` writes, naming the context.
+                    let text = report_file(&report, &runs, format, &now(), context.as_deref());
                     let r = std::fs::write(&path, text).map(|_| path.clone()).map_err(|e| format!("{}: {e}", path.display()));
                     tlog!("export {format:?}: {r:?}");
                     let _ = tx.send(Msg::Exported(r));

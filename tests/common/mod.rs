@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod schema;
+
 /// Where `scripts/test.sh` caches downloads and unpacked tools.
 pub fn cache_dir() -> PathBuf {
     if let Ok(d) = std::env::var("CODEX_FLEET_CACHE") {
