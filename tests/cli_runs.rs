@@ -188,7 +188,7 @@ fn a_live_holder_is_refused_a_dead_one_is_taken_over() {
     ] {
         let (code, _, err) = w.run(&args);
         assert_eq!(code, 2, "{args:?}: {err}");
-        assert!(err.contains(&format!("run {id} is held by a live process: pid {pid} (")), "{args:?}: {err}");
+        assert!(err.contains(&format!("run {id} is held by another process, alive: pid {pid} (")), "{args:?}: {err}");
         assert!(err.contains(&format!("refused to {what} it")), "{args:?}: {err}");
     }
     let (_, text, _) = w.run(&["runs", &id]);

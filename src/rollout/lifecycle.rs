@@ -134,6 +134,10 @@ pub fn status_with(view: &RunView, live: bool) -> RunStatus {
 /// May the run be resumed (`continue_halted`: past a halt)? `Err` says why not and what to do.
 pub fn may_resume(status: &RunStatus, continue_halted: bool) -> Result<(), String> {
     let id = &status.run_id;
+    // A rolled-back run has had a rollback too, and finished it: nothing to resume.
+    if status.state == RunState::RolledBack {
+        return Err(format!("run {id} is {}: there is nothing to resume", status.state.as_str()));
+    }
     if status.rollback_begun && status.state != RunState::Running {
         return Err(format!("a rollback of run {id} has begun; finish it with `codex-fleet rollback --run {id}`"));
     }
@@ -187,18 +191,18 @@ pub fn may_act(run_id: &str, action: &str) -> Result<(), String> {
     }
 }
 
-/// "run X is held by a live process: pid P (user@host), since T"
+/// "run X is held by another process, alive: pid P (user@host), since T"
 pub fn held_message(run_id: &str, holder: Option<&Holder>) -> String {
     match holder {
         Some(h) => format!(
-            "run {run_id} is held by a live process: pid {} ({}), since {}; wait for it to finish, or stop it (Ctrl-C, or `kill {}` on {}) and try again",
+            "run {run_id} is held by another process, alive: pid {} ({}), since {}; wait for it to finish, or stop it (Ctrl-C, or `kill {}` on {}) and try again",
             h.pid,
             h.operator,
             h.since,
             h.pid,
             h.operator.split_once('@').map(|x| x.1).unwrap_or("its host")
         ),
-        None => format!("run {run_id} is held by a live process (starting or ending: it left no note yet); try again"),
+        None => format!("run {run_id} is held by another process, alive (starting or ending: it left no note yet); try again"),
     }
 }
 
