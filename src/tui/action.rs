@@ -9,6 +9,7 @@ use crate::plan::Plan;
 use crate::present::Format;
 use crate::rollout::engine::{Event, RunResult};
 use crate::rollout::journal::{Outcome, RunOptions};
+use crate::rollout::lifecycle::{AgentOutcome, RunAction, RunStatus};
 use crate::rollout::summary::RunSummary;
 use crate::scan::{FleetReport, HostState};
 
@@ -26,6 +27,10 @@ pub enum View {
     Rollout,
     /// Re-provision audit and run history.
     Audit,
+    /// Every run in the journal, its state word and what it allows.
+    Runs,
+    /// One run of the journal: each agent's outcome and reason.
+    Run,
 }
 
 impl View {
@@ -37,6 +42,8 @@ impl View {
             View::Plan => "Plan",
             View::Rollout => "Rollout",
             View::Audit => "Audit",
+            View::Runs => "Runs",
+            View::Run => "Run",
         }
     }
 }
@@ -136,8 +143,11 @@ pub enum Action {
     CycleMaxErrors,
     PauseResume,
     Abort,
-    /// Roll back the run in context (the rollout view's run, or the audit view's selected run).
+    /// Roll back the run in context (the rollout view's run, or the audit or runs view's
+    /// selected run).
     Rollback,
+    /// `P` in the runs views: resume the selected run (any run of the journal the state allows).
+    ResumeRun,
     QuitDetach,
     QuitAbort,
     ClosePopup,
@@ -148,7 +158,7 @@ pub enum Action {
 impl Action {
     /// Actions that change the fleet (or a run). Refused under `--read-only`.
     pub fn is_mutating(&self) -> bool {
-        matches!(self, Action::Apply | Action::ConfirmYes | Action::PauseResume | Action::Abort | Action::Rollback)
+        matches!(self, Action::Apply | Action::ConfirmYes | Action::PauseResume | Action::Abort | Action::Rollback | Action::ResumeRun)
     }
 }
 
@@ -164,6 +174,10 @@ pub enum Effect {
     Rollback { run_id: String },
     Verify { ids: Vec<String> },
     LoadRuns,
+    /// Read one run's status and per-agent outcomes from the journal.
+    LoadRun { run_id: String },
+    /// Ask whether a live process holds the run (`lifecycle::may_act`) before offering `action`.
+    CheckRun { run_id: String, action: RunAction },
     Export { format: Format, path: PathBuf },
     Quit,
 }
@@ -181,6 +195,10 @@ pub enum Msg {
     RollbackDone { run_id: String, result: Result<Vec<(String, Outcome)>, String> },
     Verified { id: String, result: Result<VerifyReport, String> },
     Runs(Vec<RunSummary>),
+    /// One run's status and per-agent outcomes (`lifecycle::run_outcomes`).
+    RunOutcomes { run_id: String, result: Result<(RunStatus, Vec<AgentOutcome>), String> },
+    /// The liveness check of `CheckRun`: `Err` names the live holder.
+    RunChecked { run_id: String, action: RunAction, result: Result<(), String> },
     Exported(Result<PathBuf, String>),
 }
 
@@ -189,6 +207,8 @@ pub enum Msg {
 pub enum Pending {
     Apply { plan: Plan, opts: RunOptions },
     Rollback { run_id: String, agents: usize },
+    /// Resume a run of the journal (`continue_halted`: past its halt).
+    Resume { run_id: String, continue_halted: bool, agents: usize },
 }
 
 #[derive(Debug, Clone, PartialEq)]

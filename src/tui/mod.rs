@@ -341,7 +341,7 @@ impl Exec {
             return false;
         }
         let Some(fleet) = self.fleet.clone() else {
-            if !matches!(e, Effect::LoadRuns | Effect::Export { .. }) {
+            if !matches!(e, Effect::LoadRuns | Effect::LoadRun { .. } | Effect::CheckRun { .. } | Effect::Export { .. }) {
                 self.queued.push(e);
                 return false;
             }
@@ -451,7 +451,7 @@ impl Exec {
                         .await;
                 });
             }
-            e @ (Effect::LoadRuns | Effect::Export { .. }) => return self.run_local(e),
+            e @ (Effect::LoadRuns | Effect::LoadRun { .. } | Effect::CheckRun { .. } | Effect::Export { .. }) => return self.run_local(e),
             Effect::Quit => return true,
         }
         false
@@ -464,6 +464,24 @@ impl Exec {
             Effect::LoadRuns => {
                 tokio::task::spawn_blocking(move || {
                     let _ = tx.send(Msg::Runs(load_runs()));
+                });
+            }
+            Effect::LoadRun { run_id } => {
+                tokio::task::spawn_blocking(move || {
+                    let result = crate::rollout::lifecycle::run_outcomes(&run_id);
+                    let _ = tx.send(Msg::RunOutcomes { run_id, result });
+                });
+            }
+            Effect::CheckRun { run_id, action } => {
+                tokio::task::spawn_blocking(move || {
+                    let what = match action {
+                        crate::rollout::lifecycle::RunAction::Rollback => "roll back",
+                        crate::rollout::lifecycle::RunAction::Unlock => "unlock",
+                        _ => "resume",
+                    };
+                    let result = crate::rollout::lifecycle::may_act(&run_id, what);
+                    tlog!("liveness of run {run_id} before {what}: {result:?}");
+                    let _ = tx.send(Msg::RunChecked { run_id, action, result });
                 });
             }
             Effect::Export { format, path } => {

@@ -93,7 +93,8 @@ impl App {
             KeyCode::Char('K') if self.view == View::Audit => Action::ScrollAudit(-1),
             KeyCode::Char('P') if self.view == View::Rollout => Action::PauseResume,
             KeyCode::Char('X') if self.view == View::Rollout => Action::Abort,
-            KeyCode::Char('B') if matches!(self.view, View::Rollout | View::Audit) => Action::Rollback,
+            KeyCode::Char('B') if matches!(self.view, View::Rollout | View::Audit | View::Runs | View::Run) => Action::Rollback,
+            KeyCode::Char('P') if matches!(self.view, View::Runs | View::Run) => Action::ResumeRun,
             _ => return None,
         })
     }

@@ -17,6 +17,7 @@ mod input;
 mod keys;
 mod plan;
 mod rollout;
+mod runs;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -92,6 +93,8 @@ pub struct App {
     pub run: Option<RunProgress>,
     pub runs: Vec<RunSummary>,
     pub run_sel: usize,
+    /// The run opened in the Run view (Enter in the Runs view).
+    pub run_detail: Option<super::model::runs::RunDetail>,
     pub verify: BTreeMap<String, Result<VerifyReport, String>>,
     pub verifying: usize,
     pub status: Option<Status>,
@@ -150,6 +153,7 @@ impl App {
             run: None,
             runs: Vec::new(),
             run_sel: 0,
+            run_detail: None,
             verify: BTreeMap::new(),
             verifying: 0,
             status: None,
@@ -351,6 +355,7 @@ impl App {
                     View::Hosts => self.open_host(),
                     View::Agents => self.open_agent(),
                     View::Plan => self.toggle_plan_fold(),
+                    View::Runs => self.open_run(),
                     _ => Vec::new(),
                 }
             }
@@ -378,8 +383,10 @@ impl App {
             | Action::CycleWave
             | Action::CycleMaxErrors
             | Action::PauseResume
-            | Action::Abort
-            | Action::Rollback => fx = self.run_action(action),
+            | Action::Abort => fx = self.run_action(action),
+            Action::Rollback if matches!(self.view, View::Runs | View::Run) => fx = self.runs_action(action),
+            Action::Rollback => fx = self.run_action(action),
+            Action::ResumeRun => fx = self.runs_action(action),
             Action::ScrollAudit(_) | Action::StartExport | Action::Export { .. } => fx = self.audit_action(action),
         }
         fx
@@ -408,8 +415,11 @@ impl App {
                     self.scanning = Some(0);
                     self.scan_error = None;
                     fx.push(Effect::Scan);
-                    if self.view == View::Audit {
+                    if matches!(self.view, View::Audit | View::Runs) {
                         fx.push(Effect::LoadRuns);
+                    }
+                    if let (View::Run, Some(d)) = (self.view, &self.run_detail) {
+                        fx.push(Effect::LoadRun { run_id: d.run_id.clone() });
                     }
                 }
             }
@@ -423,7 +433,8 @@ impl App {
                     View::Hosts => View::Agents,
                     View::Agents | View::Detail | View::Plan if self.run.is_some() => View::Rollout,
                     View::Agents | View::Detail | View::Plan | View::Rollout => View::Audit,
-                    View::Audit => View::Hosts,
+                    View::Audit => View::Runs,
+                    View::Runs | View::Run => View::Hosts,
                 };
                 fx.extend(self.goto(next));
             }
@@ -449,7 +460,8 @@ impl App {
                 return fx;
             }
             View::Detail if self.detail.is_none() => return fx,
-            View::Audit => fx.push(Effect::LoadRuns),
+            View::Run if self.run_detail.is_none() => return fx,
+            View::Audit | View::Runs => fx.push(Effect::LoadRuns),
             _ => {}
         }
         self.go(v);
@@ -464,7 +476,13 @@ impl App {
                 self.cause_sel = None;
                 self.host_sel = pos.min(self.report.hosts.len().saturating_sub(1));
             }
-            View::Audit => self.run_sel = pos.min(self.runs.len().saturating_sub(1)),
+            View::Audit | View::Runs => self.run_sel = pos.min(self.runs.len().saturating_sub(1)),
+            View::Run => {
+                let page = self.page();
+                if let Some(d) = &mut self.run_detail {
+                    d.scroll = pos.min(d.agents().len().saturating_sub(page));
+                }
+            }
             View::Detail => {
                 let n = self
                     .detail_agent()
@@ -496,7 +514,8 @@ impl App {
         let cur = match self.view {
             View::Agents => self.sel,
             View::Hosts => self.host_sel,
-            View::Audit => self.run_sel,
+            View::Audit | View::Runs => self.run_sel,
+            View::Run => self.run_detail.as_ref().map(|d| d.scroll).unwrap_or(0),
             View::Detail => self.detail_scroll,
             View::Plan => self.plan.as_ref().map(|p| p.scroll).unwrap_or(0),
             View::Rollout => self.rollout_scroll,
@@ -517,6 +536,7 @@ impl App {
             Msg::RunStarted { .. } | Msg::RunEvent(_) | Msg::RunDone(_) | Msg::RollbackDone { .. } => fx = self.run_msg(msg),
             Msg::Verified { .. } => fx = self.agents_msg(msg),
             Msg::Runs(_) | Msg::Exported(_) => fx = self.audit_msg(msg),
+            Msg::RunOutcomes { .. } | Msg::RunChecked { .. } => fx = self.runs_msg(msg),
         }
         fx
     }

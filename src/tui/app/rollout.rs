@@ -99,6 +99,33 @@ impl App {
                     self.info(format!("rolling back run {run_id}"));
                     fx.push(Effect::Rollback { run_id });
                 }
+                Some(Popup::Confirm(Pending::Resume { run_id, continue_halted, .. })) => {
+                    // Any run of the journal: its agents as the Run view read them, when it did.
+                    let ids: Vec<String> = self
+                        .run_detail
+                        .as_ref()
+                        .filter(|d| d.run_id == run_id)
+                        .map(|d| d.agents().iter().map(|a| a.id.clone()).collect())
+                        .unwrap_or_default();
+                    self.run = Some(RunProgress {
+                        kind: RunKind::Apply,
+                        run_id: Some(run_id.clone()),
+                        opts: self.opts.clone(),
+                        agents: ids.iter().map(|id| (id.clone(), AgentRun::default())).collect(),
+                        ids,
+                        waves: Vec::new(),
+                        current_wave: None,
+                        phase: RunPhase::Running,
+                        aborted: false,
+                        state: None,
+                        halted: None,
+                        error: None,
+                    });
+                    self.go(View::Rollout);
+                    let how = if continue_halted { "continuing past the halt of" } else { "resuming" };
+                    self.info(format!("{how} run {run_id}"));
+                    fx.push(Effect::Resume { run_id });
+                }
                 other => self.popup = other,
             },
             Action::PauseResume => match self.run.as_mut() {

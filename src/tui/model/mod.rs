@@ -6,3 +6,4 @@ pub mod filter_index;
 pub mod input;
 pub mod plan;
 pub mod run;
+pub mod runs;

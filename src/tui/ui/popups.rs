@@ -18,7 +18,7 @@ pub fn help_entries() -> Vec<(&'static str, &'static str, bool)> {
         ("Esc", "back (clears the filter first)", false),
         ("Tab", "next view; on the : line, completes the command", false),
         ("/", "filter: name, host, id, verdict, codes, root-cause words", false),
-        (":", "command: hosts agents audit rollout plan filter sort export quit", false),
+        (":", "command: hosts agents audit runs rollout plan filter sort export quit", false),
         ("c", "copy the agent's id (what --agent takes) to the clipboard", false),
         ("space", "mark / unmark the agent", false),
         ("*", "mark every visible agent", false),
@@ -32,7 +32,9 @@ pub fn help_entries() -> Vec<(&'static str, &'static str, bool)> {
         ("r", "refresh: scan the fleet again", false),
         ("P", "rollout: pause / resume", true),
         ("X", "rollout: abort after the steps in flight (resumable)", true),
-        ("B", "roll back the run (rollout view, or the run selected in audit)", true),
+        ("B", "roll back the run (rollout view, or the run selected in audit or runs)", true),
+        ("Enter", "runs: open the run (each agent's outcome and reason)", false),
+        ("P B", "runs: resume / roll back the run (any run its state allows; a live holder refuses)", true),
         ("e", "audit: export the report (md, json, csv)", false),
         ("J K", "audit: scroll the by-image list", false),
         ("?", "this help", false),
@@ -142,6 +144,16 @@ pub(super) fn draw_confirm(f: &mut Frame, area: Rect, app: &App, p: &Pending) {
             lines.push(Line::raw("for byte where it still holds what the run left; then each agent restarts."));
             lines.push(Line::raw(""));
             lines.push(Line::from(vec![Span::styled("Roll back? ", t.bold()), Span::styled("[y/N]", t.error())]));
+        }
+        Pending::Resume { run_id, continue_halted, agents } => {
+            title = " Resume a run ";
+            let what = if *continue_halted { "Continue past the halt of run" } else { "Resume run" };
+            lines.push(Line::styled(format!("{what} {run_id}"), t.bold()));
+            lines.push(Line::raw(format!("The waves not finished, of its {agents} planned agent(s), go on with the options it")));
+            lines.push(Line::raw("started with; the agents it already finished are not touched again."));
+            lines.push(Line::styled(format!("(the same as `codex-fleet apply --resume {run_id}{}`)", if *continue_halted { " --continue-halted" } else { "" }), t.dim()));
+            lines.push(Line::raw(""));
+            lines.push(Line::from(vec![Span::styled("Resume? ", t.bold()), Span::styled("[y/N]", t.error())]));
         }
     }
     // As wide as its longest line (up to the screen), long lines wrapped: nothing cut.
