@@ -416,7 +416,7 @@ fn quit_without_a_run() {
 fn read_only_refuses_mutations_at_the_dispatcher() {
     let mut a = read_only_app();
     keys(&mut a, "/stalled<enter>*");
-    for action in [Action::Apply, Action::ConfirmYes, Action::PauseResume, Action::Abort, Action::Rollback] {
+    for action in [Action::Apply, Action::ConfirmYes, Action::PauseResume, Action::Abort, Action::Rollback, Action::ResumeRun] {
         assert!(action.is_mutating());
         assert!(a.dispatch(action.clone()).is_empty(), "{action:?} refused");
         let s = a.status.clone().unwrap();
@@ -579,4 +579,149 @@ fn a_run_summary_stays_when_a_scan_ends_after_it() {
     assert!(a.status.as_ref().unwrap().text.starts_with("run r-1"), "{:?}", a.status);
     keys(&mut a, "<esc>");
     assert!(a.status.is_none(), "Esc dismisses it");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Runs views: any run of the journal, resumed or rolled back after a liveness check.
+
+fn journal_runs() -> Vec<codex_fleet::tui::RunSummary> {
+    let run = |id: &str, state: &str, verified: usize, unfinished: usize| codex_fleet::tui::RunSummary {
+        run_id: id.into(),
+        state: state.into(),
+        started: "2026-11-03T03:15:02Z".into(),
+        operator: "oncall@bastion".into(),
+        agents: 4,
+        verified,
+        failed: 0,
+        skipped: 0,
+        unfinished,
+    };
+    vec![run("R-done", "done", 4, 0), run("R-killed", "interrupted", 1, 3), run("R-halted", "halted", 1, 3), run("R-live", "running", 1, 3)]
+}
+
+fn runs_app() -> App {
+    let mut a = app(120, 40);
+    assert_eq!(keys(&mut a, ":runs<enter>"), vec![Effect::LoadRuns]);
+    assert_eq!(a.view, View::Runs);
+    a.on_msg(Msg::Runs(journal_runs()));
+    a.sync();
+    a
+}
+
+fn outcome(id: &str, s: codex_fleet::rollout::lifecycle::AgentStanding, reason: Option<&str>) -> codex_fleet::rollout::lifecycle::AgentOutcome {
+    codex_fleet::rollout::lifecycle::AgentOutcome { id: id.into(), wave: Some(0), outcome: s, applied: None, reason: reason.map(String::from), last_step: None }
+}
+
+#[test]
+fn runs_view_is_reached_by_tab_and_command() {
+    let mut a = app(120, 40);
+    keys(&mut a, ":audit<enter>");
+    assert_eq!(a.view, View::Audit);
+    assert_eq!(keys(&mut a, "<tab>"), vec![Effect::LoadRuns]);
+    assert_eq!(a.view, View::Runs);
+    keys(&mut a, "<tab>");
+    assert_eq!(a.view, View::Hosts, "then round to the hosts");
+    keys(&mut a, ":ru<tab>");
+    assert_eq!(a.input.text.trim_end(), "runs", "the command completes");
+    keys(&mut a, "<enter>");
+    assert_eq!(a.view, View::Runs);
+}
+
+#[test]
+fn resume_any_interrupted_run_after_the_liveness_check_and_a_confirmation() {
+    let mut a = runs_app();
+    // The done run is selected first: it allows roll back only.
+    assert!(keys(&mut a, "P").is_empty());
+    let s = a.status.clone().unwrap();
+    assert_eq!(s.kind, StatusKind::Error);
+    assert!(s.text.contains("run R-done is done: it cannot be resumed (it allows rollback)"), "{}", s.text);
+    // The interrupted run a killed CLI left: the liveness check first, no popup yet.
+    keys(&mut a, "j");
+    assert_eq!(
+        keys(&mut a, "P"),
+        vec![Effect::CheckRun { run_id: "R-killed".into(), action: codex_fleet::rollout::lifecycle::RunAction::Resume }]
+    );
+    assert!(a.popup.is_none(), "no confirmation before the liveness check answers");
+    // A live holder refuses, named.
+    let held = "run R-killed is held by a live process: pid 4242 (ops@bastion), since 2026-11-03T03:15:02Z; wait for it to finish, or stop it (Ctrl-C, or `kill 4242` on bastion) and try again; refused to resume it";
+    a.on_msg(Msg::RunChecked { run_id: "R-killed".into(), action: codex_fleet::rollout::lifecycle::RunAction::Resume, result: Err(held.into()) });
+    assert!(a.popup.is_none());
+    let s = a.status.clone().unwrap();
+    assert_eq!((s.kind, s.text.contains("pid 4242 (ops@bastion)")), (StatusKind::Error, true), "{}", s.text);
+    // Nobody holds it: the confirmation holds the exact action.
+    keys(&mut a, "P");
+    a.on_msg(Msg::RunChecked { run_id: "R-killed".into(), action: codex_fleet::rollout::lifecycle::RunAction::Resume, result: Ok(()) });
+    assert_eq!(a.popup, Some(Popup::Confirm(Pending::Resume { run_id: "R-killed".into(), continue_halted: false, agents: 4 })));
+    assert!(keys(&mut a, "n").is_empty(), "N: nothing happens");
+    assert!(a.popup.is_none() && a.run.is_none());
+    keys(&mut a, "P");
+    a.on_msg(Msg::RunChecked { run_id: "R-killed".into(), action: codex_fleet::rollout::lifecycle::RunAction::Resume, result: Ok(()) });
+    assert_eq!(keys(&mut a, "y"), vec![Effect::Resume { run_id: "R-killed".into() }]);
+    assert_eq!(a.view, View::Rollout);
+    let r = a.run.as_ref().unwrap();
+    assert_eq!((r.run_id.as_deref(), r.phase), (Some("R-killed"), RunPhase::Running));
+    // The engine's end comes back as for a run started here.
+    let fx = a.on_msg(Msg::RunDone(Ok(RunResult {
+        run_id: "R-killed".into(),
+        state: RunState::Done,
+        detail: String::new(),
+        waves: vec![],
+        verified: 4,
+        failed: 0,
+        skipped: 0,
+        unknown: 0,
+        untouched: vec![],
+    })));
+    assert_eq!(fx, vec![Effect::Scan, Effect::LoadRuns]);
+    assert_eq!(a.run.as_ref().unwrap().state, Some(RunState::Done));
+}
+
+#[test]
+fn a_halted_run_continues_past_its_halt_and_a_running_one_allows_nothing() {
+    let mut a = runs_app();
+    keys(&mut a, "jj");
+    assert_eq!(
+        keys(&mut a, "P"),
+        vec![Effect::CheckRun { run_id: "R-halted".into(), action: codex_fleet::rollout::lifecycle::RunAction::ContinueHalted }]
+    );
+    a.on_msg(Msg::RunChecked { run_id: "R-halted".into(), action: codex_fleet::rollout::lifecycle::RunAction::ContinueHalted, result: Ok(()) });
+    assert!(matches!(&a.popup, Some(Popup::Confirm(Pending::Resume { continue_halted: true, .. }))));
+    keys(&mut a, "<esc>");
+    keys(&mut a, "j");
+    assert!(keys(&mut a, "P").is_empty() && keys(&mut a, "B").is_empty(), "a live process acts for a running run");
+    assert!(a.status.clone().unwrap().text.contains("run R-live is running: it cannot be rolled back (it allows nothing)"));
+}
+
+#[test]
+fn enter_opens_a_runs_outcomes_and_its_status_narrows_what_it_allows() {
+    use codex_fleet::rollout::lifecycle::{AgentStanding, RunAction, RunStatus};
+    let mut a = runs_app();
+    keys(&mut a, "j");
+    assert_eq!(keys(&mut a, "<enter>"), vec![Effect::LoadRun { run_id: "R-killed".into() }]);
+    assert_eq!(a.view, View::Run);
+    assert_eq!(a.runs_actions(), vec![RunAction::Resume, RunAction::Rollback], "from the list's state word until read");
+    let status = RunStatus { run_id: "R-killed".into(), state: RunState::Interrupted, detail: String::new(), rollback_begun: true, holder: None };
+    let agents = vec![
+        outcome("h1/c1", AgentStanding::RolledBack, None),
+        outcome("h1/c2", AgentStanding::Stopped, Some("the run stopped during its write step")),
+    ];
+    a.on_msg(Msg::RunOutcomes { run_id: "R-killed".into(), result: Ok((status, agents)) });
+    assert_eq!(a.run_detail.as_ref().unwrap().agents().len(), 2);
+    assert_eq!(a.runs_actions(), vec![RunAction::Rollback], "a rollback begun: only rollback may go on");
+    assert!(keys(&mut a, "P").is_empty());
+    assert_eq!(keys(&mut a, "B"), vec![Effect::CheckRun { run_id: "R-killed".into(), action: RunAction::Rollback }]);
+    a.on_msg(Msg::RunChecked { run_id: "R-killed".into(), action: RunAction::Rollback, result: Ok(()) });
+    assert_eq!(a.popup, Some(Popup::Confirm(Pending::Rollback { run_id: "R-killed".into(), agents: 2 })));
+    assert_eq!(keys(&mut a, "y"), vec![Effect::Rollback { run_id: "R-killed".into() }]);
+    assert_eq!(a.view, View::Rollout);
+}
+
+#[test]
+fn read_only_refuses_resuming_a_journal_run() {
+    let mut a = read_only_app();
+    keys(&mut a, ":runs<enter>");
+    a.on_msg(Msg::Runs(journal_runs()));
+    keys(&mut a, "j");
+    assert!(keys(&mut a, "P").is_empty() && keys(&mut a, "B").is_empty());
+    assert!(a.status.clone().unwrap().text.contains("read-only"));
 }

@@ -28,30 +28,42 @@ pub(super) fn draw_runs(f: &mut Frame, area: Rect, app: &App) {
     let h = rows_h.max(1);
     let off = if app.run_sel >= h { app.run_sel + 1 - h } else { 0 };
     let end = app.runs.len().min(off + rows_h);
+    // Narrow terminals keep what decides (state, counts, what it allows); who and when go.
+    let wide = area.width >= 120;
     let rows: Vec<Row> = app.runs[off.min(end)..end]
         .iter()
         .map(|r| {
-            Row::new(vec![
-                Cell::from(r.run_id.clone()),
-                Cell::from(r.state.clone()).style(state_style(&t, &r.state)),
-                Cell::from(r.operator.clone()),
-                Cell::from(r.started.clone()),
-                Cell::from(format!("{} planned: {} verified, {} failed, {} skipped, {} unfinished", r.agents, r.verified, r.failed, r.skipped, r.unfinished)),
-                Cell::from(allows(&actions_of_word(&r.state))).style(t.dim()),
-            ])
+            let mut counts = format!("{}/{} verified", r.verified, r.agents);
+            if r.failed > 0 {
+                counts.push_str(&format!(", {} failed", r.failed));
+            }
+            if r.skipped > 0 {
+                counts.push_str(&format!(", {} skipped", r.skipped));
+            }
+            if r.unfinished > 0 {
+                counts.push_str(&format!(", {} unfinished", r.unfinished));
+            }
+            let mut cells = vec![Cell::from(r.run_id.clone()), Cell::from(r.state.clone()).style(state_style(&t, &r.state))];
+            if wide {
+                cells.push(Cell::from(r.operator.clone()));
+                cells.push(Cell::from(r.started.clone()));
+            }
+            cells.push(Cell::from(counts));
+            cells.push(Cell::from(allows(&actions_of_word(&r.state))).style(t.dim()));
+            Row::new(cells)
         })
         .collect();
-    let widths = [
-        Constraint::Length(24),
-        Constraint::Length(11),
-        Constraint::Length(18),
-        Constraint::Length(20),
-        Constraint::Fill(2),
-        Constraint::Fill(1),
-    ];
+    let mut widths = vec![Constraint::Length(24), Constraint::Length(11)];
+    let mut header = vec!["RUN", "STATE"];
+    if wide {
+        widths.extend([Constraint::Length(16), Constraint::Length(20)]);
+        header.extend(["OPERATOR", "STARTED"]);
+    }
+    widths.extend([Constraint::Fill(1), Constraint::Length(if wide { 25 } else { 16 })]);
+    header.extend(["AGENTS", "ALLOWS"]);
     let title = format!(" Runs · {} in the journal · enter opens a run ", app.runs.len());
     let table = Table::new(rows, widths)
-        .header(Row::new(["RUN", "STATE", "OPERATOR", "STARTED", "AGENTS", "ALLOWS"]).style(t.bold()))
+        .header(Row::new(header).style(t.bold()))
         .block(Block::bordered().title(title))
         .row_highlight_style(t.selected());
     let mut st = TableState::default().with_selected((!app.runs.is_empty()).then(|| app.run_sel - off));
