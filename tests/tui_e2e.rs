@@ -401,3 +401,121 @@ fn triage_root_causes_copy_and_the_grouped_preview() {
     tm.text("q");
     tm.wait_for("EXIT=0", T);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Runs view: a run a killed CLI left behind, resumed from the console.
+
+fn proc_state(pid: u32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// The CLI and the console on one demo fleet whose state lives in a file (`--demo-state`),
+/// and one journal (`CODEX_FLEET_STATE_DIR`).
+struct Shared {
+    _dir: tempfile::TempDir,
+    demo: std::path::PathBuf,
+    state: std::path::PathBuf,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        let dir = tempfile::tempdir().unwrap();
+        let demo = dir.path().join("demo.json");
+        let state = dir.path().join("state");
+        Shared { _dir: dir, demo, state }
+    }
+
+    fn flags(&self) -> String {
+        format!("--demo --demo-scale 2x6 --demo-latency 5 --demo-state {}", self.demo.display())
+    }
+
+    fn cli(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_codex-fleet"));
+        c.stdin(std::process::Stdio::null())
+            .env("NO_COLOR", "1")
+            .args(["--demo", "--demo-scale", "2x6", "--demo-latency", "5", "--demo-state"])
+            .arg(&self.demo)
+            .args(args)
+            .env("CODEX_FLEET_STATE_DIR", &self.state);
+        c
+    }
+
+    fn console(&self, w: u16, h: u16) -> Tmux {
+        let bin = env!("CARGO_BIN_EXE_codex-fleet");
+        let cmd = format!(
+            "env CODEX_FLEET_STATE_DIR={} XDG_STATE_HOME={} {bin} {}; echo \"EXIT=$?\"; echo MODES-DONE; sleep 120",
+            self.state.display(),
+            self.state.display(),
+            self.flags()
+        );
+        Tmux::start(&cmd, w, h)
+    }
+
+    fn runs_json(&self) -> String {
+        let o = self.cli(&["runs", "--json"]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+/// An apply started by the CLI, killed (SIGKILL) mid-run: the console lists it interrupted,
+/// resumable; P checks that no live process holds it, asks `[y/N]` naming the run, and the
+/// resume finishes it: done, in the console and in `runs`.
+#[test]
+fn a_run_a_killed_cli_left_is_resumed_from_the_runs_view() {
+    if !tmux_available() {
+        panic!("tmux is required for this test");
+    }
+    let w = Shared::new();
+    let mut child = w
+        .cli(&["apply", "--yes", "--canary", "1", "--wave", "50%"])
+        .env("CODEX_FLEET_PAUSE_AT_RECORD", "4")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while proc_state(child.id()) != Some('T') {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before its 4th record");
+        assert!(Instant::now() < deadline, "never reached its 4th record");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL mid-run
+    child.wait().unwrap();
+    assert!(w.runs_json().contains("\"interrupted\""), "{}", w.runs_json());
+
+    let tm = w.console(160, 40);
+    tm.wait_for("scan done", T);
+    tm.text(":runs");
+    tm.keys(&["Enter"]);
+    let s = tm.wait("the interrupted run, resumable", T, |s| {
+        s.contains("Runs · 1 in the journal") && s.contains("interrupted") && s.contains("resume, rollback") && s.contains("P resume")
+    });
+    let id = s
+        .lines()
+        .find(|l| l.contains("interrupted"))
+        .and_then(|l| l.trim_start_matches('│').split_whitespace().next())
+        .unwrap()
+        .to_string();
+    // Its outcomes: what the killed process finished, what it never reached.
+    tm.keys(&["Enter"]);
+    tm.wait("the run's outcomes", T, |s| s.contains(&format!("run {id} interrupted")) && s.contains("Agents of the run · ") && s.contains("REASON"));
+    tm.text("P");
+    let s = tm.wait("the confirmation", T, |s| s.contains(&format!("Resume run {id}")) && s.contains("[y/N]"));
+    assert!(s.contains(&format!("codex-fleet apply --resume {id}")), "{s}");
+    tm.text("y");
+    let s = tm.wait("the resumed run to finish", Duration::from_secs(180), |s| {
+        s.contains("Rollout") && (s.contains(&format!("run {id}: done")) || s.contains(&format!("run {id}: halted")) || s.contains("run failed"))
+    });
+    assert!(s.contains(&format!("run {id}: done")), "{s}");
+    tm.text(":runs");
+    tm.keys(&["Enter"]);
+    tm.wait("the run done in the list, allowing roll back only", T, |s| {
+        s.lines().any(|l| l.contains(&id) && l.contains(" done ") && l.contains("rollback") && !l.contains("resume"))
+    });
+    tm.text("q");
+    let s = tm.wait_for("MODES-DONE", T);
+    assert!(s.contains("EXIT=0"), "{s}");
+    let runs = w.runs_json();
+    assert!(runs.contains("\"done\"") && !runs.contains("\"interrupted\""), "{runs}");
+}
