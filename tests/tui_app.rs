@@ -7,6 +7,7 @@ use codex_fleet::rollout::journal::{Outcome, RunState};
 use codex_fleet::tui::{Format, Mode, Msg, Pending, PlanFor, Popup, RunPhase, SortKey, StatusKind};
 use codex_fleet::tui::fixtures::{app, incident_fleet, keys, large_fleet, settle};
 use codex_fleet::tui::{Action, App, AppOptions, Effect, View};
+use codex_fleet::tui::model::confirm::ApplyForm;
 
 fn read_only_app() -> App {
     App::with_report(
@@ -231,28 +232,36 @@ fn apply_needs_the_confirmation_which_holds_the_exact_plan() {
     assert!(matches!(&fx[..], [Effect::Plan { purpose: PlanFor::Apply, .. }]));
     let fx = settle(&mut a, fx);
     assert!(fx.is_empty(), "nothing runs before the confirmation");
-    let Some(Popup::Confirm(Pending::Apply { plan, opts })) = a.popup.clone() else { panic!("confirmation expected: {:?}", a.popup) };
+    let Some(Popup::Confirm(Pending::Apply { plan, form })) = a.popup.clone() else { panic!("confirmation expected: {:?}", a.popup) };
     assert_eq!(plan.agents.len(), 5);
     assert_eq!(plan.attention.len(), 2, "cli-override and gitea-unreachable are not planned");
-    assert_eq!((opts.canary, opts.wave.as_str(), opts.max_errors.as_str()), (1, "25%", "0"));
+    assert_eq!(form, ApplyForm::default());
+    assert_eq!((form.canary.as_str(), form.wave.as_str(), form.max_errors.as_str(), form.restart_timeout.as_str()), ("1", "25%", "0", "120"));
 
-    // Options are edited in the popup; any other key than y cancels.
-    keys(&mut a, "cwe");
-    let Some(Popup::Confirm(Pending::Apply { opts, .. })) = a.popup.clone() else { panic!() };
-    assert_eq!((opts.canary, opts.wave.as_str(), opts.max_errors.as_str()), (2, "50%", "1"));
+    // Options are typed in the popup (the first key replaces the value); any other key than
+    // y cancels, and nothing typed in a cancelled confirmation carries over.
+    keys(&mut a, "c2<enter>w50%<enter>e1<enter>t90s<enter>p");
+    let Some(Popup::Confirm(Pending::Apply { form, .. })) = a.popup.clone() else { panic!() };
+    assert_eq!((form.canary.as_str(), form.wave.as_str(), form.max_errors.as_str(), form.restart_timeout.as_str()), ("2", "50%", "1", "90s"));
+    assert!(form.pause_after_canary);
     assert!(keys(&mut a, "n").is_empty());
     assert_eq!(a.popup, None);
     assert!(a.status.as_ref().unwrap().text.contains("nothing changed"));
-
-    // Again, and yes: the effect carries exactly the plan that was shown.
     let fx = keys(&mut a, "a");
     settle(&mut a, fx);
+    let Some(Popup::Confirm(Pending::Apply { form, .. })) = a.popup.clone() else { panic!() };
+    assert_eq!(form, ApplyForm::default(), "each confirmation starts from the defaults");
+
+    // Again, typed, and yes: the effect carries exactly the plan that was shown and the options.
+    keys(&mut a, "c2<enter>w50%<enter>t90s<enter>p");
     let Some(Popup::Confirm(Pending::Apply { plan: shown, .. })) = a.popup.clone() else { panic!() };
     let fx = keys(&mut a, "y");
     match &fx[..] {
-        [Effect::Apply { plan, opts }] => {
+        [Effect::Apply { plan, opts, restart_timeout, pause_after_canary }] => {
             assert_eq!(*plan, shown);
-            assert_eq!(opts.canary, 2);
+            assert_eq!((opts.canary, opts.wave.as_str(), opts.max_errors.as_str()), (2, "50%", "0"));
+            assert_eq!(*restart_timeout, std::time::Duration::from_secs(90), "the restart timeout reaches the engine");
+            assert!(*pause_after_canary);
         }
         other => panic!("{other:?}"),
     }
@@ -438,10 +447,7 @@ fn read_only_refuses_even_a_confirmation_popup_left_open() {
     // A confirmation cannot be reached in read-only mode; were one there, `y` is still refused.
     let mut a = read_only_app();
     let plan = codex_fleet::tui::plan_subset(&a.report, &["i-0a1b2c3d4e5f60001/codex-review-1".into()], "x", "t");
-    a.popup = Some(Popup::Confirm(Pending::Apply {
-        plan,
-        opts: codex_fleet::rollout::journal::RunOptions { canary: 1, wave: "25%".into(), max_errors: "0".into() },
-    }));
+    a.popup = Some(Popup::Confirm(Pending::Apply { plan, form: ApplyForm::default() }));
     assert!(keys(&mut a, "y").is_empty());
     assert!(a.run.is_none());
 }
@@ -724,4 +730,77 @@ fn read_only_refuses_resuming_a_journal_run() {
     keys(&mut a, "j");
     assert!(keys(&mut a, "P").is_empty() && keys(&mut a, "B").is_empty());
     assert!(a.status.clone().unwrap().text.contains("read-only"));
+}
+
+#[test]
+fn an_invalid_option_is_refused_naming_the_field_and_blocks_y() {
+    let mut a = app(120, 40);
+    keys(&mut a, "/review<enter>*");
+    let fx = keys(&mut a, "a");
+    settle(&mut a, fx);
+    keys(&mut a, "w0<enter>");
+    let Some(Popup::Confirm(Pending::Apply { form, .. })) = a.popup.clone() else { panic!() };
+    assert_eq!(form.error().unwrap().field, "wave size");
+    assert!(keys(&mut a, "y").is_empty(), "y is blocked");
+    assert!(matches!(a.popup, Some(Popup::Confirm(Pending::Apply { .. }))), "the popup stays");
+    let s = a.status.clone().unwrap();
+    assert_eq!(s.kind, StatusKind::Error);
+    assert!(s.text.contains("wave size: `0`: a wave has at least one agent"), "{}", s.text);
+    for (typed, field) in [("c<bs>two", "canary"), ("e<bs>many", "max errors"), ("t<bs>2h", "restart timeout")] {
+        let fx = keys(&mut a, "n");
+        assert!(fx.is_empty());
+        let fx = keys(&mut a, "a");
+        settle(&mut a, fx);
+        keys(&mut a, &format!("{typed}<enter>"));
+        let Some(Popup::Confirm(Pending::Apply { form, .. })) = a.popup.clone() else { panic!() };
+        assert_eq!(form.error().map(|e| e.field), Some(field), "{typed}");
+        assert!(keys(&mut a, "y").is_empty());
+    }
+    // Fixed: y goes through.
+    keys(&mut a, "t<bs>300<enter>");
+    assert!(matches!(&keys(&mut a, "y")[..], [Effect::Apply { .. }]));
+}
+
+#[test]
+fn the_canary_gate_asks_and_n_pauses_the_run_resumably() {
+    use codex_fleet::rollout::engine::{CanaryVerified, GateDecision};
+    let mut a = app(120, 40);
+    keys(&mut a, "/review<enter>*");
+    let fx = keys(&mut a, "a");
+    settle(&mut a, fx);
+    keys(&mut a, "p");
+    let fx = keys(&mut a, "y");
+    assert!(matches!(&fx[..], [Effect::Apply { pause_after_canary: true, .. }]));
+    a.on_msg(Msg::RunStarted { run_id: "R1".into() });
+    let ids = a.run.as_ref().unwrap().ids.clone();
+    let ask = || Msg::CanaryVerified(CanaryVerified { run_id: "R1".into(), agents: vec![ids[0].clone()], waves_left: 2, agents_left: ids.len() - 1 });
+    a.on_msg(ask());
+    assert!(matches!(a.popup, Some(Popup::CanaryGate { canary: 1, waves_left: 2, .. })));
+    assert_eq!(keys(&mut a, "n"), vec![Effect::GateAnswer(GateDecision::Pause)]);
+    assert!(a.popup.is_none());
+    a.on_msg(Msg::RunDone(Ok(RunResult {
+        run_id: "R1".into(),
+        state: RunState::Interrupted,
+        detail: "paused after the canary".into(),
+        waves: vec![],
+        verified: 1,
+        failed: 0,
+        skipped: 0,
+        unknown: 0,
+        untouched: ids[1..].to_vec(),
+    })));
+    assert_eq!(a.run.as_ref().unwrap().state, Some(RunState::Interrupted));
+    assert_eq!(keys(&mut a, "P"), vec![Effect::Resume { run_id: "R1".into() }], "interrupted: resumable");
+
+    // Another run: y continues.
+    let mut b = app(120, 40);
+    keys(&mut b, "/review<enter>*");
+    let fx = keys(&mut b, "a");
+    settle(&mut b, fx);
+    keys(&mut b, "py");
+    b.on_msg(Msg::RunStarted { run_id: "R1".into() });
+    b.on_msg(ask());
+    assert_eq!(keys(&mut b, "y"), vec![Effect::GateAnswer(GateDecision::Continue)]);
+    // Read-only never gets a run; were the question there, continuing is refused.
+    assert!(Action::CanaryContinue.is_mutating() && !Action::CanaryPause.is_mutating());
 }

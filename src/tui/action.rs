@@ -3,11 +3,13 @@
 //! ([`super::app::App`]) gives them meaning.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::fleet::VerifyReport;
 use crate::plan::Plan;
 use crate::present::Format;
-use crate::rollout::engine::{Event, RunResult};
+use crate::rollout::engine::{CanaryVerified, Event, GateDecision, RunResult};
+use super::model::confirm::{ApplyForm, Field};
 use crate::rollout::journal::{Outcome, RunOptions};
 use crate::rollout::lifecycle::{AgentOutcome, RunAction, RunStatus};
 use crate::rollout::summary::RunSummary;
@@ -138,9 +140,18 @@ pub enum Action {
     Command(String),
     ConfirmYes,
     ConfirmNo,
-    CycleCanary,
-    CycleWave,
-    CycleMaxErrors,
+    /// In the apply confirmation: type into this option (`c`, `w`, `e`, `t`).
+    FormField(Field),
+    FormInsert(char),
+    FormBackspace,
+    /// Enter / Tab / Esc while typing an option: done with it.
+    FormDone,
+    /// `p` in the apply confirmation: pause after the canary, for the operator's answer.
+    TogglePauseAfterCanary,
+    /// `y` to "canary verified: continue?": the waves go on.
+    CanaryContinue,
+    /// Any other key to it: the run pauses there, resumable.
+    CanaryPause,
     PauseResume,
     Abort,
     /// Roll back the run in context (the rollout view's run, or the audit or runs view's
@@ -158,7 +169,7 @@ pub enum Action {
 impl Action {
     /// Actions that change the fleet (or a run). Refused under `--read-only`.
     pub fn is_mutating(&self) -> bool {
-        matches!(self, Action::Apply | Action::ConfirmYes | Action::PauseResume | Action::Abort | Action::Rollback | Action::ResumeRun)
+        matches!(self, Action::Apply | Action::ConfirmYes | Action::PauseResume | Action::Abort | Action::Rollback | Action::ResumeRun | Action::CanaryContinue)
     }
 }
 
@@ -167,8 +178,10 @@ impl Action {
 pub enum Effect {
     Scan,
     Plan { ids: Vec<String>, purpose: PlanFor },
-    Apply { plan: Plan, opts: RunOptions },
+    Apply { plan: Plan, opts: RunOptions, restart_timeout: Duration, pause_after_canary: bool },
     Resume { run_id: String },
+    /// The operator's answer to the canary gate of the run in progress.
+    GateAnswer(GateDecision),
     /// Ask the running engine to stop after the steps in flight.
     Stop,
     Rollback { run_id: String },
@@ -192,6 +205,8 @@ pub enum Msg {
     RunStarted { run_id: String },
     RunEvent(Event),
     RunDone(Result<RunResult, String>),
+    /// The canary wave verified and the run asks whether to go on (pause after the canary).
+    CanaryVerified(CanaryVerified),
     RollbackDone { run_id: String, result: Result<Vec<(String, Outcome)>, String> },
     Verified { id: String, result: Result<VerifyReport, String> },
     Runs(Vec<RunSummary>),
@@ -205,7 +220,7 @@ pub enum Msg {
 /// A destructive action held by the confirmation popup, exactly as it will be dispatched.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Pending {
-    Apply { plan: Plan, opts: RunOptions },
+    Apply { plan: Plan, form: ApplyForm },
     Rollback { run_id: String, agents: usize },
     /// Resume a run of the journal (`continue_halted`: past its halt).
     Resume { run_id: String, continue_halted: bool, agents: usize },
@@ -217,6 +232,8 @@ pub enum Popup {
     Confirm(Pending),
     /// `q` while a run is in progress: detach or abort.
     QuitRun,
+    /// The canary verified: continue with the waves? `[y/N]`.
+    CanaryGate { run_id: String, canary: usize, waves_left: usize, agents_left: usize },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -162,7 +162,7 @@ async fn console(read_only: bool, context: Option<String>, open: Opener) -> u8 {
 
     // The fleet source opens off the UI loop; effects wait for it.
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<Msg>();
-    let mut exec = Exec { fleet: None, queued: Vec::new(), tx: msg_tx, stop: None, app: app.clone(), read_only };
+    let mut exec = Exec { fleet: None, queued: Vec::new(), tx: msg_tx, stop: None, app: app.clone(), read_only, gate: Arc::default() };
     let (open_tx, mut open_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let _ = open_tx.send(open.await);
@@ -317,14 +317,21 @@ struct Exec {
     stop: Option<watch::Sender<bool>>,
     app: Arc<Mutex<App>>,
     read_only: bool,
+    /// Where the canary gate of the run in progress waits for the operator's answer.
+    gate: GateSlot,
 }
 
-fn engine_config(opts: &RunOptions) -> EngineConfig {
+type GateSlot = Arc<Mutex<Option<tokio::sync::oneshot::Sender<engine::GateDecision>>>>;
+
+/// The restart timeout when the operator typed none (a resume: the journal does not keep it).
+const RESTART_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn engine_config(opts: &RunOptions, restart_timeout: Duration) -> EngineConfig {
     EngineConfig {
         canary: opts.canary,
         wave: Size::parse(&opts.wave).unwrap_or(Size::Percent(25)),
         max_errors: Size::parse(&opts.max_errors).unwrap_or(Size::Count(0)),
-        stable_timeout: Duration::from_secs(120),
+        stable_timeout: restart_timeout,
         holder: operator(),
     }
 }
@@ -372,9 +379,10 @@ impl Exec {
                     let _ = tx.send(Msg::Planned { plan, ids, purpose });
                 });
             }
-            Effect::Apply { plan, opts } => {
+            Effect::Apply { plan, opts, restart_timeout, pause_after_canary } => {
                 let (stop_tx, stop_rx) = watch::channel(false);
                 self.stop = Some(stop_tx);
+                let slot = pause_after_canary.then(|| self.gate.clone());
                 tokio::spawn(async move {
                     let run_id = Journal::new_run_id();
                     tlog!("apply: run {run_id}, {} agent(s), {opts:?}", plan.agents.len());
@@ -386,7 +394,7 @@ impl Exec {
                         }
                     };
                     let _ = tx.send(Msg::RunStarted { run_id: run_id.clone() });
-                    execute_run(fleet, journal, &opts, false, stop_rx, tx).await;
+                    execute_run(fleet, journal, &opts, restart_timeout, false, slot, stop_rx, tx).await;
                 });
             }
             Effect::Resume { run_id } => {
@@ -412,8 +420,14 @@ impl Exec {
                         }
                     };
                     let halted = view.state(false) == crate::rollout::journal::RunState::Halted;
-                    execute_run(fleet, journal, &view.options, halted, stop_rx, tx).await;
+                    execute_run(fleet, journal, &view.options, RESTART_TIMEOUT, halted, None, stop_rx, tx).await;
                 });
+            }
+            Effect::GateAnswer(d) => {
+                tlog!("canary gate: {d:?}");
+                if let Some(s) = self.gate.lock().unwrap().take() {
+                    let _ = s.send(d);
+                }
             }
             Effect::Stop => {
                 tlog!("stop requested");
@@ -424,7 +438,7 @@ impl Exec {
             Effect::Rollback { run_id } => {
                 tokio::spawn(async move {
                     tlog!("rollback run {run_id}");
-                    let cfg = engine_config(&RunOptions { canary: 0, wave: "100%".into(), max_errors: "0".into() });
+                    let cfg = engine_config(&RunOptions { canary: 0, wave: "100%".into(), max_errors: "0".into() }, RESTART_TIMEOUT);
                     let t = tx.clone();
                     let on_event = move |e: engine::Event| {
                         let _ = t.send(Msg::RunEvent(e));
@@ -502,21 +516,37 @@ impl Exec {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn execute_run(
     fleet: Arc<dyn Fleet>,
     journal: Journal,
     opts: &RunOptions,
+    restart_timeout: Duration,
     continue_halted: bool,
+    gate_slot: Option<GateSlot>,
     stop: watch::Receiver<bool>,
     tx: mpsc::UnboundedSender<Msg>,
 ) {
-    let cfg = engine_config(opts);
+    let cfg = engine_config(opts, restart_timeout);
+    // Pause after the canary: the question goes to the UI as a message; the engine awaits the
+    // operator's key (no answer, e.g. the console gone: pause, resumable).
+    let gate_tx = tx.clone();
+    let slot = gate_slot.clone();
+    let gate = move |cv: engine::CanaryVerified| -> futures::future::BoxFuture<'static, engine::GateDecision> {
+        let (answer_tx, answer_rx) = tokio::sync::oneshot::channel();
+        if let Some(s) = &slot {
+            *s.lock().unwrap() = Some(answer_tx);
+        }
+        let _ = gate_tx.send(Msg::CanaryVerified(cv));
+        Box::pin(async move { answer_rx.await.unwrap_or(engine::GateDecision::Pause) })
+    };
+    let gate_ref: Option<engine::CanaryGate<'_>> = if gate_slot.is_some() { Some(&gate) } else { None };
     let t = tx.clone();
     let on_event = move |e: engine::Event| {
         let _ = t.send(Msg::RunEvent(e));
     };
     // The console's resume of a run it shows halted is the operator's explicit choice.
-    let r = engine::execute_opts(fleet.as_ref(), journal, &cfg, continue_halted, stop, &on_event).await.map_err(|e| e.to_string());
+    let r = engine::execute_gated(fleet.as_ref(), journal, &cfg, continue_halted, gate_ref, stop, &on_event).await.map_err(|e| e.to_string());
     tlog!("run finished: {r:?}");
     let _ = tx.send(Msg::RunDone(r));
 }

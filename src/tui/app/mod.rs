@@ -99,6 +99,8 @@ pub struct App {
     pub verifying: usize,
     pub status: Option<Status>,
     pub opts: RunOptions,
+    /// What every apply confirmation starts from (nothing typed in a cancelled one carries over).
+    pub apply_defaults: super::model::confirm::ApplyForm,
     pub quit_after_run: bool,
     pub quitting: bool,
     /// Text for the terminal's clipboard (OSC 52), taken by the renderer, which owns the terminal.
@@ -158,6 +160,7 @@ impl App {
             verifying: 0,
             status: None,
             opts: RunOptions { canary: 1, wave: "25%".into(), max_errors: "0".into() },
+            apply_defaults: Default::default(),
             quit_after_run: false,
             quitting: false,
             total: 0,
@@ -379,9 +382,13 @@ impl App {
             | Action::QuitAbort
             | Action::ConfirmYes
             | Action::ConfirmNo
-            | Action::CycleCanary
-            | Action::CycleWave
-            | Action::CycleMaxErrors
+            | Action::FormField(_)
+            | Action::FormInsert(_)
+            | Action::FormBackspace
+            | Action::FormDone
+            | Action::TogglePauseAfterCanary
+            | Action::CanaryContinue
+            | Action::CanaryPause
             | Action::PauseResume
             | Action::Abort => fx = self.run_action(action),
             Action::Rollback if matches!(self.view, View::Runs | View::Run) => fx = self.runs_action(action),
@@ -533,7 +540,7 @@ impl App {
         match msg {
             Msg::Host(_) | Msg::ScanDone(_) => fx = self.scan_msg(msg),
             Msg::Planned { .. } => fx = self.plan_msg(msg),
-            Msg::RunStarted { .. } | Msg::RunEvent(_) | Msg::RunDone(_) | Msg::RollbackDone { .. } => fx = self.run_msg(msg),
+            Msg::RunStarted { .. } | Msg::RunEvent(_) | Msg::RunDone(_) | Msg::RollbackDone { .. } | Msg::CanaryVerified(_) => fx = self.run_msg(msg),
             Msg::Verified { .. } => fx = self.agents_msg(msg),
             Msg::Runs(_) | Msg::Exported(_) => fx = self.audit_msg(msg),
             Msg::RunOutcomes { .. } | Msg::RunChecked { .. } => fx = self.runs_msg(msg),

@@ -78,7 +78,7 @@ impl App {
                         } else {
                             self.plan = Some(PlanView { plan: plan.clone(), ids, lines, scroll: 0, full: false });
                             self.status = None;
-                            self.popup = Some(Popup::Confirm(Pending::Apply { plan, opts: self.opts.clone() }));
+                            self.popup = Some(Popup::Confirm(Pending::Apply { plan, form: self.apply_defaults.clone() }));
                         }
                     }
                 }

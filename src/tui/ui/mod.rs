@@ -93,6 +93,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Some(Popup::Help) => draw_help(f, area, app),
         Some(Popup::Confirm(p)) => draw_confirm(f, area, app, p),
         Some(Popup::QuitRun) => draw_quit(f, area, app),
+        Some(Popup::CanaryGate { run_id, canary, waves_left, agents_left }) => draw_gate(f, area, app, run_id, *canary, *waves_left, *agents_left),
         None => {}
     }
 }
