@@ -519,3 +519,77 @@ fn a_run_a_killed_cli_left_is_resumed_from_the_runs_view() {
     let runs = w.runs_json();
     assert!(runs.contains("\"done\"") && !runs.contains("\"interrupted\""), "{runs}");
 }
+
+/// Apply with "pause after canary": the console asks once the canary verified; N pauses the run
+/// there (interrupted, resumable, journaled); P resumes it to done.
+#[test]
+fn the_canary_gate_pauses_on_n_and_the_run_resumes() {
+    if !tmux_available() {
+        panic!("tmux is required for this test");
+    }
+    let w = Shared::new();
+    let tm = w.console(160, 45);
+    tm.wait_for("scan done", T);
+    tm.text("/stalled");
+    tm.keys(&["Enter"]);
+    tm.wait("only stalled rows", T, |s| s.contains("filter “stalled”") && s.contains("✗ stalled"));
+    tm.text("*");
+    tm.wait_for("marked", T);
+    tm.text("a");
+    tm.wait("the confirmation", T, |s| s.contains("pause after canary [no]") && s.contains("[y/N]"));
+    tm.text("p");
+    tm.wait_for("pause after canary [yes]", T);
+    tm.text("y");
+    let s = tm.wait("the canary gate", Duration::from_secs(180), |s| s.contains("canary verified: continue? [y/N]"));
+    let id = s
+        .lines()
+        .find_map(|l| l.split("Run ").nth(1).and_then(|r| r.split(':').next()))
+        .map(|x| x.trim().to_string())
+        .unwrap_or_else(|| panic!("no run id on the gate: {s}"));
+    tm.text("n");
+    let s = tm.wait("the run paused after the canary", T, |s| {
+        s.contains(&format!("run {id}: interrupted")) && s.contains("P resume") && !s.contains("canary verified: continue?")
+    });
+    assert!(s.contains("1 verified"), "the canary only: {s}");
+    let runs = w.runs_json();
+    assert!(runs.contains("\"interrupted\"") && runs.contains("paused after the canary"), "journaled, resumable: {runs}");
+    tm.text("P");
+    tm.wait("the resumed run to finish", Duration::from_secs(180), |s| s.contains(&format!("run {id}: done")));
+    tm.text("q");
+    let s = tm.wait_for("MODES-DONE", T);
+    assert!(s.contains("EXIT=0"), "{s}");
+}
+
+/// The options are typed in the confirmation: an invalid wave size is refused naming the
+/// field, `y` does nothing, and nothing is applied.
+#[test]
+fn an_invalid_typed_wave_is_refused_naming_the_field() {
+    if !tmux_available() {
+        panic!("tmux is required for this test");
+    }
+    let w = Shared::new();
+    let tm = w.console(160, 45);
+    tm.wait_for("scan done", T);
+    tm.text("/stalled");
+    tm.keys(&["Enter"]);
+    tm.wait("only stalled rows", T, |s| s.contains("filter “stalled”") && s.contains("✗ stalled"));
+    tm.text("*");
+    tm.wait_for("marked", T);
+    tm.text("a");
+    tm.wait("the confirmation", T, |s| s.contains("wave size") && s.contains("[y/N]"));
+    tm.text("w0");
+    tm.keys(&["Enter"]);
+    tm.wait("the field's error in the popup", T, |s| {
+        s.contains("✗ wave size: `0`: a wave has at least one agent") && s.contains("Fix the option to confirm")
+    });
+    tm.text("y");
+    let s = tm.wait("y refused, naming the field", T, |s| s.contains("not confirmed: wave size: `0`") && s.contains("Fix the option to confirm"));
+    assert!(!s.contains("Rollout ·"), "{s}");
+    // Fixed, it goes through? Not here: cancel, and nothing ran.
+    tm.keys(&["Escape"]);
+    tm.wait("the confirmation gone", T, |s| s.contains("nothing changed") && !s.contains("[y/N]"));
+    assert!(!w.runs_json().contains("run_id"), "no run: {}", w.runs_json());
+    tm.text("q");
+    let s = tm.wait_for("MODES-DONE", T);
+    assert!(s.contains("EXIT=0"), "{s}");
+}
