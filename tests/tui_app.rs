@@ -804,3 +804,34 @@ fn the_canary_gate_asks_and_n_pauses_the_run_resumably() {
     // Read-only never gets a run; were the question there, continuing is refused.
     assert!(Action::CanaryContinue.is_mutating() && !Action::CanaryPause.is_mutating());
 }
+
+#[test]
+fn a_run_summary_stays_under_other_messages_until_esc_dismisses_it() {
+    let mut a = app(120, 40);
+    let ids = run_started(&mut a);
+    a.on_msg(Msg::RunDone(Ok(RunResult {
+        run_id: "R1".into(),
+        state: RunState::Done,
+        detail: String::new(),
+        waves: vec![],
+        verified: ids.len(),
+        failed: 0,
+        skipped: 0,
+        unknown: 0,
+        untouched: vec![],
+    })));
+    let summary = a.status.clone().unwrap();
+    assert!(summary.pinned && summary.text.starts_with("run R1: done"), "{summary:?}");
+    // A key's message covers it for a while; Esc brings it back, without leaving the view.
+    keys(&mut a, ":nosuch<enter>");
+    assert!(a.status.as_ref().unwrap().text.contains("unknown command"));
+    a.on_msg(Msg::ScanDone(Ok(incident_fleet())));
+    keys(&mut a, "<esc>");
+    assert_eq!(a.status.as_ref(), Some(&summary), "the summary again");
+    assert_eq!(a.view, View::Rollout);
+    keys(&mut a, "jk");
+    assert_eq!(a.status.as_ref(), Some(&summary), "moving does not dismiss it");
+    keys(&mut a, "<esc>");
+    assert!(a.status.is_none() && a.held_summary.is_none(), "Esc dismisses it");
+    assert_eq!(a.view, View::Rollout, "and only that");
+}

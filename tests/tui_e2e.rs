@@ -427,7 +427,11 @@ impl Shared {
     }
 
     fn flags(&self) -> String {
-        format!("--demo --demo-scale 2x6 --demo-latency 5 --demo-state {}", self.demo.display())
+        self.flags_with(5)
+    }
+
+    fn flags_with(&self, latency_ms: u32) -> String {
+        format!("--demo --demo-scale 2x6 --demo-latency {latency_ms} --demo-state {}", self.demo.display())
     }
 
     fn cli(&self, args: &[&str]) -> Command {
@@ -442,12 +446,16 @@ impl Shared {
     }
 
     fn console(&self, w: u16, h: u16) -> Tmux {
+        self.console_with(w, h, &self.flags())
+    }
+
+    fn console_with(&self, w: u16, h: u16, flags: &str) -> Tmux {
         let bin = env!("CARGO_BIN_EXE_codex-fleet");
         let cmd = format!(
             "env CODEX_FLEET_STATE_DIR={} XDG_STATE_HOME={} {bin} {}; echo \"EXIT=$?\"; echo MODES-DONE; sleep 120",
             self.state.display(),
             self.state.display(),
-            self.flags()
+            flags
         );
         Tmux::start(&cmd, w, h)
     }
@@ -592,4 +600,39 @@ fn an_invalid_typed_wave_is_refused_naming_the_field() {
     tm.text("q");
     let s = tm.wait_for("MODES-DONE", T);
     assert!(s.contains("EXIT=0"), "{s}");
+}
+
+/// q then d during a run: the console quits at once, the terminal restored, and says which run
+/// it left and the command that picks it up; the run stays resumable in the journal.
+#[test]
+fn detaching_prints_the_run_id_and_the_resume_command() {
+    if !tmux_available() {
+        panic!("tmux is required for this test");
+    }
+    let w = Shared::new();
+    // Slow calls: the run is still going when q comes.
+    let tm = w.console_with(160, 45, &w.flags_with(150));
+    tm.wait_for("scan done", T);
+    tm.text("/stalled");
+    tm.keys(&["Enter"]);
+    tm.wait("only stalled rows", T, |s| s.contains("filter “stalled”") && s.contains("✗ stalled"));
+    tm.text("*");
+    tm.wait_for("marked", T);
+    tm.text("a");
+    tm.wait_for("[y/N]", T);
+    tm.text("y");
+    let s = tm.wait("the run under way", T, |s| s.contains(" · apply · running"));
+    let id = s
+        .lines()
+        .find_map(|l| l.split("run ").nth(1).and_then(|r| r.split(" · apply").next()).filter(|x| !x.contains(' ')))
+        .map(|x| x.trim().to_string())
+        .unwrap_or_else(|| panic!("no run id: {s}"));
+    tm.text("q");
+    tm.wait_for("A run is in progress.", T);
+    tm.text("d");
+    let s = tm.wait_for("MODES-DONE", T);
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert!(s.contains(&format!("left run {id} unfinished")), "{s}");
+    assert!(s.contains(&format!("`codex-fleet apply --resume {id}`")), "{s}");
+    assert_eq!(tm.display("#{alternate_on}"), "0", "back on the main screen");
 }

@@ -26,7 +26,7 @@ impl App {
                 if choices.len() > 1 {
                     self.info(format!("one of: {}", choices.join(" ")));
                 } else {
-                    self.status = None;
+                    self.clear_status();
                 }
                 self.input = LineInput::with(&text);
             }

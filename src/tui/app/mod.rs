@@ -98,6 +98,8 @@ pub struct App {
     pub verify: BTreeMap<String, Result<VerifyReport, String>>,
     pub verifying: usize,
     pub status: Option<Status>,
+    /// A run's summary a later message covers, until that message goes.
+    pub held_summary: Option<Status>,
     pub opts: RunOptions,
     /// What every apply confirmation starts from (nothing typed in a cancelled one carries over).
     pub apply_defaults: super::model::confirm::ApplyForm,
@@ -159,6 +161,7 @@ impl App {
             verify: BTreeMap::new(),
             verifying: 0,
             status: None,
+            held_summary: None,
             opts: RunOptions { canary: 1, wave: "25%".into(), max_errors: "0".into() },
             apply_defaults: Default::default(),
             quit_after_run: false,
@@ -280,11 +283,28 @@ impl App {
         }
     }
 
+    /// A message over a run's pinned summary keeps the summary aside: Esc (or the message
+    /// going) brings it back; only Esc on the summary itself dismisses it.
+    fn hold_summary(&mut self) {
+        if self.status.as_ref().is_some_and(|s| s.pinned) {
+            self.held_summary = self.status.take();
+        }
+    }
+
+    /// The status line goes back to the run's summary, if one is pinned, else to nothing.
+    pub(super) fn clear_status(&mut self) {
+        if !self.status.as_ref().is_some_and(|s| s.pinned) {
+            self.status = self.held_summary.take();
+        }
+    }
+
     pub(super) fn info(&mut self, text: impl Into<String>) {
+        self.hold_summary();
         self.status = Some(Status { kind: StatusKind::Info, text: text.into(), pinned: false });
     }
 
     pub(super) fn error(&mut self, text: impl Into<String>) {
+        self.hold_summary();
         self.status = Some(Status { kind: StatusKind::Error, text: text.into(), pinned: false });
     }
 
@@ -406,6 +426,16 @@ impl App {
             Action::ClosePopup => self.popup = None,
             Action::Back => {
                 if self.popup.take().is_some() {
+                    self.clear_status();
+                    return fx;
+                } else if self.held_summary.is_some() && !self.status.as_ref().is_some_and(|s| s.pinned) {
+                    // The run's summary again, where nothing else is said.
+                    self.status = self.held_summary.take();
+                    return fx;
+                } else if self.status.as_ref().is_some_and(|s| s.pinned) {
+                    // A run's summary stays until dismissed: Esc dismisses it (and only that).
+                    self.status = None;
+                    return fx;
                 } else if self.view == View::Agents && !self.filter.is_empty() {
                     self.filter.clear();
                     self.dirty = true;

@@ -56,7 +56,7 @@ impl App {
                         Action::FormDone => form.done(),
                         _ => form.pause_after_canary = !form.pause_after_canary,
                     }
-                    self.status = None;
+                    self.clear_status();
                 }
             }
             Action::CanaryContinue | Action::CanaryPause => {
@@ -79,7 +79,13 @@ impl App {
                     self.error(format!("not confirmed: {e}"));
                 }
             }
-            Action::ConfirmYes => match self.popup.take() {
+            Action::ConfirmYes => {
+                if matches!(self.popup, Some(Popup::Confirm(_))) {
+                    // A new run: the last one's summary goes.
+                    self.status = None;
+                    self.held_summary = None;
+                }
+                match self.popup.take() {
                 Some(Popup::Confirm(Pending::Apply { plan, form })) => {
                     let choice = match form.choice() {
                         Ok(c) => c,
@@ -158,7 +164,8 @@ impl App {
                     fx.push(Effect::Resume { run_id });
                 }
                 other => self.popup = other,
-            },
+                }
+            }
             Action::PauseResume => match self.run.as_mut() {
                 Some(r) if r.kind == RunKind::Apply && r.phase == RunPhase::Running => {
                     r.phase = RunPhase::Pausing;

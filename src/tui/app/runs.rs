@@ -103,7 +103,7 @@ impl App {
                         RunAction::ContinueHalted => Pending::Resume { run_id, continue_halted: true, agents },
                         _ => Pending::Rollback { run_id, agents },
                     };
-                    self.status = None;
+                    self.clear_status();
                     self.popup = Some(Popup::Confirm(pending));
                 }
             },
