@@ -35,7 +35,7 @@ pub fn help_entries() -> Vec<(&'static str, &'static str, bool)> {
         ("X", "rollout: abort after the steps in flight (resumable)", true),
         ("B", "roll back the run (rollout view, or the run selected in audit or runs)", true),
         ("Enter", "runs: open the run (each agent's outcome and reason)", false),
-        ("P B", "runs: resume / roll back the run (any run its state allows; a live holder refuses)", true),
+        ("P B", "runs: resume / roll back the selected run (a live holder refuses)", true),
         ("e", "audit: export the report (md, json, csv)", false),
         ("J K", "audit: scroll the by-image list", false),
         ("?", "this help", false),
