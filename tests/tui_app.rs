@@ -835,3 +835,25 @@ fn a_run_summary_stays_under_other_messages_until_esc_dismisses_it() {
     assert!(a.status.is_none() && a.held_summary.is_none(), "Esc dismisses it");
     assert_eq!(a.view, View::Rollout, "and only that");
 }
+
+#[test]
+fn confirmations_start_from_the_contexts_options() {
+    let mut a = app(120, 40);
+    a.apply_defaults = ApplyForm::from_context(Some("2".into()), None, Some("10%".into()), Some("300".into()));
+    keys(&mut a, "/review<enter>*");
+    let fx = keys(&mut a, "a");
+    settle(&mut a, fx);
+    keys(&mut a, "c5<enter>");
+    keys(&mut a, "n");
+    let fx = keys(&mut a, "a");
+    settle(&mut a, fx);
+    let Some(Popup::Confirm(Pending::Apply { form, .. })) = a.popup.clone() else { panic!() };
+    assert_eq!((form.canary.as_str(), form.wave.as_str(), form.max_errors.as_str(), form.restart_timeout.as_str()), ("2", "25%", "10%", "300"));
+    match &keys(&mut a, "y")[..] {
+        [Effect::Apply { opts, restart_timeout, .. }] => {
+            assert_eq!((opts.canary, opts.max_errors.as_str()), (2, "10%"));
+            assert_eq!(*restart_timeout, std::time::Duration::from_secs(300));
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -50,17 +50,22 @@ use log::tlog;
 /// start: no terminal, or the fleet source cannot be opened).
 /// `context` is the named context in force (the header names it).
 pub fn run(source: &SourceArgs, read_only: bool, context: Option<&str>) -> u8 {
+    run_with_defaults(source, read_only, context, model::confirm::ApplyForm::default())
+}
+
+/// [`run`], every apply confirmation starting from `defaults` (the context's rollout options).
+pub fn run_with_defaults(source: &SourceArgs, read_only: bool, context: Option<&str>, defaults: model::confirm::ApplyForm) -> u8 {
     let src = source.clone();
     // Under --read-only the fleet handle itself refuses every mutation.
     let open: Opener = Box::pin(async move { source::open(&src).await.map(|f| crate::fleet::read_only::guard(f, read_only)) });
-    run_with(read_only, context.map(str::to_string), open)
+    run_with(read_only, context.map(str::to_string), defaults, open)
 }
 
 /// A fleet source being opened.
 pub type Opener = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Box<dyn Fleet>, String>> + Send>>;
 
 /// The console over the fleet `open` yields (`run` passes `source::open`).
-pub fn run_with(read_only: bool, context: Option<String>, open: Opener) -> u8 {
+pub fn run_with(read_only: bool, context: Option<String>, defaults: model::confirm::ApplyForm, open: Opener) -> u8 {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         eprintln!("codex-fleet: the console needs a terminal; use a command instead (scan, plan, apply --yes, report)");
         return EXIT_FAILURE;
@@ -74,7 +79,7 @@ pub fn run_with(read_only: bool, context: Option<String>, open: Opener) -> u8 {
             return EXIT_FAILURE;
         }
     };
-    let code = rt.block_on(console(read_only, context, open));
+    let code = rt.block_on(console(read_only, context, defaults, open));
     // Tasks still running (a detached run) end with the process; the journal keeps the run
     // resumable.
     rt.shutdown_background();
@@ -123,7 +128,7 @@ fn enter_terminal() -> std::io::Result<TermGuard> {
     Ok(guard)
 }
 
-async fn console(read_only: bool, context: Option<String>, open: Opener) -> u8 {
+async fn console(read_only: bool, context: Option<String>, defaults: model::confirm::ApplyForm, open: Opener) -> u8 {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let size = terminal::size().unwrap_or((80, 24));
     let app = Arc::new(Mutex::new(App::new(AppOptions {
@@ -133,6 +138,7 @@ async fn console(read_only: bool, context: Option<String>, open: Opener) -> u8 {
         size,
     })));
     app.lock().unwrap().context = context;
+    app.lock().unwrap().apply_defaults = defaults;
     let guard = match enter_terminal() {
         Ok(g) => g,
         Err(e) => {

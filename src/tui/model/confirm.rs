@@ -87,6 +87,19 @@ pub struct ApplyChoice {
 }
 
 impl ApplyForm {
+    /// The defaults with what a named context sets (`canary`, `wave`, `max_errors`,
+    /// `stable_timeout` in seconds) over them: where every confirmation starts.
+    pub fn from_context(canary: Option<String>, wave: Option<String>, max_errors: Option<String>, restart_timeout: Option<String>) -> ApplyForm {
+        let d = ApplyForm::default();
+        ApplyForm {
+            canary: canary.unwrap_or(d.canary),
+            wave: wave.unwrap_or(d.wave),
+            max_errors: max_errors.unwrap_or(d.max_errors),
+            restart_timeout: restart_timeout.unwrap_or(d.restart_timeout),
+            ..d
+        }
+    }
+
     pub fn value(&self, f: Field) -> &str {
         match f {
             Field::Canary => &self.canary,
