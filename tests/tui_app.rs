@@ -662,10 +662,24 @@ fn resume_any_interrupted_run_after_the_liveness_check_and_a_confirmation() {
     assert!(a.popup.is_none() && a.run.is_none());
     keys(&mut a, "P");
     a.on_msg(Msg::RunChecked { run_id: "R-killed".into(), action: codex_fleet::rollout::lifecycle::RunAction::Resume, result: Ok(()) });
-    assert_eq!(keys(&mut a, "y"), vec![Effect::Resume { run_id: "R-killed".into() }]);
+    assert_eq!(
+        keys(&mut a, "y"),
+        vec![Effect::LoadRun { run_id: "R-killed".into() }, Effect::Resume { run_id: "R-killed".into() }],
+        "its outcomes are read for the progress"
+    );
     assert_eq!(a.view, View::Rollout);
     let r = a.run.as_ref().unwrap();
     assert_eq!((r.run_id.as_deref(), r.phase), (Some("R-killed"), RunPhase::Running));
+    // What the killed process finished counts in the progress; the rest is to come.
+    use codex_fleet::rollout::lifecycle::{AgentStanding, RunStatus};
+    let status = RunStatus { run_id: "R-killed".into(), state: RunState::Interrupted, detail: String::new(), rollback_begun: false, holder: None };
+    a.on_msg(Msg::RunOutcomes {
+        run_id: "R-killed".into(),
+        result: Ok((status, vec![outcome("h1/c1", AgentStanding::Verified, None), outcome("h1/c2", AgentStanding::NotReached, Some("the run stopped before its wave"))])),
+    });
+    let r = a.run.as_ref().unwrap();
+    assert_eq!(r.ids, ["h1/c1", "h1/c2"]);
+    assert_eq!(r.count("verified"), 1);
     // The engine's end comes back as for a run started here.
     let fx = a.on_msg(Msg::RunDone(Ok(RunResult {
         run_id: "R-killed".into(),

@@ -137,19 +137,14 @@ impl App {
                     fx.push(Effect::Rollback { run_id });
                 }
                 Some(Popup::Confirm(Pending::Resume { run_id, continue_halted, .. })) => {
-                    // Any run of the journal: its agents as the Run view read them, when it did.
-                    let ids: Vec<String> = self
-                        .run_detail
-                        .as_ref()
-                        .filter(|d| d.run_id == run_id)
-                        .map(|d| d.agents().iter().map(|a| a.id.clone()).collect())
-                        .unwrap_or_default();
+                    // Any run of the journal: its agents and earlier outcomes from its
+                    // outcomes (read now, unless the Run view has them).
                     self.run = Some(RunProgress {
                         kind: RunKind::Apply,
                         run_id: Some(run_id.clone()),
                         opts: self.opts.clone(),
-                        agents: ids.iter().map(|id| (id.clone(), AgentRun::default())).collect(),
-                        ids,
+                        agents: BTreeMap::new(),
+                        ids: Vec::new(),
                         waves: Vec::new(),
                         current_wave: None,
                         phase: RunPhase::Running,
@@ -159,6 +154,12 @@ impl App {
                         error: None,
                     });
                     self.go(View::Rollout);
+                    if self.run_detail.as_ref().is_some_and(|d| d.run_id == run_id && d.status().is_some()) {
+                        self.prefill_resumed();
+                    } else {
+                        self.run_detail = Some(crate::tui::model::runs::RunDetail { run_id: run_id.clone(), loaded: None, scroll: 0 });
+                        fx.push(Effect::LoadRun { run_id: run_id.clone() });
+                    }
                     let how = if continue_halted { "continuing past the halt of" } else { "resuming" };
                     self.info(format!("{how} run {run_id}"));
                     fx.push(Effect::Resume { run_id });

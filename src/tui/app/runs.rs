@@ -3,7 +3,8 @@
 //! found no live process holding it, then a confirmation holding the exact action.
 
 use super::App;
-use crate::rollout::lifecycle::RunAction;
+use crate::rollout::journal::Outcome;
+use crate::rollout::lifecycle::{AgentStanding, RunAction};
 use crate::tui::action::{Action, Effect, Msg, Pending, Popup, View};
 use crate::tui::model::runs::{actions_of_word, console_actions, RunDetail};
 
@@ -78,6 +79,31 @@ impl App {
         self.runs.iter().find(|r| r.run_id == run_id).map(|r| r.agents).unwrap_or(0)
     }
 
+    /// A run resumed from the journal: its planned agents and what earlier processes finished
+    /// (the engine reports only what it does from here), from the run's outcomes once read.
+    pub(super) fn prefill_resumed(&mut self) {
+        let Some(r) = self.run.as_mut() else { return };
+        let Some(d) = self.run_detail.as_ref().filter(|d| Some(&d.run_id) == r.run_id.as_ref()) else { return };
+        if !r.ids.is_empty() || d.status().is_none() {
+            return;
+        }
+        r.ids = d.agents().iter().map(|a| a.id.clone()).collect();
+        for a in d.agents() {
+            let why = || a.reason.clone().unwrap_or_default();
+            let outcome = match a.outcome {
+                AgentStanding::Verified => Some(Outcome::Verified),
+                AgentStanding::Failed => Some(Outcome::Failed(why())),
+                AgentStanding::Skipped => Some(Outcome::Skipped(why())),
+                AgentStanding::Unknown => Some(Outcome::Unknown(why())),
+                _ => None,
+            };
+            let e = r.agents.entry(a.id.clone()).or_default();
+            if e.outcome.is_none() {
+                e.outcome = outcome;
+            }
+        }
+    }
+
     /// The journal's answer for one run, and the liveness check's.
     pub(super) fn runs_msg(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
@@ -91,6 +117,7 @@ impl App {
                         d.loaded = Some(result);
                     }
                 }
+                self.prefill_resumed();
             }
             Msg::RunChecked { run_id, action, result } => match result {
                 Err(e) => self.error(e),
