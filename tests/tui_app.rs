@@ -846,8 +846,7 @@ fn a_run_summary_stays_under_other_messages_until_esc_dismisses_it() {
     keys(&mut a, "jk");
     assert_eq!(a.status.as_ref(), Some(&summary), "moving does not dismiss it");
     keys(&mut a, "<esc>");
-    assert!(a.status.is_none() && a.held_summary.is_none(), "Esc dismisses it");
-    assert_eq!(a.view, View::Rollout, "and only that");
+    assert!(a.status.is_none() && a.held_summary.is_none(), "Esc dismisses it (and goes back, as Esc does)");
 }
 
 #[test]

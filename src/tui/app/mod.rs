@@ -432,10 +432,6 @@ impl App {
                     // The run's summary again, where nothing else is said.
                     self.status = self.held_summary.take();
                     return fx;
-                } else if self.status.as_ref().is_some_and(|s| s.pinned) {
-                    // A run's summary stays until dismissed: Esc dismisses it (and only that).
-                    self.status = None;
-                    return fx;
                 } else if self.view == View::Agents && !self.filter.is_empty() {
                     self.filter.clear();
                     self.dirty = true;
