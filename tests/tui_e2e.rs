@@ -405,6 +405,16 @@ fn triage_root_causes_copy_and_the_grouped_preview() {
 // ---------------------------------------------------------------------------------------------
 // The Runs view: a run a killed CLI left behind, resumed from the console.
 
+/// A stopped CLI is not left behind when the test fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn proc_state(pid: u32) -> Option<char> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     s.rsplit_once(')')?.1.trim_start().chars().next()
@@ -475,39 +485,71 @@ fn a_run_a_killed_cli_left_is_resumed_from_the_runs_view() {
         panic!("tmux is required for this test");
     }
     let w = Shared::new();
-    let mut child = w
-        .cli(&["apply", "--yes", "--canary", "1", "--wave", "50%"])
-        .env("CODEX_FLEET_PAUSE_AT_RECORD", "4")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        w.cli(&["apply", "--yes", "--canary", "1", "--wave", "50%"])
+            .env("CODEX_FLEET_PAUSE_AT_RECORD", "4")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut child.0;
     let deadline = Instant::now() + Duration::from_secs(120);
     while proc_state(child.id()) != Some('T') {
         assert!(child.try_wait().unwrap().is_none(), "the run ended before its 4th record");
         assert!(Instant::now() < deadline, "never reached its 4th record");
         std::thread::sleep(Duration::from_millis(2));
     }
-    child.kill().unwrap(); // SIGKILL mid-run
-    child.wait().unwrap();
-    assert!(w.runs_json().contains("\"interrupted\""), "{}", w.runs_json());
-
+    let pid = child.id();
+    // While its process lives (stopped, its lock held): running, held by that pid, nothing allowed.
     let tm = w.console(160, 40);
     tm.wait_for("scan done", T);
     tm.text(":runs");
     tm.keys(&["Enter"]);
-    let s = tm.wait("the interrupted run, resumable", T, |s| {
-        s.contains("Runs · 1 in the journal") && s.contains("interrupted") && s.contains("resume, rollback") && s.contains("P resume")
-    });
+    let s = tm.wait("the held run", T, |s| s.contains("Runs · 1 in the journal") && s.contains(" running ") && s.contains("nothing"));
+    assert!(!s.contains("P resume") && !s.contains("B roll back"), "a live process acts for it: {s}");
     let id = s
         .lines()
-        .find(|l| l.contains("interrupted"))
+        .find(|l| l.contains(" running "))
         .and_then(|l| l.trim_start_matches('│').split_whitespace().next())
         .unwrap()
         .to_string();
-    // Its outcomes: what the killed process finished, what it never reached.
     tm.keys(&["Enter"]);
-    tm.wait("the run's outcomes", T, |s| s.contains(&format!("run {id} interrupted")) && s.contains("Agents of the run · ") && s.contains("REASON"));
+    tm.wait("the holder named", T, |s| s.contains(&format!("run {id} running")) && s.contains(&format!("held by pid {pid} (")));
+    tm.text("P");
+    tm.wait_for(&format!("run {id} is running: it cannot be resumed (it allows nothing)"), T);
+
+    child.kill().unwrap(); // SIGKILL mid-run: its lock goes with it
+    child.wait().unwrap();
+    assert!(w.runs_json().contains("\"interrupted\""), "{}", w.runs_json());
+    // Read again: interrupted, resumable; what the killed process finished, what it never reached.
+    tm.text("r");
+    tm.wait("the run interrupted, resumable", T, |s| {
+        s.contains(&format!("run {id} interrupted")) && !s.contains("held by pid") && s.contains("P resume") && s.contains("REASON")
+    });
+    // Meanwhile another process takes the run (a CLI resume, stopped at its first record,
+    // holding the lock): the screen still says interrupted, the liveness check refuses, naming it.
+    let mut other = KillOnDrop(
+        w.cli(&["apply", "--resume", &id, "--yes"])
+            .env("CODEX_FLEET_PAUSE_AT_RECORD", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while proc_state(other.0.id()) != Some('T') {
+        assert!(other.0.try_wait().unwrap().is_none(), "the other resume ended before its first record");
+        assert!(Instant::now() < deadline, "the other resume never reached its first record");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let other_pid = other.0.id();
+    tm.text("P");
+    let s = tm.wait("the refusal naming the live holder", T, |s| {
+        s.contains(&format!("run {id} is held by a live process: pid {other_pid} (")) && !s.contains("[y/N]")
+    });
+    assert!(s.contains(&format!("run {id} interrupted")), "the screen had not seen it yet: {s}");
+    drop(other); // SIGKILL: the lock is free again
     tm.text("P");
     let s = tm.wait("the confirmation", T, |s| s.contains(&format!("Resume run {id}")) && s.contains("[y/N]"));
     assert!(s.contains(&format!("codex-fleet apply --resume {id}")), "{s}");
