@@ -7,6 +7,7 @@ use codex_fleet::rollout::journal::{Outcome, RunState};
 use codex_fleet::tui::{Format, Mode, Msg, Pending, PlanFor, Popup, RunPhase, SortKey, StatusKind};
 use codex_fleet::tui::fixtures::{app, incident_fleet, keys, large_fleet, settle};
 use codex_fleet::tui::{Action, App, AppOptions, Effect, View};
+use codex_fleet::tui::model::confirm::ApplyForm;
 
 fn read_only_app() -> App {
     App::with_report(
@@ -231,28 +232,36 @@ fn apply_needs_the_confirmation_which_holds_the_exact_plan() {
     assert!(matches!(&fx[..], [Effect::Plan { purpose: PlanFor::Apply, .. }]));
     let fx = settle(&mut a, fx);
     assert!(fx.is_empty(), "nothing runs before the confirmation");
-    let Some(Popup::Confirm(Pending::Apply { plan, opts })) = a.popup.clone() else { panic!("confirmation expected: {:?}", a.popup) };
+    let Some(Popup::Confirm(Pending::Apply { plan, form })) = a.popup.clone() else { panic!("confirmation expected: {:?}", a.popup) };
     assert_eq!(plan.agents.len(), 5);
     assert_eq!(plan.attention.len(), 2, "cli-override and gitea-unreachable are not planned");
-    assert_eq!((opts.canary, opts.wave.as_str(), opts.max_errors.as_str()), (1, "25%", "0"));
+    assert_eq!(form, ApplyForm::default());
+    assert_eq!((form.canary.as_str(), form.wave.as_str(), form.max_errors.as_str(), form.restart_timeout.as_str()), ("1", "25%", "0", "120"));
 
-    // Options are edited in the popup; any other key than y cancels.
-    keys(&mut a, "cwe");
-    let Some(Popup::Confirm(Pending::Apply { opts, .. })) = a.popup.clone() else { panic!() };
-    assert_eq!((opts.canary, opts.wave.as_str(), opts.max_errors.as_str()), (2, "50%", "1"));
+    // Options are typed in the popup (the first key replaces the value); any other key than
+    // y cancels, and nothing typed in a cancelled confirmation carries over.
+    keys(&mut a, "c2<enter>w50%<enter>e1<enter>t90s<enter>p");
+    let Some(Popup::Confirm(Pending::Apply { form, .. })) = a.popup.clone() else { panic!() };
+    assert_eq!((form.canary.as_str(), form.wave.as_str(), form.max_errors.as_str(), form.restart_timeout.as_str()), ("2", "50%", "1", "90s"));
+    assert!(form.pause_after_canary);
     assert!(keys(&mut a, "n").is_empty());
     assert_eq!(a.popup, None);
     assert!(a.status.as_ref().unwrap().text.contains("nothing changed"));
-
-    // Again, and yes: the effect carries exactly the plan that was shown.
     let fx = keys(&mut a, "a");
     settle(&mut a, fx);
+    let Some(Popup::Confirm(Pending::Apply { form, .. })) = a.popup.clone() else { panic!() };
+    assert_eq!(form, ApplyForm::default(), "each confirmation starts from the defaults");
+
+    // Again, typed, and yes: the effect carries exactly the plan that was shown and the options.
+    keys(&mut a, "c2<enter>w50%<enter>t90s<enter>p");
     let Some(Popup::Confirm(Pending::Apply { plan: shown, .. })) = a.popup.clone() else { panic!() };
     let fx = keys(&mut a, "y");
     match &fx[..] {
-        [Effect::Apply { plan, opts }] => {
+        [Effect::Apply { plan, opts, restart_timeout, pause_after_canary }] => {
             assert_eq!(*plan, shown);
-            assert_eq!(opts.canary, 2);
+            assert_eq!((opts.canary, opts.wave.as_str(), opts.max_errors.as_str()), (2, "50%", "0"));
+            assert_eq!(*restart_timeout, std::time::Duration::from_secs(90), "the restart timeout reaches the engine");
+            assert!(*pause_after_canary);
         }
         other => panic!("{other:?}"),
     }
@@ -416,7 +425,7 @@ fn quit_without_a_run() {
 fn read_only_refuses_mutations_at_the_dispatcher() {
     let mut a = read_only_app();
     keys(&mut a, "/stalled<enter>*");
-    for action in [Action::Apply, Action::ConfirmYes, Action::PauseResume, Action::Abort, Action::Rollback] {
+    for action in [Action::Apply, Action::ConfirmYes, Action::PauseResume, Action::Abort, Action::Rollback, Action::ResumeRun] {
         assert!(action.is_mutating());
         assert!(a.dispatch(action.clone()).is_empty(), "{action:?} refused");
         let s = a.status.clone().unwrap();
@@ -438,10 +447,7 @@ fn read_only_refuses_even_a_confirmation_popup_left_open() {
     // A confirmation cannot be reached in read-only mode; were one there, `y` is still refused.
     let mut a = read_only_app();
     let plan = codex_fleet::tui::plan_subset(&a.report, &["i-0a1b2c3d4e5f60001/codex-review-1".into()], "x", "t");
-    a.popup = Some(Popup::Confirm(Pending::Apply {
-        plan,
-        opts: codex_fleet::rollout::journal::RunOptions { canary: 1, wave: "25%".into(), max_errors: "0".into() },
-    }));
+    a.popup = Some(Popup::Confirm(Pending::Apply { plan, form: ApplyForm::default() }));
     assert!(keys(&mut a, "y").is_empty());
     assert!(a.run.is_none());
 }
@@ -579,4 +585,288 @@ fn a_run_summary_stays_when_a_scan_ends_after_it() {
     assert!(a.status.as_ref().unwrap().text.starts_with("run r-1"), "{:?}", a.status);
     keys(&mut a, "<esc>");
     assert!(a.status.is_none(), "Esc dismisses it");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Runs views: any run of the journal, resumed or rolled back after a liveness check.
+
+fn journal_runs() -> Vec<codex_fleet::tui::RunSummary> {
+    let run = |id: &str, state: &str, verified: usize, unfinished: usize| codex_fleet::tui::RunSummary {
+        run_id: id.into(),
+        state: state.into(),
+        started: "2026-11-03T03:15:02Z".into(),
+        operator: "oncall@bastion".into(),
+        agents: 4,
+        verified,
+        failed: 0,
+        skipped: 0,
+        unfinished,
+    };
+    vec![run("R-done", "done", 4, 0), run("R-killed", "interrupted", 1, 3), run("R-halted", "halted", 1, 3), run("R-live", "running", 1, 3)]
+}
+
+fn runs_app() -> App {
+    let mut a = app(120, 40);
+    assert_eq!(keys(&mut a, ":runs<enter>"), vec![Effect::LoadRuns]);
+    assert_eq!(a.view, View::Runs);
+    a.on_msg(Msg::Runs(journal_runs()));
+    a.sync();
+    a
+}
+
+fn outcome(id: &str, s: codex_fleet::rollout::lifecycle::AgentStanding, reason: Option<&str>) -> codex_fleet::rollout::lifecycle::AgentOutcome {
+    codex_fleet::rollout::lifecycle::AgentOutcome { id: id.into(), wave: Some(0), outcome: s, applied: None, reason: reason.map(String::from), last_step: None }
+}
+
+#[test]
+fn runs_view_is_reached_by_tab_and_command() {
+    let mut a = app(120, 40);
+    keys(&mut a, ":audit<enter>");
+    assert_eq!(a.view, View::Audit);
+    assert_eq!(keys(&mut a, "<tab>"), vec![Effect::LoadRuns]);
+    assert_eq!(a.view, View::Runs);
+    keys(&mut a, "<tab>");
+    assert_eq!(a.view, View::Hosts, "then round to the hosts");
+    keys(&mut a, ":ru<tab>");
+    assert_eq!(a.input.text.trim_end(), "runs", "the command completes");
+    keys(&mut a, "<enter>");
+    assert_eq!(a.view, View::Runs);
+}
+
+#[test]
+fn resume_any_interrupted_run_after_the_liveness_check_and_a_confirmation() {
+    let mut a = runs_app();
+    // The done run is selected first: it allows roll back only.
+    assert!(keys(&mut a, "P").is_empty());
+    let s = a.status.clone().unwrap();
+    assert_eq!(s.kind, StatusKind::Error);
+    assert!(s.text.contains("run R-done is done: it cannot be resumed (it allows rollback)"), "{}", s.text);
+    // The interrupted run a killed CLI left: the liveness check first, no popup yet.
+    keys(&mut a, "j");
+    assert_eq!(
+        keys(&mut a, "P"),
+        vec![Effect::CheckRun { run_id: "R-killed".into(), action: codex_fleet::rollout::lifecycle::RunAction::Resume }]
+    );
+    assert!(a.popup.is_none(), "no confirmation before the liveness check answers");
+    // A live holder refuses, named.
+    let held = "run R-killed is held by a live process: pid 4242 (ops@bastion), since 2026-11-03T03:15:02Z; wait for it to finish, or stop it (Ctrl-C, or `kill 4242` on bastion) and try again; refused to resume it";
+    a.on_msg(Msg::RunChecked { run_id: "R-killed".into(), action: codex_fleet::rollout::lifecycle::RunAction::Resume, result: Err(held.into()) });
+    assert!(a.popup.is_none());
+    let s = a.status.clone().unwrap();
+    assert_eq!((s.kind, s.text.contains("pid 4242 (ops@bastion)")), (StatusKind::Error, true), "{}", s.text);
+    // Nobody holds it: the confirmation holds the exact action.
+    keys(&mut a, "P");
+    a.on_msg(Msg::RunChecked { run_id: "R-killed".into(), action: codex_fleet::rollout::lifecycle::RunAction::Resume, result: Ok(()) });
+    assert_eq!(a.popup, Some(Popup::Confirm(Pending::Resume { run_id: "R-killed".into(), continue_halted: false, agents: 4 })));
+    assert!(keys(&mut a, "n").is_empty(), "N: nothing happens");
+    assert!(a.popup.is_none() && a.run.is_none());
+    keys(&mut a, "P");
+    a.on_msg(Msg::RunChecked { run_id: "R-killed".into(), action: codex_fleet::rollout::lifecycle::RunAction::Resume, result: Ok(()) });
+    assert_eq!(
+        keys(&mut a, "y"),
+        vec![Effect::LoadRun { run_id: "R-killed".into() }, Effect::Resume { run_id: "R-killed".into() }],
+        "its outcomes are read for the progress"
+    );
+    assert_eq!(a.view, View::Rollout);
+    let r = a.run.as_ref().unwrap();
+    assert_eq!((r.run_id.as_deref(), r.phase), (Some("R-killed"), RunPhase::Running));
+    // What the killed process finished counts in the progress; the rest is to come.
+    use codex_fleet::rollout::lifecycle::{AgentStanding, RunStatus};
+    let status = RunStatus { run_id: "R-killed".into(), state: RunState::Interrupted, detail: String::new(), rollback_begun: false, holder: None };
+    a.on_msg(Msg::RunOutcomes {
+        run_id: "R-killed".into(),
+        result: Ok((status, vec![outcome("h1/c1", AgentStanding::Verified, None), outcome("h1/c2", AgentStanding::NotReached, Some("the run stopped before its wave"))])),
+    });
+    let r = a.run.as_ref().unwrap();
+    assert_eq!(r.ids, ["h1/c1", "h1/c2"]);
+    assert_eq!(r.count("verified"), 1);
+    // The engine's end comes back as for a run started here.
+    let fx = a.on_msg(Msg::RunDone(Ok(RunResult {
+        run_id: "R-killed".into(),
+        state: RunState::Done,
+        detail: String::new(),
+        waves: vec![],
+        verified: 4,
+        failed: 0,
+        skipped: 0,
+        unknown: 0,
+        untouched: vec![],
+    })));
+    assert_eq!(fx, vec![Effect::Scan, Effect::LoadRuns]);
+    assert_eq!(a.run.as_ref().unwrap().state, Some(RunState::Done));
+}
+
+#[test]
+fn a_halted_run_continues_past_its_halt_and_a_running_one_allows_nothing() {
+    let mut a = runs_app();
+    keys(&mut a, "jj");
+    assert_eq!(
+        keys(&mut a, "P"),
+        vec![Effect::CheckRun { run_id: "R-halted".into(), action: codex_fleet::rollout::lifecycle::RunAction::ContinueHalted }]
+    );
+    a.on_msg(Msg::RunChecked { run_id: "R-halted".into(), action: codex_fleet::rollout::lifecycle::RunAction::ContinueHalted, result: Ok(()) });
+    assert!(matches!(&a.popup, Some(Popup::Confirm(Pending::Resume { continue_halted: true, .. }))));
+    keys(&mut a, "<esc>");
+    keys(&mut a, "j");
+    assert!(keys(&mut a, "P").is_empty() && keys(&mut a, "B").is_empty(), "a live process acts for a running run");
+    assert!(a.status.clone().unwrap().text.contains("run R-live is running: it cannot be rolled back (it allows nothing)"));
+}
+
+#[test]
+fn enter_opens_a_runs_outcomes_and_its_status_narrows_what_it_allows() {
+    use codex_fleet::rollout::lifecycle::{AgentStanding, RunAction, RunStatus};
+    let mut a = runs_app();
+    keys(&mut a, "j");
+    assert_eq!(keys(&mut a, "<enter>"), vec![Effect::LoadRun { run_id: "R-killed".into() }]);
+    assert_eq!(a.view, View::Run);
+    assert_eq!(a.runs_actions(), vec![RunAction::Resume, RunAction::Rollback], "from the list's state word until read");
+    let status = RunStatus { run_id: "R-killed".into(), state: RunState::Interrupted, detail: String::new(), rollback_begun: true, holder: None };
+    let agents = vec![
+        outcome("h1/c1", AgentStanding::RolledBack, None),
+        outcome("h1/c2", AgentStanding::Stopped, Some("the run stopped during its write step")),
+    ];
+    a.on_msg(Msg::RunOutcomes { run_id: "R-killed".into(), result: Ok((status, agents)) });
+    assert_eq!(a.run_detail.as_ref().unwrap().agents().len(), 2);
+    assert_eq!(a.runs_actions(), vec![RunAction::Rollback], "a rollback begun: only rollback may go on");
+    assert!(keys(&mut a, "P").is_empty());
+    assert_eq!(keys(&mut a, "B"), vec![Effect::CheckRun { run_id: "R-killed".into(), action: RunAction::Rollback }]);
+    a.on_msg(Msg::RunChecked { run_id: "R-killed".into(), action: RunAction::Rollback, result: Ok(()) });
+    assert_eq!(a.popup, Some(Popup::Confirm(Pending::Rollback { run_id: "R-killed".into(), agents: 2 })));
+    assert_eq!(keys(&mut a, "y"), vec![Effect::Rollback { run_id: "R-killed".into() }]);
+    assert_eq!(a.view, View::Rollout);
+}
+
+#[test]
+fn read_only_refuses_resuming_a_journal_run() {
+    let mut a = read_only_app();
+    keys(&mut a, ":runs<enter>");
+    a.on_msg(Msg::Runs(journal_runs()));
+    keys(&mut a, "j");
+    assert!(keys(&mut a, "P").is_empty() && keys(&mut a, "B").is_empty());
+    assert!(a.status.clone().unwrap().text.contains("read-only"));
+}
+
+#[test]
+fn an_invalid_option_is_refused_naming_the_field_and_blocks_y() {
+    let mut a = app(120, 40);
+    keys(&mut a, "/review<enter>*");
+    let fx = keys(&mut a, "a");
+    settle(&mut a, fx);
+    keys(&mut a, "w0<enter>");
+    let Some(Popup::Confirm(Pending::Apply { form, .. })) = a.popup.clone() else { panic!() };
+    assert_eq!(form.error().unwrap().field, "wave size");
+    assert!(keys(&mut a, "y").is_empty(), "y is blocked");
+    assert!(matches!(a.popup, Some(Popup::Confirm(Pending::Apply { .. }))), "the popup stays");
+    let s = a.status.clone().unwrap();
+    assert_eq!(s.kind, StatusKind::Error);
+    assert!(s.text.contains("wave size: `0`: a wave has at least one agent"), "{}", s.text);
+    for (typed, field) in [("c<bs>two", "canary"), ("e<bs>many", "max errors"), ("t<bs>2h", "restart timeout")] {
+        let fx = keys(&mut a, "n");
+        assert!(fx.is_empty());
+        let fx = keys(&mut a, "a");
+        settle(&mut a, fx);
+        keys(&mut a, &format!("{typed}<enter>"));
+        let Some(Popup::Confirm(Pending::Apply { form, .. })) = a.popup.clone() else { panic!() };
+        assert_eq!(form.error().map(|e| e.field), Some(field), "{typed}");
+        assert!(keys(&mut a, "y").is_empty());
+    }
+    // Fixed: y goes through.
+    keys(&mut a, "t<bs>300<enter>");
+    assert!(matches!(&keys(&mut a, "y")[..], [Effect::Apply { .. }]));
+}
+
+#[test]
+fn the_canary_gate_asks_and_n_pauses_the_run_resumably() {
+    use codex_fleet::rollout::engine::{CanaryVerified, GateDecision};
+    let mut a = app(120, 40);
+    keys(&mut a, "/review<enter>*");
+    let fx = keys(&mut a, "a");
+    settle(&mut a, fx);
+    keys(&mut a, "p");
+    let fx = keys(&mut a, "y");
+    assert!(matches!(&fx[..], [Effect::Apply { pause_after_canary: true, .. }]));
+    a.on_msg(Msg::RunStarted { run_id: "R1".into() });
+    let ids = a.run.as_ref().unwrap().ids.clone();
+    let ask = || Msg::CanaryVerified(CanaryVerified { run_id: "R1".into(), agents: vec![ids[0].clone()], waves_left: 2, agents_left: ids.len() - 1 });
+    a.on_msg(ask());
+    assert!(matches!(a.popup, Some(Popup::CanaryGate { canary: 1, waves_left: 2, .. })));
+    assert_eq!(keys(&mut a, "n"), vec![Effect::GateAnswer(GateDecision::Pause)]);
+    assert!(a.popup.is_none());
+    a.on_msg(Msg::RunDone(Ok(RunResult {
+        run_id: "R1".into(),
+        state: RunState::Interrupted,
+        detail: "paused after the canary".into(),
+        waves: vec![],
+        verified: 1,
+        failed: 0,
+        skipped: 0,
+        unknown: 0,
+        untouched: ids[1..].to_vec(),
+    })));
+    assert_eq!(a.run.as_ref().unwrap().state, Some(RunState::Interrupted));
+    assert_eq!(keys(&mut a, "P"), vec![Effect::Resume { run_id: "R1".into() }], "interrupted: resumable");
+
+    // Another run: y continues.
+    let mut b = app(120, 40);
+    keys(&mut b, "/review<enter>*");
+    let fx = keys(&mut b, "a");
+    settle(&mut b, fx);
+    keys(&mut b, "py");
+    b.on_msg(Msg::RunStarted { run_id: "R1".into() });
+    b.on_msg(ask());
+    assert_eq!(keys(&mut b, "y"), vec![Effect::GateAnswer(GateDecision::Continue)]);
+    // Read-only never gets a run; were the question there, continuing is refused.
+    assert!(Action::CanaryContinue.is_mutating() && !Action::CanaryPause.is_mutating());
+}
+
+#[test]
+fn a_run_summary_stays_under_other_messages_until_esc_dismisses_it() {
+    let mut a = app(120, 40);
+    let ids = run_started(&mut a);
+    a.on_msg(Msg::RunDone(Ok(RunResult {
+        run_id: "R1".into(),
+        state: RunState::Done,
+        detail: String::new(),
+        waves: vec![],
+        verified: ids.len(),
+        failed: 0,
+        skipped: 0,
+        unknown: 0,
+        untouched: vec![],
+    })));
+    let summary = a.status.clone().unwrap();
+    assert!(summary.pinned && summary.text.starts_with("run R1: done"), "{summary:?}");
+    // A key's message covers it for a while; Esc brings it back, without leaving the view.
+    keys(&mut a, ":nosuch<enter>");
+    assert!(a.status.as_ref().unwrap().text.contains("unknown command"));
+    a.on_msg(Msg::ScanDone(Ok(incident_fleet())));
+    keys(&mut a, "<esc>");
+    assert_eq!(a.status.as_ref(), Some(&summary), "the summary again");
+    assert_eq!(a.view, View::Rollout);
+    keys(&mut a, "jk");
+    assert_eq!(a.status.as_ref(), Some(&summary), "moving does not dismiss it");
+    keys(&mut a, "<esc>");
+    assert!(a.status.is_none() && a.held_summary.is_none(), "Esc dismisses it (and goes back, as Esc does)");
+}
+
+#[test]
+fn confirmations_start_from_the_contexts_options() {
+    let mut a = app(120, 40);
+    a.apply_defaults = ApplyForm::from_context(Some("2".into()), None, Some("10%".into()), Some("300".into()));
+    keys(&mut a, "/review<enter>*");
+    let fx = keys(&mut a, "a");
+    settle(&mut a, fx);
+    keys(&mut a, "c5<enter>");
+    keys(&mut a, "n");
+    let fx = keys(&mut a, "a");
+    settle(&mut a, fx);
+    let Some(Popup::Confirm(Pending::Apply { form, .. })) = a.popup.clone() else { panic!() };
+    assert_eq!((form.canary.as_str(), form.wave.as_str(), form.max_errors.as_str(), form.restart_timeout.as_str()), ("2", "25%", "10%", "300"));
+    match &keys(&mut a, "y")[..] {
+        [Effect::Apply { opts, restart_timeout, .. }] => {
+            assert_eq!((opts.canary, opts.max_errors.as_str()), (2, "10%"));
+            assert_eq!(*restart_timeout, std::time::Duration::from_secs(300));
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -401,3 +401,280 @@ fn triage_root_causes_copy_and_the_grouped_preview() {
     tm.text("q");
     tm.wait_for("EXIT=0", T);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Runs view: a run a killed CLI left behind, resumed from the console.
+
+/// A stopped CLI is not left behind when the test fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn proc_state(pid: u32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// The CLI and the console on one demo fleet whose state lives in a file (`--demo-state`),
+/// and one journal (`CODEX_FLEET_STATE_DIR`).
+struct Shared {
+    _dir: tempfile::TempDir,
+    demo: std::path::PathBuf,
+    state: std::path::PathBuf,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        let dir = tempfile::tempdir().unwrap();
+        let demo = dir.path().join("demo.json");
+        let state = dir.path().join("state");
+        Shared { _dir: dir, demo, state }
+    }
+
+    fn flags(&self) -> String {
+        self.flags_with(5)
+    }
+
+    fn flags_with(&self, latency_ms: u32) -> String {
+        format!("--demo --demo-scale 2x6 --demo-latency {latency_ms} --demo-state {}", self.demo.display())
+    }
+
+    fn cli(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_codex-fleet"));
+        c.stdin(std::process::Stdio::null())
+            .env("NO_COLOR", "1")
+            .args(["--demo", "--demo-scale", "2x6", "--demo-latency", "5", "--demo-state"])
+            .arg(&self.demo)
+            .args(args)
+            .env("CODEX_FLEET_STATE_DIR", &self.state);
+        c
+    }
+
+    fn console(&self, w: u16, h: u16) -> Tmux {
+        self.console_with(w, h, &self.flags())
+    }
+
+    fn console_with(&self, w: u16, h: u16, flags: &str) -> Tmux {
+        let bin = env!("CARGO_BIN_EXE_codex-fleet");
+        let cmd = format!(
+            "env CODEX_FLEET_STATE_DIR={} XDG_STATE_HOME={} {bin} {}; echo \"EXIT=$?\"; echo MODES-DONE; sleep 120",
+            self.state.display(),
+            self.state.display(),
+            flags
+        );
+        Tmux::start(&cmd, w, h)
+    }
+
+    fn runs_json(&self) -> String {
+        let o = self.cli(&["runs", "--json"]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+/// An apply started by the CLI, killed (SIGKILL) mid-run: the console lists it interrupted,
+/// resumable; P checks that no live process holds it, asks `[y/N]` naming the run, and the
+/// resume finishes it: done, in the console and in `runs`.
+#[test]
+fn a_run_a_killed_cli_left_is_resumed_from_the_runs_view() {
+    if !tmux_available() {
+        panic!("tmux is required for this test");
+    }
+    let w = Shared::new();
+    let mut child = KillOnDrop(
+        w.cli(&["apply", "--yes", "--canary", "1", "--wave", "50%"])
+            .env("CODEX_FLEET_PAUSE_AT_RECORD", "4")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut child.0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while proc_state(child.id()) != Some('T') {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before its 4th record");
+        assert!(Instant::now() < deadline, "never reached its 4th record");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let pid = child.id();
+    // While its process lives (stopped, its lock held): running, held by that pid, nothing allowed.
+    let tm = w.console(160, 40);
+    tm.wait_for("scan done", T);
+    tm.text(":runs");
+    tm.keys(&["Enter"]);
+    let s = tm.wait("the held run", T, |s| s.contains("Runs · 1 in the journal") && s.contains(" running ") && s.contains("nothing"));
+    assert!(!s.contains("P resume") && !s.contains("B roll back"), "a live process acts for it: {s}");
+    let id = s
+        .lines()
+        .find(|l| l.contains(" running "))
+        .and_then(|l| l.trim_start_matches('│').split_whitespace().next())
+        .unwrap()
+        .to_string();
+    tm.keys(&["Enter"]);
+    tm.wait("the holder named", T, |s| s.contains(&format!("run {id} running")) && s.contains(&format!("held by pid {pid} (")));
+    tm.text("P");
+    tm.wait_for(&format!("run {id} is running: it cannot be resumed (it allows nothing)"), T);
+
+    child.kill().unwrap(); // SIGKILL mid-run: its lock goes with it
+    child.wait().unwrap();
+    assert!(w.runs_json().contains("\"interrupted\""), "{}", w.runs_json());
+    // Read again: interrupted, resumable; what the killed process finished, what it never reached.
+    tm.text("r");
+    tm.wait("the run interrupted, resumable", T, |s| {
+        s.contains(&format!("run {id} interrupted")) && !s.contains("held by pid") && s.contains("P resume") && s.contains("REASON")
+    });
+    // Meanwhile another process takes the run (a CLI resume, stopped at its first record,
+    // holding the lock): the screen still says interrupted, the liveness check refuses, naming it.
+    let mut other = KillOnDrop(
+        w.cli(&["apply", "--resume", &id, "--yes"])
+            .env("CODEX_FLEET_PAUSE_AT_RECORD", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while proc_state(other.0.id()) != Some('T') {
+        assert!(other.0.try_wait().unwrap().is_none(), "the other resume ended before its first record");
+        assert!(Instant::now() < deadline, "the other resume never reached its first record");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let other_pid = other.0.id();
+    tm.text("P");
+    let s = tm.wait("the refusal naming the live holder", T, |s| {
+        s.contains(&format!("run {id} is held by a live process: pid {other_pid} (")) && !s.contains("[y/N]")
+    });
+    assert!(s.contains(&format!("run {id} interrupted")), "the screen had not seen it yet: {s}");
+    drop(other); // SIGKILL: the lock is free again
+    tm.text("P");
+    let s = tm.wait("the confirmation", T, |s| s.contains(&format!("Resume run {id}")) && s.contains("[y/N]"));
+    assert!(s.contains(&format!("codex-fleet apply --resume {id}")), "{s}");
+    tm.text("y");
+    let s = tm.wait("the resumed run to finish", Duration::from_secs(180), |s| {
+        s.contains("Rollout") && (s.contains(&format!("run {id}: done")) || s.contains(&format!("run {id}: halted")) || s.contains("run failed"))
+    });
+    assert!(s.contains(&format!("run {id}: done")), "{s}");
+    tm.text(":runs");
+    tm.keys(&["Enter"]);
+    tm.wait("the run done in the list, allowing roll back only", T, |s| {
+        s.lines().any(|l| l.contains(&id) && l.contains(" done ") && l.contains("rollback") && !l.contains("resume"))
+    });
+    tm.text("q");
+    let s = tm.wait_for("MODES-DONE", T);
+    assert!(s.contains("EXIT=0"), "{s}");
+    let runs = w.runs_json();
+    assert!(runs.contains("\"done\"") && !runs.contains("\"interrupted\""), "{runs}");
+}
+
+/// Apply with "pause after canary": the console asks once the canary verified; N pauses the run
+/// there (interrupted, resumable, journaled); P resumes it to done.
+#[test]
+fn the_canary_gate_pauses_on_n_and_the_run_resumes() {
+    if !tmux_available() {
+        panic!("tmux is required for this test");
+    }
+    let w = Shared::new();
+    let tm = w.console(160, 45);
+    tm.wait_for("scan done", T);
+    tm.text("/stalled");
+    tm.keys(&["Enter"]);
+    tm.wait("only stalled rows", T, |s| s.contains("filter “stalled”") && s.contains("✗ stalled"));
+    tm.text("*");
+    tm.wait_for("marked", T);
+    tm.text("a");
+    tm.wait("the confirmation", T, |s| s.contains("pause after canary [no]") && s.contains("[y/N]"));
+    tm.text("p");
+    tm.wait_for("pause after canary [yes]", T);
+    tm.text("y");
+    let s = tm.wait("the canary gate", Duration::from_secs(180), |s| s.contains("canary verified: continue? [y/N]"));
+    let id = s
+        .lines()
+        .find_map(|l| l.split("Run ").nth(1).and_then(|r| r.split(':').next()))
+        .map(|x| x.trim().to_string())
+        .unwrap_or_else(|| panic!("no run id on the gate: {s}"));
+    tm.text("n");
+    let s = tm.wait("the run paused after the canary", T, |s| {
+        s.contains(&format!("run {id}: interrupted")) && s.contains("P resume") && !s.contains("canary verified: continue?")
+    });
+    assert!(s.contains("1 verified"), "the canary only: {s}");
+    let runs = w.runs_json();
+    assert!(runs.contains("\"interrupted\"") && runs.contains("paused after the canary"), "journaled, resumable: {runs}");
+    tm.text("P");
+    tm.wait("the resumed run to finish", Duration::from_secs(180), |s| s.contains(&format!("run {id}: done")));
+    tm.text("q");
+    let s = tm.wait_for("MODES-DONE", T);
+    assert!(s.contains("EXIT=0"), "{s}");
+}
+
+/// The options are typed in the confirmation: an invalid wave size is refused naming the
+/// field, `y` does nothing, and nothing is applied.
+#[test]
+fn an_invalid_typed_wave_is_refused_naming_the_field() {
+    if !tmux_available() {
+        panic!("tmux is required for this test");
+    }
+    let w = Shared::new();
+    let tm = w.console(160, 45);
+    tm.wait_for("scan done", T);
+    tm.text("/stalled");
+    tm.keys(&["Enter"]);
+    tm.wait("only stalled rows", T, |s| s.contains("filter “stalled”") && s.contains("✗ stalled"));
+    tm.text("*");
+    tm.wait_for("marked", T);
+    tm.text("a");
+    tm.wait("the confirmation", T, |s| s.contains("wave size") && s.contains("[y/N]"));
+    tm.text("w0");
+    tm.keys(&["Enter"]);
+    tm.wait("the field's error in the popup", T, |s| {
+        s.contains("✗ wave size: `0`: a wave has at least one agent") && s.contains("Fix the option to confirm")
+    });
+    tm.text("y");
+    let s = tm.wait("y refused, naming the field", T, |s| s.contains("not confirmed: wave size: `0`") && s.contains("Fix the option to confirm"));
+    assert!(!s.contains("Rollout ·"), "{s}");
+    // Fixed, it goes through? Not here: cancel, and nothing ran.
+    tm.keys(&["Escape"]);
+    tm.wait("the confirmation gone", T, |s| s.contains("nothing changed") && !s.contains("[y/N]"));
+    assert!(!w.runs_json().contains("run_id"), "no run: {}", w.runs_json());
+    tm.text("q");
+    let s = tm.wait_for("MODES-DONE", T);
+    assert!(s.contains("EXIT=0"), "{s}");
+}
+
+/// q then d during a run: the console quits at once, the terminal restored, and says which run
+/// it left and the command that picks it up; the run stays resumable in the journal.
+#[test]
+fn detaching_prints_the_run_id_and_the_resume_command() {
+    if !tmux_available() {
+        panic!("tmux is required for this test");
+    }
+    let w = Shared::new();
+    // Slow calls: the run is still going when q comes.
+    let tm = w.console_with(160, 45, &w.flags_with(150));
+    tm.wait_for("scan done", T);
+    tm.text("/stalled");
+    tm.keys(&["Enter"]);
+    tm.wait("only stalled rows", T, |s| s.contains("filter “stalled”") && s.contains("✗ stalled"));
+    tm.text("*");
+    tm.wait_for("marked", T);
+    tm.text("a");
+    tm.wait_for("[y/N]", T);
+    tm.text("y");
+    let s = tm.wait("the run under way", T, |s| s.contains(" · apply · running"));
+    let id = s
+        .lines()
+        .find_map(|l| l.split("run ").nth(1).and_then(|r| r.split(" · apply").next()).filter(|x| !x.contains(' ')))
+        .map(|x| x.trim().to_string())
+        .unwrap_or_else(|| panic!("no run id: {s}"));
+    tm.text("q");
+    tm.wait_for("A run is in progress.", T);
+    tm.text("d");
+    let s = tm.wait_for("MODES-DONE", T);
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert!(s.contains(&format!("left run {id} unfinished")), "{s}");
+    assert!(s.contains(&format!("`codex-fleet apply --resume {id}`")), "{s}");
+    assert_eq!(tm.display("#{alternate_on}"), "0", "back on the main screen");
+}

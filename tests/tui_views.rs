@@ -405,3 +405,52 @@ fn read_only_is_first_in_the_title_and_survives_60_columns() {
     assert!(lines[0].contains("READ-ONLY"), "{:?}", lines[0]);
     assert!(lines[0].contains("demo"), "the demo says so: {:?}", lines[0]);
 }
+
+#[test]
+fn runs_view_and_one_run_opened() {
+    use codex_fleet::rollout::lifecycle::{AgentOutcome, AgentStanding, RunStatus};
+    let mut a = app(130, 30);
+    let fx = a.dispatch(Action::Command("runs".into()));
+    assert_eq!(fx, vec![Effect::LoadRuns]);
+    a.on_msg(Msg::Runs(runs()));
+    a.sync();
+    keys(&mut a, "j");
+    let t = render(&a);
+    snap("runs_130x30", &t);
+    // The footer offers what the selected (interrupted) run allows, and only that.
+    let footer: String = (0..130).map(|x| t.backend().buffer()[(x, 29)].symbol().to_string()).collect();
+    assert!(footer.contains("P resume") && footer.contains("B roll back"), "{footer}");
+    let mut n = app(80, 24);
+    n.dispatch(Action::Command("runs".into()));
+    n.on_msg(Msg::Runs(runs()));
+    n.sync();
+    snap("runs_80x24", &render(&n));
+    let footer: String = (0..80).map(|x| render(&n).backend().buffer()[(x, 23)].symbol().to_string()).collect();
+    assert!(!footer.contains("P resume") && footer.contains("B roll back"), "a done run only rolls back: {footer}");
+
+    let fx = keys(&mut a, "<enter>");
+    assert!(matches!(&fx[..], [Effect::LoadRun { .. }]));
+    let run_id = a.run_detail.as_ref().unwrap().run_id.clone();
+    let agent = |id: &str, wave, outcome, reason: Option<&str>| AgentOutcome {
+        id: id.into(),
+        wave,
+        outcome,
+        applied: None,
+        reason: reason.map(String::from),
+        last_step: None,
+    };
+    let status = RunStatus { run_id: run_id.clone(), state: RunState::Interrupted, detail: "its process stopped before finishing (no state recorded)".into(), rollback_begun: false, holder: None };
+    a.on_msg(Msg::RunOutcomes {
+        run_id,
+        result: Ok((
+            status,
+            vec![
+                agent("i-0a1b2c3d4e5f60001/codex-review-1", Some(0), AgentStanding::Verified, None),
+                agent("i-0a1b2c3d4e5f60001/codex-review-2", Some(1), AgentStanding::Stopped, Some("the run stopped during its restart step")),
+                agent("i-0a1b2c3d4e5f60002/codex-build-1", None, AgentStanding::NotReached, Some("the run stopped before its wave")),
+            ],
+        )),
+    });
+    a.sync();
+    snap("run_outcomes_130x30", &render(&a));
+}

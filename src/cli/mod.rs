@@ -105,7 +105,10 @@ pub fn main() -> u8 {
         return EXIT_FAILURE;
     }
     let Some(command) = &cli.command else {
-        return crate::tui::run(&g.source, g.read_only, resolved.context.as_deref());
+        // The context's rollout options are where every apply confirmation starts.
+        let set = |k: &str| resolved.settings.iter().find(|(n, _, _)| *n == k).map(|(_, v, _)| v.clone());
+        let defaults = crate::tui::model::confirm::ApplyForm::from_context(set("canary"), set("wave"), set("max_errors"), set("stable_timeout"));
+        return crate::tui::run_with_defaults(&g.source, g.read_only, resolved.context.as_deref(), defaults);
     };
     match command {
         Command::FixConfig(args) => fix_config::run(g, args),

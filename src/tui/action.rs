@@ -3,12 +3,15 @@
 //! ([`super::app::App`]) gives them meaning.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::fleet::VerifyReport;
 use crate::plan::Plan;
 use crate::present::Format;
-use crate::rollout::engine::{Event, RunResult};
+use crate::rollout::engine::{CanaryVerified, Event, GateDecision, RunResult};
+use super::model::confirm::{ApplyForm, Field};
 use crate::rollout::journal::{Outcome, RunOptions};
+use crate::rollout::lifecycle::{AgentOutcome, RunAction, RunStatus};
 use crate::rollout::summary::RunSummary;
 use crate::scan::{FleetReport, HostState};
 
@@ -26,6 +29,10 @@ pub enum View {
     Rollout,
     /// Re-provision audit and run history.
     Audit,
+    /// Every run in the journal, its state word and what it allows.
+    Runs,
+    /// One run of the journal: each agent's outcome and reason.
+    Run,
 }
 
 impl View {
@@ -37,6 +44,8 @@ impl View {
             View::Plan => "Plan",
             View::Rollout => "Rollout",
             View::Audit => "Audit",
+            View::Runs => "Runs",
+            View::Run => "Run",
         }
     }
 }
@@ -131,13 +140,25 @@ pub enum Action {
     Command(String),
     ConfirmYes,
     ConfirmNo,
-    CycleCanary,
-    CycleWave,
-    CycleMaxErrors,
+    /// In the apply confirmation: type into this option (`c`, `w`, `e`, `t`).
+    FormField(Field),
+    FormInsert(char),
+    FormBackspace,
+    /// Enter / Tab / Esc while typing an option: done with it.
+    FormDone,
+    /// `p` in the apply confirmation: pause after the canary, for the operator's answer.
+    TogglePauseAfterCanary,
+    /// `y` to "canary verified: continue?": the waves go on.
+    CanaryContinue,
+    /// Any other key to it: the run pauses there, resumable.
+    CanaryPause,
     PauseResume,
     Abort,
-    /// Roll back the run in context (the rollout view's run, or the audit view's selected run).
+    /// Roll back the run in context (the rollout view's run, or the audit or runs view's
+    /// selected run).
     Rollback,
+    /// `P` in the runs views: resume the selected run (any run of the journal the state allows).
+    ResumeRun,
     QuitDetach,
     QuitAbort,
     ClosePopup,
@@ -148,7 +169,7 @@ pub enum Action {
 impl Action {
     /// Actions that change the fleet (or a run). Refused under `--read-only`.
     pub fn is_mutating(&self) -> bool {
-        matches!(self, Action::Apply | Action::ConfirmYes | Action::PauseResume | Action::Abort | Action::Rollback)
+        matches!(self, Action::Apply | Action::ConfirmYes | Action::PauseResume | Action::Abort | Action::Rollback | Action::ResumeRun | Action::CanaryContinue)
     }
 }
 
@@ -157,13 +178,19 @@ impl Action {
 pub enum Effect {
     Scan,
     Plan { ids: Vec<String>, purpose: PlanFor },
-    Apply { plan: Plan, opts: RunOptions },
+    Apply { plan: Plan, opts: RunOptions, restart_timeout: Duration, pause_after_canary: bool },
     Resume { run_id: String },
+    /// The operator's answer to the canary gate of the run in progress.
+    GateAnswer(GateDecision),
     /// Ask the running engine to stop after the steps in flight.
     Stop,
     Rollback { run_id: String },
     Verify { ids: Vec<String> },
     LoadRuns,
+    /// Read one run's status and per-agent outcomes from the journal.
+    LoadRun { run_id: String },
+    /// Ask whether a live process holds the run (`lifecycle::may_act`) before offering `action`.
+    CheckRun { run_id: String, action: RunAction },
     Export { format: Format, path: PathBuf },
     Quit,
 }
@@ -178,17 +205,25 @@ pub enum Msg {
     RunStarted { run_id: String },
     RunEvent(Event),
     RunDone(Result<RunResult, String>),
+    /// The canary wave verified and the run asks whether to go on (pause after the canary).
+    CanaryVerified(CanaryVerified),
     RollbackDone { run_id: String, result: Result<Vec<(String, Outcome)>, String> },
     Verified { id: String, result: Result<VerifyReport, String> },
     Runs(Vec<RunSummary>),
+    /// One run's status and per-agent outcomes (`lifecycle::run_outcomes`).
+    RunOutcomes { run_id: String, result: Result<(RunStatus, Vec<AgentOutcome>), String> },
+    /// The liveness check of `CheckRun`: `Err` names the live holder.
+    RunChecked { run_id: String, action: RunAction, result: Result<(), String> },
     Exported(Result<PathBuf, String>),
 }
 
 /// A destructive action held by the confirmation popup, exactly as it will be dispatched.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Pending {
-    Apply { plan: Plan, opts: RunOptions },
+    Apply { plan: Plan, form: ApplyForm },
     Rollback { run_id: String, agents: usize },
+    /// Resume a run of the journal (`continue_halted`: past its halt).
+    Resume { run_id: String, continue_halted: bool, agents: usize },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -197,6 +232,8 @@ pub enum Popup {
     Confirm(Pending),
     /// `q` while a run is in progress: detach or abort.
     QuitRun,
+    /// The canary verified: continue with the waves? `[y/N]`.
+    CanaryGate { run_id: String, canary: usize, waves_left: usize, agents_left: usize },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

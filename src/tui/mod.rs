@@ -50,17 +50,22 @@ use log::tlog;
 /// start: no terminal, or the fleet source cannot be opened).
 /// `context` is the named context in force (the header names it).
 pub fn run(source: &SourceArgs, read_only: bool, context: Option<&str>) -> u8 {
+    run_with_defaults(source, read_only, context, model::confirm::ApplyForm::default())
+}
+
+/// [`run`], every apply confirmation starting from `defaults` (the context's rollout options).
+pub fn run_with_defaults(source: &SourceArgs, read_only: bool, context: Option<&str>, defaults: model::confirm::ApplyForm) -> u8 {
     let src = source.clone();
     // Under --read-only the fleet handle itself refuses every mutation.
     let open: Opener = Box::pin(async move { source::open(&src).await.map(|f| crate::fleet::read_only::guard(f, read_only)) });
-    run_with(read_only, context.map(str::to_string), open)
+    run_with(read_only, context.map(str::to_string), defaults, open)
 }
 
 /// A fleet source being opened.
 pub type Opener = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Box<dyn Fleet>, String>> + Send>>;
 
 /// The console over the fleet `open` yields (`run` passes `source::open`).
-pub fn run_with(read_only: bool, context: Option<String>, open: Opener) -> u8 {
+pub fn run_with(read_only: bool, context: Option<String>, defaults: model::confirm::ApplyForm, open: Opener) -> u8 {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         eprintln!("codex-fleet: the console needs a terminal; use a command instead (scan, plan, apply --yes, report)");
         return EXIT_FAILURE;
@@ -74,7 +79,7 @@ pub fn run_with(read_only: bool, context: Option<String>, open: Opener) -> u8 {
             return EXIT_FAILURE;
         }
     };
-    let code = rt.block_on(console(read_only, context, open));
+    let code = rt.block_on(console(read_only, context, defaults, open));
     // Tasks still running (a detached run) end with the process; the journal keeps the run
     // resumable.
     rt.shutdown_background();
@@ -123,7 +128,7 @@ fn enter_terminal() -> std::io::Result<TermGuard> {
     Ok(guard)
 }
 
-async fn console(read_only: bool, context: Option<String>, open: Opener) -> u8 {
+async fn console(read_only: bool, context: Option<String>, defaults: model::confirm::ApplyForm, open: Opener) -> u8 {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let size = terminal::size().unwrap_or((80, 24));
     let app = Arc::new(Mutex::new(App::new(AppOptions {
@@ -133,6 +138,7 @@ async fn console(read_only: bool, context: Option<String>, open: Opener) -> u8 {
         size,
     })));
     app.lock().unwrap().context = context;
+    app.lock().unwrap().apply_defaults = defaults;
     let guard = match enter_terminal() {
         Ok(g) => g,
         Err(e) => {
@@ -162,7 +168,7 @@ async fn console(read_only: bool, context: Option<String>, open: Opener) -> u8 {
 
     // The fleet source opens off the UI loop; effects wait for it.
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<Msg>();
-    let mut exec = Exec { fleet: None, queued: Vec::new(), tx: msg_tx, stop: None, app: app.clone(), read_only };
+    let mut exec = Exec { fleet: None, queued: Vec::new(), tx: msg_tx, stop: None, app: app.clone(), read_only, gate: Arc::default() };
     let (open_tx, mut open_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let _ = open_tx.send(open.await);
@@ -317,14 +323,21 @@ struct Exec {
     stop: Option<watch::Sender<bool>>,
     app: Arc<Mutex<App>>,
     read_only: bool,
+    /// Where the canary gate of the run in progress waits for the operator's answer.
+    gate: GateSlot,
 }
 
-fn engine_config(opts: &RunOptions) -> EngineConfig {
+type GateSlot = Arc<Mutex<Option<tokio::sync::oneshot::Sender<engine::GateDecision>>>>;
+
+/// The restart timeout when the operator typed none (a resume: the journal does not keep it).
+const RESTART_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn engine_config(opts: &RunOptions, restart_timeout: Duration) -> EngineConfig {
     EngineConfig {
         canary: opts.canary,
         wave: Size::parse(&opts.wave).unwrap_or(Size::Percent(25)),
         max_errors: Size::parse(&opts.max_errors).unwrap_or(Size::Count(0)),
-        stable_timeout: Duration::from_secs(120),
+        stable_timeout: restart_timeout,
         holder: operator(),
     }
 }
@@ -341,7 +354,7 @@ impl Exec {
             return false;
         }
         let Some(fleet) = self.fleet.clone() else {
-            if !matches!(e, Effect::LoadRuns | Effect::Export { .. }) {
+            if !matches!(e, Effect::LoadRuns | Effect::LoadRun { .. } | Effect::CheckRun { .. } | Effect::Export { .. }) {
                 self.queued.push(e);
                 return false;
             }
@@ -372,9 +385,10 @@ impl Exec {
                     let _ = tx.send(Msg::Planned { plan, ids, purpose });
                 });
             }
-            Effect::Apply { plan, opts } => {
+            Effect::Apply { plan, opts, restart_timeout, pause_after_canary } => {
                 let (stop_tx, stop_rx) = watch::channel(false);
                 self.stop = Some(stop_tx);
+                let slot = pause_after_canary.then(|| self.gate.clone());
                 tokio::spawn(async move {
                     let run_id = Journal::new_run_id();
                     tlog!("apply: run {run_id}, {} agent(s), {opts:?}", plan.agents.len());
@@ -386,7 +400,7 @@ impl Exec {
                         }
                     };
                     let _ = tx.send(Msg::RunStarted { run_id: run_id.clone() });
-                    execute_run(fleet, journal, &opts, false, stop_rx, tx).await;
+                    execute_run(fleet, journal, &opts, restart_timeout, false, slot, stop_rx, tx).await;
                 });
             }
             Effect::Resume { run_id } => {
@@ -412,8 +426,14 @@ impl Exec {
                         }
                     };
                     let halted = view.state(false) == crate::rollout::journal::RunState::Halted;
-                    execute_run(fleet, journal, &view.options, halted, stop_rx, tx).await;
+                    execute_run(fleet, journal, &view.options, RESTART_TIMEOUT, halted, None, stop_rx, tx).await;
                 });
+            }
+            Effect::GateAnswer(d) => {
+                tlog!("canary gate: {d:?}");
+                if let Some(s) = self.gate.lock().unwrap().take() {
+                    let _ = s.send(d);
+                }
             }
             Effect::Stop => {
                 tlog!("stop requested");
@@ -424,7 +444,7 @@ impl Exec {
             Effect::Rollback { run_id } => {
                 tokio::spawn(async move {
                     tlog!("rollback run {run_id}");
-                    let cfg = engine_config(&RunOptions { canary: 0, wave: "100%".into(), max_errors: "0".into() });
+                    let cfg = engine_config(&RunOptions { canary: 0, wave: "100%".into(), max_errors: "0".into() }, RESTART_TIMEOUT);
                     let t = tx.clone();
                     let on_event = move |e: engine::Event| {
                         let _ = t.send(Msg::RunEvent(e));
@@ -451,7 +471,7 @@ impl Exec {
                         .await;
                 });
             }
-            e @ (Effect::LoadRuns | Effect::Export { .. }) => return self.run_local(e),
+            e @ (Effect::LoadRuns | Effect::LoadRun { .. } | Effect::CheckRun { .. } | Effect::Export { .. }) => return self.run_local(e),
             Effect::Quit => return true,
         }
         false
@@ -464,6 +484,24 @@ impl Exec {
             Effect::LoadRuns => {
                 tokio::task::spawn_blocking(move || {
                     let _ = tx.send(Msg::Runs(load_runs()));
+                });
+            }
+            Effect::LoadRun { run_id } => {
+                tokio::task::spawn_blocking(move || {
+                    let result = crate::rollout::lifecycle::run_outcomes(&run_id);
+                    let _ = tx.send(Msg::RunOutcomes { run_id, result });
+                });
+            }
+            Effect::CheckRun { run_id, action } => {
+                tokio::task::spawn_blocking(move || {
+                    let what = match action {
+                        crate::rollout::lifecycle::RunAction::Rollback => "roll back",
+                        crate::rollout::lifecycle::RunAction::Unlock => "unlock",
+                        _ => "resume",
+                    };
+                    let result = crate::rollout::lifecycle::may_act(&run_id, what);
+                    tlog!("liveness of run {run_id} before {what}: {result:?}");
+                    let _ = tx.send(Msg::RunChecked { run_id, action, result });
                 });
             }
             Effect::Export { format, path } => {
@@ -485,21 +523,37 @@ impl Exec {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn execute_run(
     fleet: Arc<dyn Fleet>,
     journal: Journal,
     opts: &RunOptions,
+    restart_timeout: Duration,
     continue_halted: bool,
+    gate_slot: Option<GateSlot>,
     stop: watch::Receiver<bool>,
     tx: mpsc::UnboundedSender<Msg>,
 ) {
-    let cfg = engine_config(opts);
+    let cfg = engine_config(opts, restart_timeout);
+    // Pause after the canary: the question goes to the UI as a message; the engine awaits the
+    // operator's key (no answer, e.g. the console gone: pause, resumable).
+    let gate_tx = tx.clone();
+    let slot = gate_slot.clone();
+    let gate = move |cv: engine::CanaryVerified| -> futures::future::BoxFuture<'static, engine::GateDecision> {
+        let (answer_tx, answer_rx) = tokio::sync::oneshot::channel();
+        if let Some(s) = &slot {
+            *s.lock().unwrap() = Some(answer_tx);
+        }
+        let _ = gate_tx.send(Msg::CanaryVerified(cv));
+        Box::pin(async move { answer_rx.await.unwrap_or(engine::GateDecision::Pause) })
+    };
+    let gate_ref: Option<engine::CanaryGate<'_>> = if gate_slot.is_some() { Some(&gate) } else { None };
     let t = tx.clone();
     let on_event = move |e: engine::Event| {
         let _ = t.send(Msg::RunEvent(e));
     };
     // The console's resume of a run it shows halted is the operator's explicit choice.
-    let r = engine::execute_opts(fleet.as_ref(), journal, &cfg, continue_halted, stop, &on_event).await.map_err(|e| e.to_string());
+    let r = engine::execute_gated(fleet.as_ref(), journal, &cfg, continue_halted, gate_ref, stop, &on_event).await.map_err(|e| e.to_string());
     tlog!("run finished: {r:?}");
     let _ = tx.send(Msg::RunDone(r));
 }

@@ -26,7 +26,7 @@ impl App {
                 if choices.len() > 1 {
                     self.info(format!("one of: {}", choices.join(" ")));
                 } else {
-                    self.status = None;
+                    self.clear_status();
                 }
                 self.input = LineInput::with(&text);
             }
@@ -73,6 +73,7 @@ impl App {
             "hosts" | "host" | "overview" => self.goto(View::Hosts),
             "agents" | "agent" => self.goto(View::Agents),
             "audit" => self.goto(View::Audit),
+            "runs" => self.goto(View::Runs),
             "rollout" | "run" => self.goto(View::Rollout),
             "plan" => self.goto(View::Plan),
             "help" => {

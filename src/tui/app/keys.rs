@@ -5,6 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::tui::action::{Action, Edit, Mode, Pending, Popup, View};
 use super::App;
+use crate::tui::model::confirm::Field;
 
 impl App {
     /// The action a key means here and now (mode, popup, view), if any.
@@ -41,14 +42,30 @@ impl App {
                     _ => None,
                 }
             }
+            Some(Popup::Confirm(Pending::Apply { form, .. })) if form.editing.is_some() => {
+                return match key.code {
+                    KeyCode::Enter | KeyCode::Tab | KeyCode::Esc => Some(Action::FormDone),
+                    KeyCode::Backspace => Some(Action::FormBackspace),
+                    KeyCode::Char(c) if !ctrl => Some(Action::FormInsert(c)),
+                    _ => None,
+                }
+            }
             Some(Popup::Confirm(p)) => {
+                let apply = matches!(p, Pending::Apply { .. });
                 return Some(match key.code {
                     KeyCode::Char('y') | KeyCode::Char('Y') => Action::ConfirmYes,
-                    KeyCode::Char('c') if matches!(p, Pending::Apply { .. }) => Action::CycleCanary,
-                    KeyCode::Char('w') if matches!(p, Pending::Apply { .. }) => Action::CycleWave,
-                    KeyCode::Char('e') if matches!(p, Pending::Apply { .. }) => Action::CycleMaxErrors,
+                    KeyCode::Char(c) if apply && Field::ALL.iter().any(|f| f.key() == c) => {
+                        Action::FormField(*Field::ALL.iter().find(|f| f.key() == c).unwrap())
+                    }
+                    KeyCode::Char('p') if apply => Action::TogglePauseAfterCanary,
                     _ => Action::ConfirmNo,
-                })
+                });
+            }
+            Some(Popup::CanaryGate { .. }) => {
+                return Some(match key.code {
+                    KeyCode::Char('y') | KeyCode::Char('Y') => Action::CanaryContinue,
+                    _ => Action::CanaryPause,
+                });
             }
             Some(Popup::QuitRun) => {
                 return match key.code {
@@ -93,7 +110,8 @@ impl App {
             KeyCode::Char('K') if self.view == View::Audit => Action::ScrollAudit(-1),
             KeyCode::Char('P') if self.view == View::Rollout => Action::PauseResume,
             KeyCode::Char('X') if self.view == View::Rollout => Action::Abort,
-            KeyCode::Char('B') if matches!(self.view, View::Rollout | View::Audit) => Action::Rollback,
+            KeyCode::Char('B') if matches!(self.view, View::Rollout | View::Audit | View::Runs | View::Run) => Action::Rollback,
+            KeyCode::Char('P') if matches!(self.view, View::Runs | View::Run) => Action::ResumeRun,
             _ => return None,
         })
     }

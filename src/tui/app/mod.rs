@@ -17,6 +17,7 @@ mod input;
 mod keys;
 mod plan;
 mod rollout;
+mod runs;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -92,10 +93,16 @@ pub struct App {
     pub run: Option<RunProgress>,
     pub runs: Vec<RunSummary>,
     pub run_sel: usize,
+    /// The run opened in the Run view (Enter in the Runs view).
+    pub run_detail: Option<super::model::runs::RunDetail>,
     pub verify: BTreeMap<String, Result<VerifyReport, String>>,
     pub verifying: usize,
     pub status: Option<Status>,
+    /// A run's summary a later message covers, until that message goes.
+    pub held_summary: Option<Status>,
     pub opts: RunOptions,
+    /// What every apply confirmation starts from (nothing typed in a cancelled one carries over).
+    pub apply_defaults: super::model::confirm::ApplyForm,
     pub quit_after_run: bool,
     pub quitting: bool,
     /// Text for the terminal's clipboard (OSC 52), taken by the renderer, which owns the terminal.
@@ -150,10 +157,13 @@ impl App {
             run: None,
             runs: Vec::new(),
             run_sel: 0,
+            run_detail: None,
             verify: BTreeMap::new(),
             verifying: 0,
             status: None,
+            held_summary: None,
             opts: RunOptions { canary: 1, wave: "25%".into(), max_errors: "0".into() },
+            apply_defaults: Default::default(),
             quit_after_run: false,
             quitting: false,
             total: 0,
@@ -273,11 +283,28 @@ impl App {
         }
     }
 
+    /// A message over a run's pinned summary keeps the summary aside: Esc (or the message
+    /// going) brings it back; only Esc on the summary itself dismisses it.
+    fn hold_summary(&mut self) {
+        if self.status.as_ref().is_some_and(|s| s.pinned) {
+            self.held_summary = self.status.take();
+        }
+    }
+
+    /// The status line goes back to the run's summary, if one is pinned, else to nothing.
+    pub(super) fn clear_status(&mut self) {
+        if !self.status.as_ref().is_some_and(|s| s.pinned) {
+            self.status = self.held_summary.take();
+        }
+    }
+
     pub(super) fn info(&mut self, text: impl Into<String>) {
+        self.hold_summary();
         self.status = Some(Status { kind: StatusKind::Info, text: text.into(), pinned: false });
     }
 
     pub(super) fn error(&mut self, text: impl Into<String>) {
+        self.hold_summary();
         self.status = Some(Status { kind: StatusKind::Error, text: text.into(), pinned: false });
     }
 
@@ -351,6 +378,7 @@ impl App {
                     View::Hosts => self.open_host(),
                     View::Agents => self.open_agent(),
                     View::Plan => self.toggle_plan_fold(),
+                    View::Runs => self.open_run(),
                     _ => Vec::new(),
                 }
             }
@@ -374,12 +402,18 @@ impl App {
             | Action::QuitAbort
             | Action::ConfirmYes
             | Action::ConfirmNo
-            | Action::CycleCanary
-            | Action::CycleWave
-            | Action::CycleMaxErrors
+            | Action::FormField(_)
+            | Action::FormInsert(_)
+            | Action::FormBackspace
+            | Action::FormDone
+            | Action::TogglePauseAfterCanary
+            | Action::CanaryContinue
+            | Action::CanaryPause
             | Action::PauseResume
-            | Action::Abort
-            | Action::Rollback => fx = self.run_action(action),
+            | Action::Abort => fx = self.run_action(action),
+            Action::Rollback if matches!(self.view, View::Runs | View::Run) => fx = self.runs_action(action),
+            Action::Rollback => fx = self.run_action(action),
+            Action::ResumeRun => fx = self.runs_action(action),
             Action::ScrollAudit(_) | Action::StartExport | Action::Export { .. } => fx = self.audit_action(action),
         }
         fx
@@ -392,6 +426,12 @@ impl App {
             Action::ClosePopup => self.popup = None,
             Action::Back => {
                 if self.popup.take().is_some() {
+                    self.clear_status();
+                    return fx;
+                } else if self.held_summary.is_some() && !self.status.as_ref().is_some_and(|s| s.pinned) {
+                    // The run's summary again, where nothing else is said.
+                    self.status = self.held_summary.take();
+                    return fx;
                 } else if self.view == View::Agents && !self.filter.is_empty() {
                     self.filter.clear();
                     self.dirty = true;
@@ -408,8 +448,11 @@ impl App {
                     self.scanning = Some(0);
                     self.scan_error = None;
                     fx.push(Effect::Scan);
-                    if self.view == View::Audit {
+                    if matches!(self.view, View::Audit | View::Runs) {
                         fx.push(Effect::LoadRuns);
+                    }
+                    if let (View::Run, Some(d)) = (self.view, &self.run_detail) {
+                        fx.push(Effect::LoadRun { run_id: d.run_id.clone() });
                     }
                 }
             }
@@ -423,7 +466,8 @@ impl App {
                     View::Hosts => View::Agents,
                     View::Agents | View::Detail | View::Plan if self.run.is_some() => View::Rollout,
                     View::Agents | View::Detail | View::Plan | View::Rollout => View::Audit,
-                    View::Audit => View::Hosts,
+                    View::Audit => View::Runs,
+                    View::Runs | View::Run => View::Hosts,
                 };
                 fx.extend(self.goto(next));
             }
@@ -449,7 +493,8 @@ impl App {
                 return fx;
             }
             View::Detail if self.detail.is_none() => return fx,
-            View::Audit => fx.push(Effect::LoadRuns),
+            View::Run if self.run_detail.is_none() => return fx,
+            View::Audit | View::Runs => fx.push(Effect::LoadRuns),
             _ => {}
         }
         self.go(v);
@@ -464,7 +509,13 @@ impl App {
                 self.cause_sel = None;
                 self.host_sel = pos.min(self.report.hosts.len().saturating_sub(1));
             }
-            View::Audit => self.run_sel = pos.min(self.runs.len().saturating_sub(1)),
+            View::Audit | View::Runs => self.run_sel = pos.min(self.runs.len().saturating_sub(1)),
+            View::Run => {
+                let page = self.page();
+                if let Some(d) = &mut self.run_detail {
+                    d.scroll = pos.min(d.agents().len().saturating_sub(page));
+                }
+            }
             View::Detail => {
                 let n = self
                     .detail_agent()
@@ -496,7 +547,8 @@ impl App {
         let cur = match self.view {
             View::Agents => self.sel,
             View::Hosts => self.host_sel,
-            View::Audit => self.run_sel,
+            View::Audit | View::Runs => self.run_sel,
+            View::Run => self.run_detail.as_ref().map(|d| d.scroll).unwrap_or(0),
             View::Detail => self.detail_scroll,
             View::Plan => self.plan.as_ref().map(|p| p.scroll).unwrap_or(0),
             View::Rollout => self.rollout_scroll,
@@ -514,9 +566,10 @@ impl App {
         match msg {
             Msg::Host(_) | Msg::ScanDone(_) => fx = self.scan_msg(msg),
             Msg::Planned { .. } => fx = self.plan_msg(msg),
-            Msg::RunStarted { .. } | Msg::RunEvent(_) | Msg::RunDone(_) | Msg::RollbackDone { .. } => fx = self.run_msg(msg),
+            Msg::RunStarted { .. } | Msg::RunEvent(_) | Msg::RunDone(_) | Msg::RollbackDone { .. } | Msg::CanaryVerified(_) => fx = self.run_msg(msg),
             Msg::Verified { .. } => fx = self.agents_msg(msg),
             Msg::Runs(_) | Msg::Exported(_) => fx = self.audit_msg(msg),
+            Msg::RunOutcomes { .. } | Msg::RunChecked { .. } => fx = self.runs_msg(msg),
         }
         fx
     }

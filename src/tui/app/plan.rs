@@ -67,7 +67,7 @@ impl App {
                     PlanFor::Preview => {
                         self.plan = Some(PlanView { plan, ids, lines, scroll: 0, full: false });
                         self.go(View::Plan);
-                        self.status = None;
+                        self.clear_status();
                     }
                     PlanFor::Apply => {
                         if plan.agents.is_empty() {
@@ -77,8 +77,8 @@ impl App {
                             self.error(format!("nothing to apply: no change planned ({n} need attention, shown here)"));
                         } else {
                             self.plan = Some(PlanView { plan: plan.clone(), ids, lines, scroll: 0, full: false });
-                            self.status = None;
-                            self.popup = Some(Popup::Confirm(Pending::Apply { plan, opts: self.opts.clone() }));
+                            self.clear_status();
+                            self.popup = Some(Popup::Confirm(Pending::Apply { plan, form: self.apply_defaults.clone() }));
                         }
                     }
                 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use crate::tui::action::{Action, Effect, Msg, Pending, Popup, View};
 use super::App;
 use crate::tui::action::{Status, StatusKind};
-use crate::rollout::engine::{waves, Event, Size};
-use crate::tui::model::run::{cycle, AgentRun, RunKind, RunPhase, RunProgress, CANARY_CHOICES, MAX_ERR_CHOICES, WAVE_CHOICES};
+use crate::rollout::engine::{waves, Event, GateDecision, Size};
+use crate::tui::model::run::{AgentRun, RunKind, RunPhase, RunProgress};
 use crate::rollout::journal::RunState;
 
 impl App {
@@ -47,18 +47,55 @@ impl App {
                 self.popup = None;
                 self.info("not confirmed; nothing changed");
             }
-            Action::CycleCanary | Action::CycleWave | Action::CycleMaxErrors => {
-                if let Some(Popup::Confirm(Pending::Apply { opts, .. })) = &mut self.popup {
+            Action::FormField(_) | Action::FormInsert(_) | Action::FormBackspace | Action::FormDone | Action::TogglePauseAfterCanary => {
+                if let Some(Popup::Confirm(Pending::Apply { form, .. })) = &mut self.popup {
                     match action {
-                        Action::CycleCanary => opts.canary = cycle(&CANARY_CHOICES, &opts.canary),
-                        Action::CycleWave => opts.wave = cycle(&WAVE_CHOICES.map(String::from), &opts.wave),
-                        _ => opts.max_errors = cycle(&MAX_ERR_CHOICES.map(String::from), &opts.max_errors),
+                        Action::FormField(f) => form.start(f),
+                        Action::FormInsert(c) => form.insert(c),
+                        Action::FormBackspace => form.backspace(),
+                        Action::FormDone => form.done(),
+                        _ => form.pause_after_canary = !form.pause_after_canary,
                     }
-                    self.opts = opts.clone();
+                    self.clear_status();
                 }
             }
-            Action::ConfirmYes => match self.popup.take() {
-                Some(Popup::Confirm(Pending::Apply { plan, opts })) => {
+            Action::CanaryContinue | Action::CanaryPause => {
+                if matches!(self.popup, Some(Popup::CanaryGate { .. })) {
+                    self.popup = None;
+                }
+                let d = if action == Action::CanaryContinue {
+                    self.info("canary verified: continuing with the waves");
+                    GateDecision::Continue
+                } else {
+                    self.info("pausing after the canary: the run stays resumable (P resumes it)");
+                    GateDecision::Pause
+                };
+                fx.push(Effect::GateAnswer(d));
+            }
+            // An option that does not parse blocks `y`: the popup stays, naming the field.
+            Action::ConfirmYes if matches!(&self.popup, Some(Popup::Confirm(Pending::Apply { form, .. })) if form.error().is_some()) => {
+                if let Some(Popup::Confirm(Pending::Apply { form, .. })) = &self.popup {
+                    let e = form.error().map(|e| e.to_string()).unwrap_or_default();
+                    self.error(format!("not confirmed: {e}"));
+                }
+            }
+            Action::ConfirmYes => {
+                if matches!(self.popup, Some(Popup::Confirm(_))) {
+                    // A new run: the last one's summary goes.
+                    self.status = None;
+                    self.held_summary = None;
+                }
+                match self.popup.take() {
+                Some(Popup::Confirm(Pending::Apply { plan, form })) => {
+                    let choice = match form.choice() {
+                        Ok(c) => c,
+                        Err(e) => {
+                            self.error(format!("not confirmed: {e}"));
+                            self.popup = Some(Popup::Confirm(Pending::Apply { plan, form }));
+                            return fx;
+                        }
+                    };
+                    let opts = choice.opts.clone();
                     let ids: Vec<String> = plan.agents.iter().map(|a| a.agent.id()).collect();
                     let wave = Size::parse(&opts.wave).unwrap_or(Size::Percent(25));
                     self.run = Some(RunProgress {
@@ -78,7 +115,7 @@ impl App {
                     self.marks.clear();
                     self.go(View::Rollout);
                     self.info("run starting");
-                    fx.push(Effect::Apply { plan, opts });
+                    fx.push(Effect::Apply { plan, opts, restart_timeout: choice.restart_timeout, pause_after_canary: choice.pause_after_canary });
                 }
                 Some(Popup::Confirm(Pending::Rollback { run_id, .. })) => {
                     self.run = Some(RunProgress {
@@ -99,8 +136,37 @@ impl App {
                     self.info(format!("rolling back run {run_id}"));
                     fx.push(Effect::Rollback { run_id });
                 }
+                Some(Popup::Confirm(Pending::Resume { run_id, continue_halted, .. })) => {
+                    // Any run of the journal: its agents and earlier outcomes from its
+                    // outcomes (read now, unless the Run view has them).
+                    self.run = Some(RunProgress {
+                        kind: RunKind::Apply,
+                        run_id: Some(run_id.clone()),
+                        opts: self.opts.clone(),
+                        agents: BTreeMap::new(),
+                        ids: Vec::new(),
+                        waves: Vec::new(),
+                        current_wave: None,
+                        phase: RunPhase::Running,
+                        aborted: false,
+                        state: None,
+                        halted: None,
+                        error: None,
+                    });
+                    self.go(View::Rollout);
+                    if self.run_detail.as_ref().is_some_and(|d| d.run_id == run_id && d.status().is_some()) {
+                        self.prefill_resumed();
+                    } else {
+                        self.run_detail = Some(crate::tui::model::runs::RunDetail { run_id: run_id.clone(), loaded: None, scroll: 0 });
+                        fx.push(Effect::LoadRun { run_id: run_id.clone() });
+                    }
+                    let how = if continue_halted { "continuing past the halt of" } else { "resuming" };
+                    self.info(format!("{how} run {run_id}"));
+                    fx.push(Effect::Resume { run_id });
+                }
                 other => self.popup = other,
-            },
+                }
+            }
             Action::PauseResume => match self.run.as_mut() {
                 Some(r) if r.kind == RunKind::Apply && r.phase == RunPhase::Running => {
                     r.phase = RunPhase::Pausing;
@@ -181,6 +247,14 @@ impl App {
                     }
                 }
                 self.info(format!("run {run_id} started"));
+            }
+            Msg::CanaryVerified(cv) => {
+                self.popup = Some(Popup::CanaryGate {
+                    run_id: cv.run_id,
+                    canary: cv.agents.len(),
+                    waves_left: cv.waves_left,
+                    agents_left: cv.agents_left,
+                });
             }
             Msg::RunEvent(e) => {
                 if let Some(r) = &mut self.run {

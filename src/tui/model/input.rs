@@ -60,7 +60,7 @@ impl LineInput {
 
 /// The `:` commands and their arguments, for Tab completion (kept in step with
 /// [`App::command`] by a test).
-pub const COMMANDS: [&str; 10] = ["agents", "audit", "export", "filter", "help", "hosts", "plan", "quit", "rollout", "sort"];
+pub const COMMANDS: [&str; 11] = ["agents", "audit", "export", "filter", "help", "hosts", "plan", "quit", "rollout", "runs", "sort"];
 
 const ARGS: [(&str, &[&str]); 2] = [("sort", &["host", "mode", "name", "verdict"]), ("export", &["csv", "json", "md"])];
 

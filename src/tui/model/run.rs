@@ -1,5 +1,5 @@
-//! The run the console drives (apply or rollback) as the Rollout view shows it, and the
-//! confirmation's choices of canary, wave size and error budget.
+//! The run the console drives (apply or rollback) as the Rollout view shows it (the
+//! confirmation's typed options are [`super::confirm`]'s).
 
 use std::collections::BTreeMap;
 
@@ -71,15 +71,4 @@ impl RunProgress {
     pub fn count(&self, word: &str) -> usize {
         self.agents.values().filter(|a| a.outcome.as_ref().is_some_and(|o| o.word() == word)).count()
     }
-}
-
-pub const CANARY_CHOICES: [usize; 4] = [1, 2, 5, 0];
-
-pub const WAVE_CHOICES: [&str; 5] = ["25%", "50%", "100%", "1", "10%"];
-
-pub const MAX_ERR_CHOICES: [&str; 3] = ["0", "1", "10%"];
-
-pub fn cycle<T: PartialEq + Clone>(choices: &[T], cur: &T) -> T {
-    let i = choices.iter().position(|c| c == cur).map(|i| i + 1).unwrap_or(0);
-    choices[i % choices.len()].clone()
 }

@@ -31,6 +31,7 @@ mod hosts;
 mod plan;
 mod popups;
 mod rollout;
+mod runs;
 
 pub use agents::{findings_cell, AgentColumns};
 pub use audit::audit_lines;
@@ -43,6 +44,7 @@ use hosts::*;
 use plan::*;
 use popups::*;
 use rollout::*;
+use runs::*;
 pub use crate::tui::text::layout::elide_middle;
 use crate::tui::text::layout::FOOTER;
 pub use crate::tui::text::theme::Theme;
@@ -83,12 +85,15 @@ pub fn draw(f: &mut Frame, app: &App) {
         View::Plan => draw_plan(f, main, app),
         View::Rollout => draw_rollout(f, main, app),
         View::Audit => draw_audit(f, main, app),
+        View::Runs => draw_runs(f, main, app),
+        View::Run => draw_run(f, main, app),
     }
     draw_footer(f, footer, app);
     match &app.popup {
         Some(Popup::Help) => draw_help(f, area, app),
         Some(Popup::Confirm(p)) => draw_confirm(f, area, app, p),
         Some(Popup::QuitRun) => draw_quit(f, area, app),
+        Some(Popup::CanaryGate { run_id, canary, waves_left, agents_left }) => draw_gate(f, area, app, run_id, *canary, *waves_left, *agents_left),
         None => {}
     }
 }
@@ -170,6 +175,18 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str, bool)> {
             None => vec![],
         },
         View::Audit => vec![("e", "export", false), ("j/k", "run", false), ("B", "roll back run", true)],
+        // Only what the selected run's state allows (rollout::lifecycle::allowed_actions).
+        View::Runs | View::Run => {
+            let mut h = if app.view == View::Runs { vec![("j/k", "select", false), ("enter", "outcomes", false)] } else { vec![("j/k", "scroll", false)] };
+            for a in app.runs_actions() {
+                h.push(match a {
+                    RunAction::ContinueHalted => ("P", "continue past the halt", true),
+                    RunAction::Rollback => ("B", "roll back", true),
+                    _ => ("P", "resume", true),
+                });
+            }
+            h
+        }
     };
     h.extend([("r", "refresh", false), (":", "command", false), ("?", "help", false), ("esc", "back", false), ("q", "quit", false)]);
     h.retain(|(_, _, m)| !(app.read_only && *m));
