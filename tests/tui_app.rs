@@ -649,7 +649,7 @@ fn resume_any_interrupted_run_after_the_liveness_check_and_a_confirmation() {
     );
     assert!(a.popup.is_none(), "no confirmation before the liveness check answers");
     // A live holder refuses, named.
-    let held = "run R-killed is held by a live process: pid 4242 (ops@bastion), since 2026-11-03T03:15:02Z; wait for it to finish, or stop it (Ctrl-C, or `kill 4242` on bastion) and try again; refused to resume it";
+    let held = "run R-killed is held by another process, alive: pid 4242 (ops@bastion), since 2026-11-03T03:15:02Z; wait for it to finish, or stop it (Ctrl-C, or `kill 4242` on bastion) and try again; refused to resume it";
     a.on_msg(Msg::RunChecked { run_id: "R-killed".into(), action: codex_fleet::rollout::lifecycle::RunAction::Resume, result: Err(held.into()) });
     assert!(a.popup.is_none());
     let s = a.status.clone().unwrap();

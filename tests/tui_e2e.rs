@@ -546,7 +546,7 @@ fn a_run_a_killed_cli_left_is_resumed_from_the_runs_view() {
     let other_pid = other.0.id();
     tm.text("P");
     let s = tm.wait("the refusal naming the live holder", T, |s| {
-        s.contains(&format!("run {id} is held by a live process: pid {other_pid} (")) && !s.contains("[y/N]")
+        s.contains(&format!("run {id} is held by another process, alive: pid {other_pid} (")) && !s.contains("[y/N]")
     });
     assert!(s.contains(&format!("run {id} interrupted")), "the screen had not seen it yet: {s}");
     drop(other); // SIGKILL: the lock is free again
