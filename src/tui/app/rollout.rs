@@ -1,8 +1,6 @@
 //! The Rollout view's state: the run this console drives (apply or rollback), its
 //! confirmation, pause/resume/abort, and the engine's events as they come.
 
-use std::collections::BTreeMap;
-
 use crate::tui::action::{Action, Effect, Msg, Pending, Popup, View};
 use super::App;
 use crate::tui::action::{Status, StatusKind};
@@ -118,20 +116,7 @@ impl App {
                     fx.push(Effect::Apply { plan, opts, restart_timeout: choice.restart_timeout, pause_after_canary: choice.pause_after_canary });
                 }
                 Some(Popup::Confirm(Pending::Rollback { run_id, .. })) => {
-                    self.run = Some(RunProgress {
-                        kind: RunKind::Rollback,
-                        run_id: Some(run_id.clone()),
-                        opts: self.opts.clone(),
-                        ids: Vec::new(),
-                        waves: Vec::new(),
-                        current_wave: None,
-                        agents: BTreeMap::new(),
-                        phase: RunPhase::Running,
-                        aborted: false,
-                        state: None,
-                        halted: None,
-                        error: None,
-                    });
+                    self.run = Some(RunProgress::of_journal(RunKind::Rollback, &run_id, self.opts.clone()));
                     self.go(View::Rollout);
                     self.info(format!("rolling back run {run_id}"));
                     fx.push(Effect::Rollback { run_id });
@@ -139,20 +124,7 @@ impl App {
                 Some(Popup::Confirm(Pending::Resume { run_id, continue_halted, .. })) => {
                     // Any run of the journal: its agents and earlier outcomes from its
                     // outcomes (read now, unless the Run view has them).
-                    self.run = Some(RunProgress {
-                        kind: RunKind::Apply,
-                        run_id: Some(run_id.clone()),
-                        opts: self.opts.clone(),
-                        agents: BTreeMap::new(),
-                        ids: Vec::new(),
-                        waves: Vec::new(),
-                        current_wave: None,
-                        phase: RunPhase::Running,
-                        aborted: false,
-                        state: None,
-                        halted: None,
-                        error: None,
-                    });
+                    self.run = Some(RunProgress::of_journal(RunKind::Apply, &run_id, self.opts.clone()));
                     self.go(View::Rollout);
                     if self.run_detail.as_ref().is_some_and(|d| d.run_id == run_id && d.status().is_some()) {
                         self.prefill_resumed();

@@ -68,6 +68,25 @@ pub struct RunProgress {
 }
 
 impl RunProgress {
+    /// A run of the journal this console takes up (a resume, a rollback): running, its agents
+    /// and waves filled in as the engine reports them.
+    pub fn of_journal(kind: RunKind, run_id: &str, opts: RunOptions) -> RunProgress {
+        RunProgress {
+            kind,
+            run_id: Some(run_id.to_string()),
+            opts,
+            ids: Vec::new(),
+            waves: Vec::new(),
+            current_wave: None,
+            agents: BTreeMap::new(),
+            phase: RunPhase::Running,
+            aborted: false,
+            state: None,
+            halted: None,
+            error: None,
+        }
+    }
+
     pub fn count(&self, word: &str) -> usize {
         self.agents.values().filter(|a| a.outcome.as_ref().is_some_and(|o| o.word() == word)).count()
     }
