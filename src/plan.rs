@@ -177,7 +177,7 @@ pub fn plan_agent(a: &AgentState) -> Result<Option<AgentPlan>, String> {
                 path: emitter_path.unwrap_or_else(|| EMITTER_PATH.into()),
                 before_sha256: Some(sha.clone()),
                 diff: unified_diff(EMITTER_PATH, text, &ef.text),
-                before_redacted: text.clone(),
+                before_redacted: text.to_string(),
                 after_redacted: ef.text,
                 write: true,
             });
@@ -187,7 +187,7 @@ pub fn plan_agent(a: &AgentState) -> Result<Option<AgentPlan>, String> {
                 path: config_path.clone(),
                 before_sha256: p.config.sha256.clone(),
                 diff: unified_diff(&config_path, &config_before, &config_fix.text),
-                before_redacted: config_before,
+                before_redacted: config_before.to_string(),
                 after_redacted: config_fix.text,
                 write: false,
             });
@@ -198,7 +198,7 @@ pub fn plan_agent(a: &AgentState) -> Result<Option<AgentPlan>, String> {
             path: config_path.clone(),
             before_sha256: p.config.sha256.clone(),
             diff: unified_diff(&config_path, &config_before, &config_fix.text),
-            before_redacted: config_before,
+            before_redacted: config_before.to_string(),
             after_redacted: config_fix.text,
             write: true,
         });

@@ -45,6 +45,15 @@ impl HostState {
         HostState { host, agents }
     }
 
+    /// Its agents' file contents made the ones `texts` keeps (see [`crate::probe::Text`]).
+    pub fn share_texts(&mut self, texts: &mut crate::probe::Interner) {
+        for a in &mut self.agents {
+            if let Ok(p) = &mut a.read.probe {
+                p.share_texts(texts);
+            }
+        }
+    }
+
     /// Host-level findings: `host-unreachable` with its evidence.
     pub fn findings(&self) -> Vec<(Code, String)> {
         if self.host.reachable {
@@ -230,6 +239,7 @@ pub async fn scan_counting(fleet: &dyn Fleet, mut on_host: impl FnMut(&HostState
     // handed on in the order the diagnoses finish.
     let collect = async {
         let mut got = Vec::new();
+        let mut texts = crate::probe::Interner::new();
         let mut pending = futures::stream::FuturesUnordered::new();
         let mut open = true;
         loop {
@@ -239,7 +249,8 @@ pub async fn scan_counting(fleet: &dyn Fleet, mut on_host: impl FnMut(&HostState
                     None => open = false,
                 },
                 Some(s) = futures::StreamExt::next(&mut pending), if !pending.is_empty() => {
-                    let s = s.expect("diagnosing a host's answer panicked");
+                    let mut s = s.expect("diagnosing a host's answer panicked");
+                    s.share_texts(&mut texts);
                     on_host(&s);
                     got.push(s);
                 }

@@ -205,6 +205,53 @@ async fn whole_fleet_scan_goes_by_tag_targets_in_a_few_dozen_calls() {
     assert!(calls["SendCommand"] <= 6, "{calls:?}");
     assert!(calls.get("GetCommandInvocation").copied().unwrap_or(0) <= 20, "{calls:?}");
     assert!(sim.stats.total() < 120, "{calls:?}");
+    // Equal file contents are one allocation across the fleet's agents (the scan's memory).
+    let mut texts: Vec<&codex_fleet::probe::Text> = Vec::new();
+    let mut shared = 0;
+    for a in report.hosts.iter().flat_map(|h| &h.agents) {
+        let Ok(p) = a.read.probe.as_ref() else { continue };
+        for t in [&p.config.redacted, &p.emitter.redacted].into_iter().flatten() {
+            match texts.iter().find(|k| k.as_str() == t.as_str()) {
+                Some(k) => {
+                    assert!(k.ptr_eq(t), "an equal text kept twice");
+                    shared += 1;
+                }
+                None => texts.push(t),
+            }
+        }
+    }
+    assert!(texts.len() < 100 && shared > 2000, "{} distinct, {shared} shared", texts.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_big_fleets_ping_status_is_one_call_a_region_and_still_names_the_offline_host() {
+    // 300 hosts in us-east-2, more than 250: discovery asks SSM only which nodes are not Online
+    // (one call, not six), and the offline host is still known before the scan goes out; the
+    // 100 of eu-west-1 are asked for by id (two calls of 50).
+    let (fleet, sim) = demo_fleet_with_sim(opts(50, Some((400, 1)))).await.unwrap();
+    let report = scan(&fleet, |_| {}).await.unwrap();
+    let calls = sim.stats.snapshot();
+    assert_eq!(calls["DescribeInstanceInformation"], 1 + 2, "{calls:?}");
+    let offline: Vec<_> = report.hosts.iter().filter(|h| !h.host.reachable).collect();
+    assert_eq!(offline.len(), 1);
+    assert_eq!(offline[0].host.unreachable_reason.as_deref(), Some("SSM PingStatus ConnectionLost"));
+    assert_eq!(report.summary().agents, 399);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_big_fleets_host_without_an_ssm_agent_is_named_when_the_scan_ends() {
+    let (fleet, sim) = demo_fleet_with_sim(opts(50, Some((400, 1)))).await.unwrap();
+    let gone = sim.world.with(|st| {
+        let h = st.hosts.iter_mut().find(|h| h.online && h.region == "us-east-2").unwrap();
+        h.ssm_managed = false;
+        h.instance_id.clone()
+    });
+    let report = scan(&fleet, |_| {}).await.unwrap();
+    let h = report.hosts.iter().find(|h| h.host.id == gone).unwrap();
+    assert!(!h.host.reachable);
+    let why = h.host.unreachable_reason.as_deref().unwrap_or("");
+    assert!(why.contains("not targeted"), "not waited for until the deadline: {why}");
+    assert_eq!(report.hosts.iter().filter(|h| h.host.reachable).count(), 398, "the others all answered");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

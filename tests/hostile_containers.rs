@@ -115,7 +115,7 @@ async fn race(path: &str, f: &TestFleet, fleet: &dyn Fleet, a: &AgentRef, run: &
                     before_sha256: p.config.sha256.clone(),
                     after_redacted: format!("# race {i}\n{before}"),
                     run_id,
-                    before_redacted: Some(before),
+                    before_redacted: Some(before.to_string()),
                 };
                 Some(fleet.write_file(a, &req).await)
             }

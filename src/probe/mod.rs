@@ -9,11 +9,13 @@
 pub mod model;
 pub mod parse;
 pub mod render;
+pub mod text;
 
 pub use model::*;
 pub use parse::{
     merge, parse, pct_decode, pct_encode, ParseError, BUNDLED_BWRAP, DEFAULT_EMITTER, FORMAT,
 };
+pub use text::{Interner, Text};
 pub use render::{render_detail, render_summary, summary_line, summary_view};
 
 const PROBE_SH: &str = include_str!("../../assets/probe.sh");

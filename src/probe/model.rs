@@ -113,8 +113,9 @@ pub struct FileInfo {
     pub sha256: Option<String>,
     pub size: Option<u64>,
     /// The file's content with secret values replaced by placeholders, when requested.
+    /// Shared: a fleet's agents hold a handful of distinct contents ([`super::Interner`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redacted: Option<String>,
+    pub redacted: Option<super::Text>,
 }
 
 impl FileInfo {
@@ -238,6 +239,20 @@ pub struct ProbeReport {
     /// codex's own session records of the last 24 h, as counts (never content).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<SessionStats>,
+}
+
+impl ProbeReport {
+    /// Make this report's file contents the ones `texts` already keeps (a scan of a big fleet
+    /// holds each distinct content once).
+    pub fn share_texts(&mut self, texts: &mut super::Interner) {
+        let layers = [&mut self.system_config, &mut self.requirements, &mut self.managed_config, &mut self.project_config];
+        let files = [&mut self.config, &mut self.emitter].into_iter().chain(layers.into_iter().flatten());
+        for f in files {
+            if let Some(t) = &mut f.redacted {
+                texts.share(t);
+            }
+        }
+    }
 }
 
 impl SessionStats {

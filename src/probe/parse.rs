@@ -426,7 +426,7 @@ pub fn parse(text: &str) -> Result<ProbeReport, ParseError> {
             why,
         };
         match key {
-            "err" => r.probe_error = Some(pct_decode(val).map_err(bad)?),
+            "err" => r.probe_error = Some(pct_decode(val).map_err(bad)?.into()),
             "id" => {
                 let mut p = val.splitn(3, ':');
                 let (u, g, n) = (
@@ -521,14 +521,14 @@ pub fn parse(text: &str) -> Result<ProbeReport, ParseError> {
                 };
             }
             "ef" => r.effective = Some(ef_value(val).map_err(bad)?),
-            "ch" => r.codex_home = Some(pct_decode(val).map_err(bad)?),
+            "ch" => r.codex_home = Some(pct_decode(val).map_err(bad)?.into()),
             "cf" => file_value(&mut r.config, val).map_err(bad)?,
             "em" => file_value(&mut r.emitter, val).map_err(bad)?,
             "emp" => r.emitter.path = pct_decode(val).map_err(bad)?,
-            "cfx" => r.config.redacted = Some(pct_decode(val).map_err(bad)?),
-            "emx" => r.emitter.redacted = Some(pct_decode(val).map_err(bad)?),
+            "cfx" => r.config.redacted = Some(pct_decode(val).map_err(bad)?.into()),
+            "emx" => r.emitter.redacted = Some(pct_decode(val).map_err(bad)?.into()),
             "sy" | "rq" | "mc" | "pj" => file_value(layer(&mut r, &key[..2]), val).map_err(bad)?,
-            "syx" | "rqx" | "mcx" | "pjx" => layer(&mut r, &key[..2]).redacted = Some(pct_decode(val).map_err(bad)?),
+            "syx" | "rqx" | "mcx" | "pjx" => layer(&mut r, &key[..2]).redacted = Some(pct_decode(val).map_err(bad)?.into()),
             "pjd" => {
                 let d = pct_decode(val).map_err(bad)?;
                 layer(&mut r, "pj").path = format!("{}/.codex/config.toml", d.trim_end_matches('/'));

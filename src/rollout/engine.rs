@@ -907,5 +907,5 @@ async fn current(fleet: &dyn Fleet, a: &AgentRef, path: &str) -> Result<Option<(
     let read = fleet.read_agent(a).await?;
     let p = read.probe.map_err(FleetError::Other)?;
     let f = [&p.config, &p.emitter].into_iter().find(|f| f.path == path);
-    Ok(f.and_then(|f| f.sha256.clone().map(|s| (s, f.redacted.clone().unwrap_or_default()))))
+    Ok(f.and_then(|f| f.sha256.clone().map(|s| (s, f.redacted.as_deref().unwrap_or_default().to_string()))))
 }

@@ -10,7 +10,7 @@
 //! Nothing above the SDK's HTTP layer knows it talks to this: the console's own code path is
 //! the one it uses against AWS.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -472,10 +472,15 @@ impl SimAws {
         if !(5..=50).contains(&max) {
             return json_err("ValidationException", "1 validation error detected: Value at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 50");
         }
-        let mut ids: Vec<String> = Vec::new();
+        let mut ids: HashSet<String> = HashSet::new();
+        let mut pings: Option<HashSet<String>> = None;
         for f in input["Filters"].as_array().into_iter().flatten() {
-            if f["Key"] == "InstanceIds" {
-                ids.extend(f["Values"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(String::from)));
+            let values = f["Values"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(String::from));
+            match f["Key"].as_str() {
+                Some("InstanceIds") => ids.extend(values),
+                Some("PingStatus") => pings.get_or_insert_with(HashSet::new).extend(values),
+                Some(k) => return json_err("InvalidInstanceInformationFilterValue", &format!("filter key {k} is not simulated")),
+                None => return json_err("ValidationException", "a filter without a Key"),
             }
         }
         let hosts: Vec<_> = self
@@ -483,6 +488,7 @@ impl SimAws {
             .snapshot_hosts()
             .into_iter()
             .filter(|h| h.region == region && h.ssm_managed && (ids.is_empty() || ids.contains(&h.instance_id)))
+            .filter(|h| pings.as_ref().is_none_or(|p| p.contains(h.ping_status())))
             .collect();
         let start: usize = input["NextToken"].as_str().and_then(|t| t.parse().ok()).unwrap_or(0);
         let list: Vec<Value> = hosts

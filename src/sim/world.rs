@@ -549,7 +549,7 @@ pub fn probe_report(a: &SimAgent, gitea: &str) -> ProbeReport {
             outcome: Outcome::Ok,
             sha256: Some(sha256_hex(t)),
             size: Some(t.len() as u64),
-            redacted: Some(redact(t).text),
+            redacted: Some(redact(t).text.into()),
         },
         None => FileInfo { path: path.into(), outcome: Outcome::Absent, ..Default::default() },
     };

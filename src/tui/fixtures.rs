@@ -48,7 +48,7 @@ fn file(path: &str, text: Option<&str>) -> FileInfo {
         path: path.into(),
         sha256: text.map(sha),
         size: text.map(|t| t.len() as u64),
-        redacted: text.map(str::to_string),
+        redacted: text.map(Into::into),
         outcome: if text.is_some() { Outcome::Ok } else { Outcome::Absent },
     }
 }

@@ -75,9 +75,20 @@ pub(crate) async fn describe_instances(fleet: &AwsFleet, rc: &RegionClients) -> 
     Ok(hosts)
 }
 
+/// Above this many hosts in a region (selected by tags), discovery asks SSM only which
+/// managed nodes are not Online instead of asking for each host: 50 ids a call at 10 calls a
+/// second is 18 s of `DescribeInstanceInformation` at 10,000 hosts, before the scan could even
+/// start; the not-Online nodes of an account fit a page or two. What a big fleet goes without:
+/// the SSM agent version per host, and knowing up front a host with no SSM agent registered
+/// (SSM does not target it, and the scan says so when its command ends).
+pub const PING_BY_ID_MAX: usize = 250;
+
 /// PingStatus and agent version for `hosts`; a refused call leaves them reachable (to be
 /// learned from the commands) and is reported as a note.
 pub(crate) async fn ping_status(fleet: &AwsFleet, rc: &RegionClients, hosts: &mut [Host]) {
+    if hosts.len() > PING_BY_ID_MAX && fleet.opts.instances.is_empty() {
+        return not_online(fleet, rc, hosts).await;
+    }
     let ids: Vec<String> = hosts.iter().map(|h| h.id.clone()).collect();
     let mut info: HashMap<String, (String, Option<String>)> = HashMap::new();
     for chunk in ids.chunks(50) {
@@ -131,6 +142,52 @@ pub(crate) async fn ping_status(fleet: &AwsFleet, rc: &RegionClients, hosts: &mu
                 h.reachable = false;
                 h.unreachable_reason = Some("not an SSM managed node (no SSM agent registered for this instance)".into());
             }
+        }
+    }
+}
+
+/// A big fleet's ping status: the managed nodes whose PingStatus is not Online
+/// (`ConnectionLost`, `Inactive`), whatever their number of pages; every other host is taken
+/// as reachable and its command says otherwise. See [`PING_BY_ID_MAX`].
+async fn not_online(fleet: &AwsFleet, rc: &RegionClients, hosts: &mut [Host]) {
+    let filter = InstanceInformationStringFilter::builder()
+        .key("PingStatus")
+        .set_values(Some(vec!["ConnectionLost".to_string(), "Inactive".to_string()]))
+        .build();
+    let filter = match filter {
+        Ok(f) => f,
+        Err(e) => {
+            fleet.note(format!("DescribeInstanceInformation not used: {e}"));
+            return;
+        }
+    };
+    let mut lost: HashMap<String, String> = HashMap::new();
+    let mut pages = rc.ssm.describe_instance_information().filters(filter).max_results(50).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(p) => {
+                for i in p.instance_information_list() {
+                    if let Some(id) = i.instance_id() {
+                        let ping = i.ping_status().map(|p| p.as_str().to_string()).unwrap_or_default();
+                        lost.insert(id.to_string(), ping);
+                    }
+                }
+            }
+            Err(e) => {
+                fleet.note(format!(
+                    "DescribeInstanceInformation refused in {} ({}); going on without SSM ping status: \
+                     unreachable hosts show up when their commands fail",
+                    rc.region,
+                    DisplayErrorContext(&e)
+                ));
+                return;
+            }
+        }
+    }
+    for h in hosts.iter_mut() {
+        if let Some(ping) = lost.get(&h.id).filter(|p| p.as_str() != "Online") {
+            h.reachable = false;
+            h.unreachable_reason = Some(format!("SSM PingStatus {ping}"));
         }
     }
 }

@@ -222,8 +222,13 @@ impl AwsFleet {
         for (expect, r, got) in futures::future::join_all(runs).await {
             match r {
                 Ok(missing) => {
+                    let why = if Instant::now() < deadline {
+                        "SSM did not run the scan on this host (not targeted: no SSM agent registered for it, or it no longer matches the tags)"
+                    } else {
+                        "no answer from the host before the scan's deadline"
+                    };
                     for m in missing {
-                        errors.insert(m, "no answer from the host before the scan's deadline".into());
+                        errors.insert(m, why.into());
                     }
                 }
                 Err(e) => {

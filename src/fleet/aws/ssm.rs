@@ -253,6 +253,13 @@ impl AwsFleet {
                 Some(e) => e.iter().all(|i| done.contains(i)),
                 None => target_count.is_some_and(|t| done.len() as i64 >= t),
             };
+            if !all && targets > 0 && completed >= targets {
+                // Every invocation SSM made has ended and this listing read them all: a host
+                // still missing was never targeted (no SSM agent registered for it, or it no
+                // longer matches the tags). Waiting for the deadline would not bring it.
+                let missing = expect.map(|e| e.iter().filter(|i| !done.contains(*i)).cloned().collect()).unwrap_or_default();
+                return Ok(missing);
+            }
             if all {
                 if target_count.is_some_and(|t| t > done.len() as i64) {
                     // Targets we did not wait for (hosts discovery already knew offline).
