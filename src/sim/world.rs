@@ -291,7 +291,13 @@ impl World {
 
     /// Run one script on `instance`.
     pub async fn execute(&self, instance: &str, script: &str) -> ScriptResult {
-        let payload = match host_script::decode(script) {
+        self.execute_decoded(instance, &host_script::decode(script)).await
+    }
+
+    /// Run one script on `instance`, its payload read already (a command's hosts all run the
+    /// same script: the simulated SSM reads it once a command, not once a host).
+    pub async fn execute_decoded(&self, instance: &str, payload: &Result<host_script::Payload, String>) -> ScriptResult {
+        let payload = match payload {
             Ok(p) => p,
             Err(e) => {
                 return ScriptResult { stderr: format!("codex-fleet host script: bad payload: {e}\n"), rc: 2, ..Default::default() }
@@ -301,7 +307,31 @@ impl World {
         let mut extra = Duration::ZERO;
         let mut side_by_side = Duration::ZERO;
         let mut lost = false;
-        {
+        let mine = |i: &Item| i.instance == "*" || i.instance == instance;
+        if payload.items.iter().all(|i| matches!(i.op.as_str(), "scan" | "blobs")) {
+            // Reads only: a copy of the host under the lock, the work outside it.
+            let (host, agents, slow) = {
+                let mut st = self.state.lock().unwrap();
+                self.reload(&mut st);
+                for item in payload.items.iter().filter(|i| mine(i)) {
+                    lost |= take_lost_answer(&mut st, instance, item);
+                }
+                self.save_locked(&st);
+                let agents = st.agents.get(instance).cloned().unwrap_or_default();
+                let slow = agents.iter().map(|x| x.faults.slow_ms).max().unwrap_or(0);
+                (st.hosts.iter().find(|h| h.instance_id == instance).cloned(), agents, slow)
+            };
+            for (k, item) in payload.items.iter().enumerate().filter(|(_, i)| mine(i)) {
+                let (lines, rc, t) = if item.op == "scan" {
+                    self.scan_host(host.as_ref(), &agents, instance, &payload.run, item)
+                } else {
+                    self.blobs_item(instance, &payload.run, item)
+                };
+                extra += t;
+                outs.push(ItemOutput { seq: k + 1, op: item.op.clone(), lines, rc });
+            }
+            extra += Duration::from_millis(slow);
+        } else {
             let mut st = self.state.lock().unwrap();
             self.reload(&mut st);
             let mutating = payload.items.iter().any(|i| MUTATING.contains(&i.op.as_str()) && (i.instance == "*" || i.instance == instance));
@@ -356,46 +386,51 @@ impl World {
         ScriptResult { stdout, stderr: String::new(), rc, extra_time: extra, lost }
     }
 
+    /// A scan of one host: what it reads changes nothing, so it runs on a copy of the host's
+    /// agents, outside the world's lock (a thousand hosts render their answers side by side).
+    fn scan_host(&self, host: Option<&SimHost>, agents: &[SimAgent], instance: &str, run: &str, item: &Item) -> (Vec<String>, i32, Duration) {
+        let gitea = item.get("GITEA").unwrap_or("https://git.moleculesai.app").to_string();
+        let filter: crate::fleet::filter::AgentFilter = item.get("FILTER").unwrap_or("image=codex").parse().unwrap_or_default();
+        let matching: Vec<&SimAgent> = agents.iter().filter(|a| filter.matches(&a.name, &a.image, &a.labels)).collect();
+        let nonce = item.get("NONCE").unwrap_or(run).to_string();
+        let mut lines = vec![format!("h docker={} n={}", pct(host.map(|h| h.docker_version.as_str()).unwrap_or("-")), matching.len())];
+        let mut store = BTreeMap::new();
+        // a real codex judge answers the host's distinct file sets in parallel first
+        super::judge::prefetch(
+            matching
+                .iter()
+                .filter(|a| a.state == "running" && a.probe_broken.is_none())
+                .map(|a| super::judge::Judged::codex_files(*a)),
+        );
+        for a in matching {
+            lines.extend(agent_lines(a, item.get("AGENT_USER"), &gitea, Some(&mut store)));
+        }
+        self.blobs.lock().unwrap().insert(format!("{instance}/{nonce}"), store);
+        (lines, 0, Duration::ZERO)
+    }
+
+    /// The texts a scan kept on this host, by hash.
+    fn blobs_item(&self, instance: &str, run: &str, item: &Item) -> (Vec<String>, i32, Duration) {
+        let nonce = item.get("NONCE").unwrap_or(run);
+        let blobs = self.blobs.lock().unwrap();
+        let store = blobs.get(&format!("{instance}/{nonce}"));
+        let mut lines = Vec::new();
+        for h in item.get("HASHES").unwrap_or("").split_whitespace() {
+            match store.and_then(|s| s.get(h)) {
+                Some(v) => lines.push(format!("b {h} {v}")),
+                None => lines.push(format!("m {h}")),
+            }
+        }
+        (lines, 0, Duration::ZERO)
+    }
+
     fn run_item(&self, st: &mut WorldState, instance: &str, run: &str, item: &Item) -> (Vec<String>, i32, Duration) {
         let gitea = item.get("GITEA").unwrap_or("https://git.moleculesai.app").to_string();
         let host = st.hosts.iter().find(|h| h.instance_id == instance).cloned();
         let agents = st.agents.entry(instance.to_string()).or_default();
         match item.op.as_str() {
-            "scan" => {
-                let filter = item.get("FILTER").unwrap_or("image=codex");
-                let nonce = item.get("NONCE").unwrap_or(run).to_string();
-                let mut lines = vec![format!(
-                    "h docker={} n={}",
-                    pct(host.as_ref().map(|h| h.docker_version.as_str()).unwrap_or("-")),
-                    agents.iter().filter(|a| matches_filter(a, filter)).count()
-                )];
-                let mut store = BTreeMap::new();
-                // a real codex judge answers the host's distinct file sets in parallel first
-                super::judge::prefetch(
-                    agents
-                        .iter()
-                        .filter(|a| matches_filter(a, filter) && a.state == "running" && a.probe_broken.is_none())
-                        .map(super::judge::Judged::codex_files),
-                );
-                for a in agents.iter().filter(|a| matches_filter(a, filter)) {
-                    lines.extend(agent_lines(a, item.get("AGENT_USER"), &gitea, Some(&mut store)));
-                }
-                self.blobs.lock().unwrap().insert(format!("{instance}/{nonce}"), store);
-                (lines, 0, Duration::ZERO)
-            }
-            "blobs" => {
-                let nonce = item.get("NONCE").unwrap_or(run);
-                let blobs = self.blobs.lock().unwrap();
-                let store = blobs.get(&format!("{instance}/{nonce}"));
-                let mut lines = Vec::new();
-                for h in item.get("HASHES").unwrap_or("").split_whitespace() {
-                    match store.and_then(|s| s.get(h)) {
-                        Some(v) => lines.push(format!("b {h} {v}")),
-                        None => lines.push(format!("m {h}")),
-                    }
-                }
-                (lines, 0, Duration::ZERO)
-            }
+            "scan" => self.scan_host(host.as_ref(), agents, instance, run, item),
+            "blobs" => self.blobs_item(instance, run, item),
             op => {
                 let sel = item.get("CONTAINER").unwrap_or("");
                 // As host-ops.sh: only the full container id names a container.

@@ -86,15 +86,20 @@ fn b64(s: &str) -> String {
 
 /// Extra files the script writes to its private directory before running (the probe with its
 /// redactor), gzip+base64 inside single quotes: our own constant text, never a host's.
-fn embedded(p: &Payload) -> Vec<(&'static str, String)> {
+/// The scripts `p` needs, each gzipped and base64-encoded once a process: they are the same
+/// in every command (compressing probe.sh again for each of a rollout's ~1,000 commands was
+/// a measurable share of the console's CPU).
+fn embedded(p: &Payload) -> Vec<(&'static str, &'static str)> {
+    static PROBE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| gz_b64(&crate::probe::script()));
+    static OPS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| gz_b64(&crate::fleet::ops::script()));
     let needs_probe = p.items.iter().any(|i| matches!(i.op.as_str(), "scan" | "read" | "wait"));
     let needs_ops = p.items.iter().any(|i| matches!(i.op.as_str(), "backup" | "write" | "restore" | "lock" | "unlock"));
     let mut v = Vec::new();
     if needs_probe {
-        v.push(("probe.sh", crate::probe::script()));
+        v.push(("probe.sh", PROBE.as_str()));
     }
     if needs_ops {
-        v.push(("agent-ops.sh", crate::fleet::ops::script()));
+        v.push(("agent-ops.sh", OPS.as_str()));
     }
     v
 }
@@ -134,8 +139,8 @@ pub fn render(p: &Payload) -> String {
     s.push('\n');
     s.push_str("CFH_DIR=$(mktemp -d /var/tmp/codex-fleet.XXXXXXXX) || exit 97\n");
     s.push_str("trap 'rm -rf \"$CFH_DIR\"' EXIT\n");
-    for (name, text) in embedded(p) {
-        s.push_str(&format!("printf '%s' '{}' | base64 -d | gzip -dc > \"$CFH_DIR/{name}\" || exit 97\n", gz_b64(&text)));
+    for (name, packed) in embedded(p) {
+        s.push_str(&format!("printf '%s' '{packed}' | base64 -d | gzip -dc > \"$CFH_DIR/{name}\" || exit 97\n"));
     }
     s.push_str(TEMPLATE);
     s
@@ -315,15 +320,34 @@ pub fn pack_texts(store: &BTreeMap<String, String>, budget: usize) -> String {
         if plain.is_empty() {
             return String::new();
         }
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        gz.write_all(plain.as_bytes()).unwrap();
-        let b = B64.encode(gz.finish().unwrap());
+        let b = packed_texts(plain);
         if b.len() <= budget {
             return format!("#cft {FORMAT} {}\n{b}\n#cft {FORMAT} end\n", b.len());
         }
         lim /= 2;
     }
     String::new()
+}
+
+/// `plain` gzipped and base64-encoded, remembered by content: only the simulated hosts call
+/// [`pack_texts`], and a big demo fleet's hosts hold a few dozen distinct sets of texts, so a
+/// thousand hosts compressing theirs again was half the CPU of a 1000x8 demo scan (`perf`,
+/// docs/benchmarks.md): the simulator's work in the console's process, not the console's.
+fn packed_texts(plain: String) -> std::sync::Arc<str> {
+    static MEMO: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<str>>>> =
+        std::sync::LazyLock::new(Default::default);
+    if let Some(b) = MEMO.lock().unwrap().get(&plain) {
+        return b.clone();
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(plain.as_bytes()).unwrap();
+    let b: std::sync::Arc<str> = B64.encode(gz.finish().unwrap()).into();
+    let mut m = MEMO.lock().unwrap();
+    if m.len() >= 512 {
+        m.clear();
+    }
+    m.insert(plain, b.clone());
+    b
 }
 
 /// The base64 length a packed answer declares (`#cfz 1 LEN`), 0 when it is not packed.
