@@ -48,9 +48,11 @@ impl Partial {
     }
 }
 
-/// A host still waiting for texts: (host, region, (hash, length) it refers to).
 /// A host, its region, and the texts (hash, length) its agents refer to.
 pub type Wanted = (Host, String, Vec<(String, usize)>);
+
+/// One host's scan answer as read: its agents' partials (or why not), and the command id.
+type Answered = (Host, Result<Vec<Partial>, String>, String);
 
 /// A host's records (module doc of [`host_script`]: one per container, framed by the host).
 /// Only the host's own line kinds are read; a record must name a full container id, once.
@@ -161,16 +163,15 @@ impl AwsFleet {
         it
     }
 
-    /// Round 1 in one region: every host's partials (or why not).
-    async fn scan_region(
-        &self,
-        region: &str,
-        hosts: &[Host],
-        nonce: &str,
-        deadline: Instant,
-    ) -> Vec<(Host, Result<Vec<Partial>, String>, String)> {
+    /// Round 1 in one region: each host's partials (or why not), handed to `out` as its
+    /// answer comes in (the caller assembles and diagnoses them while the slower hosts of the
+    /// command are still running).
+    async fn scan_region(&self, region: &str, hosts: &[Host], nonce: &str, deadline: Instant, out: &tokio::sync::mpsc::UnboundedSender<Answered>) {
         let Some(rc) = self.region(region) else {
-            return hosts.iter().map(|h| (h.clone(), Err(format!("no clients for region {region}")), String::new())).collect();
+            for h in hosts {
+                let _ = out.send((h.clone(), Err(format!("no clients for region {region}")), String::new()));
+            }
+            return;
         };
         let ids: HashSet<String> = hosts.iter().map(|h| h.id.clone()).collect();
         let known_reachable: HashSet<String> = self
@@ -194,9 +195,9 @@ impl AwsFleet {
                 dests.push(Dest::Ids(c.to_vec()));
             }
         }
-        let mut results: HashMap<String, InvResult> = HashMap::new();
-        let mut errors: HashMap<String, String> = HashMap::new();
-        let runs = dests.into_iter().map(|dest| {
+        let by_id: HashMap<&str, &Host> = hosts.iter().map(|h| (h.id.as_str(), h)).collect();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, InvResult)>();
+        let runs: Vec<_> = dests.into_iter().map(|dest| {
             let expect: HashSet<String> = match &dest {
                 Dest::Ids(v) => v.iter().cloned().collect(),
                 Dest::Tags(_) => ids.clone(),
@@ -210,70 +211,72 @@ impl AwsFleet {
                 exec_timeout: Duration::from_secs(300),
                 delivery_timeout: Duration::from_secs(60),
             };
+            let tx = tx.clone();
             async move {
-                let mut got = Vec::new();
                 let r = match self.send(rc, &spec, deadline).await {
-                    Ok(id) => self.poll_many(rc, &id, Some(&expect), deadline, |r| got.push((id.clone(), r))).await,
+                    Ok(id) => self.poll_many(rc, &id, Some(&expect), deadline, |r| drop(tx.send((id.clone(), r)))).await,
                     Err(e) => Err(e),
                 };
-                (expect, r, got)
+                (expect, r)
             }
-        });
-        for (expect, r, got) in futures::future::join_all(runs).await {
-            match r {
-                Ok(missing) => {
-                    let why = if Instant::now() < deadline {
-                        "SSM did not run the scan on this host (not targeted: no SSM agent registered for it, or it no longer matches the tags)"
-                    } else {
-                        "no answer from the host before the scan's deadline"
-                    };
-                    for m in missing {
-                        errors.insert(m, why.into());
-                    }
-                }
-                Err(e) => {
-                    for m in expect {
-                        errors.insert(m, e.to_string());
-                    }
-                }
+        }).collect();
+        drop(tx);
+        // Each answer read as it comes, while the polls go on.
+        let read_each = async {
+            let mut answered: HashSet<String> = HashSet::new();
+            while let Some((cid, inv)) = rx.recv().await {
+                let Some(h) = by_id.get(inv.instance.as_str()) else { continue };
+                answered.insert(inv.instance.clone());
+                let agents = self.read_answer(rc, &cid, h, inv, deadline).await;
+                let _ = out.send(((*h).clone(), agents, cid));
             }
-            for (cid, inv) in got {
-                results.insert(inv.instance.clone(), InvResult { output: format!("{cid}\n{}", inv.output), ..inv });
+            answered
+        };
+        let (polls, answered) = tokio::join!(futures::future::join_all(runs), read_each);
+        for (expect, r) in polls {
+            let why = match r {
+                Ok(_) if Instant::now() < deadline => {
+                    "SSM did not run the scan on this host (not targeted: no SSM agent registered for it, or it no longer matches the tags)".to_string()
+                }
+                Ok(_) => "no answer from the host before the scan's deadline".to_string(),
+                Err(e) => e.to_string(),
+            };
+            let mut missing: Vec<&String> = expect.iter().filter(|i| !answered.contains(*i)).collect();
+            missing.sort();
+            for m in missing {
+                if let Some(h) = by_id.get(m.as_str()) {
+                    let _ = out.send(((*h).clone(), Err(why.clone()), String::new()));
+                }
             }
         }
-        let mut out = Vec::new();
-        for h in hosts {
-            if let Some(e) = errors.get(&h.id) {
-                if !results.contains_key(&h.id) {
-                    out.push((h.clone(), Err(e.clone()), String::new()));
-                    continue;
-                }
+    }
+
+    /// One host's scan answer: its agents' partials, the texts it carries kept.
+    async fn read_answer(&self, rc: &super::RegionClients, cid: &str, h: &Host, mut inv: InvResult, deadline: Instant) -> Result<Vec<Partial>, String> {
+        let mut parsed = invocation_output(&h.name, &inv);
+        if matches!(host_script::parse_output(&inv.output), Err(host_script::OutputError::Truncated)) && !inv.undelivered() {
+            // Cut at ListCommandInvocations' 2,500 characters: the full 24,000.
+            if let Ok(Some(full)) = self.get_invocation(rc, cid, &h.id, deadline).await {
+                inv = full;
+                parsed = invocation_output(&h.name, &inv);
             }
-            let Some(inv) = results.get(&h.id) else {
-                out.push((h.clone(), Err("no answer from the host".into()), String::new()));
-                continue;
+        }
+        let agents = parsed.map_err(|e| e.to_string()).and_then(|o| {
+            o.items.iter().map(|i| parse_agents(&i.lines)).collect::<Result<Vec<_>, _>>().map(|v| v.concat())
+        });
+        if let Ok(parts) = &agents {
+            // An answer read whole carries its texts too (unpacked and checked only while some
+            // are new: a fleet's hosts mostly hold the same few).
+            let refs: Vec<(String, usize)> = parts.iter().flat_map(|p| p.refs()).collect();
+            let new = {
+                let b = self.blobs.lock().unwrap();
+                refs.iter().any(|(h, _)| !b.contains_key(h))
             };
-            let (cid, text) = inv.output.split_once('\n').unwrap_or(("", ""));
-            let mut inv = InvResult { output: text.to_string(), ..inv.clone() };
-            let mut parsed = invocation_output(&h.name, &inv);
-            if matches!(host_script::parse_output(&inv.output), Err(host_script::OutputError::Truncated)) && !inv.undelivered() {
-                // Cut at ListCommandInvocations' 2,500 characters: the full 24,000.
-                if let Ok(Some(full)) = self.get_invocation(rc, cid, &h.id, deadline).await {
-                    inv = full;
-                    parsed = invocation_output(&h.name, &inv);
-                }
-            }
-            let agents = parsed.map_err(|e| e.to_string()).and_then(|o| {
-                o.items.iter().map(|i| parse_agents(&i.lines)).collect::<Result<Vec<_>, _>>().map(|v| v.concat())
-            });
-            if let Ok(parts) = &agents {
-                // An answer read whole carries its texts too.
-                let refs: Vec<(String, usize)> = parts.iter().flat_map(|p| p.refs()).collect();
+            if new {
                 self.accept_texts(&h.id, &refs, &inv.output);
             }
-            out.push((h.clone(), agents, cid.to_string()));
         }
-        out
+        agents
     }
 
     /// Keep the texts of a scan answer's texts frame that this host's records refer to and
@@ -525,61 +528,74 @@ impl Fleet for AwsFleet {
                 by_region.entry(region).or_default().push(h.clone());
             }
         }
-        let rounds = by_region.iter().map(|(r, hs)| {
-            let nonce = nonce.clone();
-            async move { (r.clone(), self.scan_region(r, hs, &nonce, deadline).await) }
-        });
-        let firsts = futures::future::join_all(rounds).await;
-        // Hosts whose texts are all known go out now; the others once their texts are read
-        // from the scan's own answers, and the rest after round 2.
-        let mut waiting: Vec<(Host, String, Vec<Partial>)> = Vec::new();
-        let mut cids: HashMap<String, String> = HashMap::new();
+        let (out, mut answers) = tokio::sync::mpsc::unbounded_channel::<Answered>();
+        let rounds: Vec<_> = by_region
+            .iter()
+            .map(|(r, hs)| {
+                let (nonce, out) = (nonce.clone(), out.clone());
+                async move { self.scan_region(r, hs, &nonce, deadline, &out).await }
+            })
+            .collect();
+        drop(out);
         let known = |parts: &[Partial]| {
             let b = self.blobs.lock().unwrap();
             parts.iter().all(|p| p.refs().iter().all(|(h, _)| b.contains_key(h)))
         };
-        for (region, list) in firsts {
-            for (host, r, cid) in list {
-                match r {
+        let region_of = |id: &str| self.hosts.lock().unwrap().get(id).map(|(r, _)| r.clone()).unwrap_or_default();
+        // Hosts whose texts are all known go on as they answer; a host naming a text not seen
+        // yet has it read from its own answer (GetCommandInvocation) right away, so the hosts
+        // after it go on too; what is still missing waits for the end of the round.
+        let mut waiting: Vec<(Host, String, String, Vec<Partial>)> = Vec::new();
+        // Texts a host's own answer did not bring (too big for what was left of it): not asked
+        // of every later host that names them, but looked for once the round ends.
+        let mut elsewhere: HashSet<String> = HashSet::new();
+        let stream = async {
+            while let Some((host, r, cid)) = answers.recv().await {
+                let parts = match r {
                     Err(e) => {
                         let _ = tx.send(HostRead { host, agents: Err(e) }).await;
+                        continue;
                     }
-                    Ok(parts) => {
-                        if known(parts.as_slice()) {
-                            let agents = parts.iter().map(|p| self.assemble(&host, p)).collect();
-                            let _ = tx.send(HostRead { host, agents: Ok(agents) }).await;
-                        } else {
-                            cids.insert(host.id.clone(), cid);
-                            waiting.push((host, region.clone(), parts));
-                        }
-                    }
+                    Ok(parts) => parts,
+                };
+                let region = region_of(&host.id);
+                let refs: Vec<(String, usize)> = parts.iter().flat_map(|p| p.refs()).collect();
+                let unseen = |refs: &[(String, usize)]| -> Vec<String> {
+                    let b = self.blobs.lock().unwrap();
+                    refs.iter().filter(|(h, _)| !b.contains_key(h)).map(|(h, _)| h.clone()).collect()
+                };
+                let new = unseen(&refs);
+                if !cid.is_empty() && new.iter().any(|h| !elsewhere.contains(h)) {
+                    self.read_texts(&[(host.clone(), region.clone(), cid.clone(), refs.clone())], deadline).await;
+                    elsewhere.extend(unseen(&refs));
                 }
-            }
-        }
-        if !waiting.is_empty() {
-            let holders: Vec<(Host, String, String, Vec<(String, usize)>)> = waiting
-                .iter()
-                .map(|(h, r, parts)| (h.clone(), r.clone(), cids.get(&h.id).cloned().unwrap_or_default(), parts.iter().flat_map(|p| p.refs()).collect()))
-                .collect();
-            self.read_texts(&holders, deadline).await;
-            let mut rest = Vec::new();
-            for (host, region, parts) in waiting {
-                if known(parts.as_slice()) {
+                if known(&parts) {
                     let agents = parts.iter().map(|p| self.assemble(&host, p)).collect();
                     let _ = tx.send(HostRead { host, agents: Ok(agents) }).await;
                 } else {
-                    rest.push((host, region, parts));
+                    waiting.push((host, region, cid, parts));
                 }
             }
-            waiting = rest;
-        }
+        };
+        tokio::join!(futures::future::join_all(rounds), stream);
         if !waiting.is_empty() {
-            let wanted: Vec<Wanted> = waiting
-                .iter()
-                .map(|(h, r, parts)| (h.clone(), r.clone(), parts.iter().flat_map(|p| p.refs()).collect()))
-                .collect();
+            let holders: Vec<(Host, String, String, Vec<(String, usize)>)> =
+                waiting.iter().map(|(h, r, cid, parts)| (h.clone(), r.clone(), cid.clone(), parts.iter().flat_map(|p| p.refs()).collect())).collect();
+            self.read_texts(&holders, deadline).await;
+        }
+        let mut rest = Vec::new();
+        for (host, region, _, parts) in waiting {
+            if known(&parts) {
+                let agents = parts.iter().map(|p| self.assemble(&host, p)).collect();
+                let _ = tx.send(HostRead { host, agents: Ok(agents) }).await;
+            } else {
+                rest.push((host, region, parts));
+            }
+        }
+        if !rest.is_empty() {
+            let wanted: Vec<Wanted> = rest.iter().map(|(h, r, parts)| (h.clone(), r.clone(), parts.iter().flat_map(|p| p.refs()).collect())).collect();
             self.fetch_blobs(&wanted, &nonce, deadline).await;
-            for (host, _, parts) in waiting {
+            for (host, _, parts) in rest {
                 let agents = parts.iter().map(|p| self.assemble(&host, p)).collect();
                 let _ = tx.send(HostRead { host, agents: Ok(agents) }).await;
             }

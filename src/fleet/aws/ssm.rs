@@ -98,6 +98,12 @@ fn joined(stdout: &str, stderr: &str) -> String {
 
 /// Hosts above which a command's results are listed when complete rather than at every poll.
 const BIG_LISTING: i64 = 200;
+/// Progress (`ListCommands`, one call a command, its own quota of 20 a second) is polled every
+/// [`FAST_POLL`] for the first [`FAST_POLL_FOR`] of a command, then backs off 1.5x up to 3 s:
+/// a command's hosts answer within about one latency, and a poll that comes 0.8 s late (the
+/// backoff's step at 1.5 s) is 0.8 s the operator waits for the why line.
+const FAST_POLL: Duration = Duration::from_millis(250);
+const FAST_POLL_FOR: Duration = Duration::from_secs(10);
 
 impl AwsFleet {
     /// Call an API with our own throttling cap and backoff on top of the SDK's retries.
@@ -178,12 +184,15 @@ impl AwsFleet {
         mut on_done: impl FnMut(InvResult),
     ) -> Result<Vec<String>, FleetError> {
         let mut done: HashSet<String> = HashSet::new();
-        let mut backoff = Duration::from_millis(250);
+        let mut backoff = FAST_POLL;
+        let sent = Instant::now();
         let mut last_completed = -1i64;
         let mut last_listing = Instant::now();
+        let mut listed_half = false;
         let mut target_count: Option<i64>;
         loop {
-            if !self.next_poll(rc, command, deadline, &mut backoff, Duration::from_secs(3)).await? {
+            let cap = if sent.elapsed() < FAST_POLL_FOR { FAST_POLL } else { Duration::from_secs(3) };
+            if !self.next_poll(rc, command, deadline, &mut backoff, cap).await? {
                 let missing = match expect {
                     Some(e) => e.iter().filter(|i| !done.contains(*i)).cloned().collect(),
                     None => Vec::new(),
@@ -207,10 +216,15 @@ impl AwsFleet {
             // Every listing reads every page (one call per 50 hosts, 20 a second): a big
             // command is listed once the hosts it waits for have all completed, or every 5 s
             // for what came in meanwhile (a slow or silent host), not at every poll.
+            // When two whole listings fit in SSM's burst (40 pages: up to 1,000 hosts), one more
+            // is made once half the hosts have answered, so that their answers are read and
+            // diagnosed while the slower half still runs.
             let want = expect.map(|e| e.len() as i64).unwrap_or(targets);
-            if want > BIG_LISTING && completed < want && last_listing.elapsed() < Duration::from_secs(5) {
+            let half = !listed_half && completed * 2 >= want && 2 * ((want + 49) / 50) <= 40;
+            if want > BIG_LISTING && completed < want && last_listing.elapsed() < Duration::from_secs(5) && !half {
                 continue;
             }
+            listed_half |= half;
             last_listing = Instant::now();
             last_completed = completed;
             // Results: pages of 50 with details.
