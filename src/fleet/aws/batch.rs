@@ -42,6 +42,14 @@ use crate::fleet::FleetError;
 pub const GATHER_QUIET: Duration = Duration::from_millis(20);
 /// The longest an operation waits for others to join it.
 pub const GATHER_MAX: Duration = Duration::from_millis(150);
+/// While other commands are in flight, the queue stays open until it has been quiet for longer
+/// than one poll ([`POLL_EVERY`]), up to [`GATHER_MAX_BUSY`]: a wave's hosts answer a step over
+/// 0.8..1.2 of the latency, a few polls apart, and each poll's answers sent as their own
+/// commands made a 1000x8 apply ~1,270 small commands, each polled on its own, until the polls
+/// hit SSM's 20 a second (measured, docs/benchmarks.md). The slowest host of a wave (it sets
+/// the wave's time) waits one quiet window a step at most.
+pub const GATHER_QUIET_BUSY: Duration = Duration::from_millis(250);
+pub const GATHER_MAX_BUSY: Duration = Duration::from_millis(700);
 /// Polling interval once the command latency seen so far has passed.
 pub const POLL_EVERY: Duration = Duration::from_millis(200);
 /// At most this many items for one instance in one command (they run one after the other).
@@ -109,6 +117,8 @@ pub(crate) struct Batcher {
     /// Fastest answer seen so far (send to a host's terminal status): the first poll waits
     /// for about that long.
     fastest: Mutex<Option<Duration>>,
+    /// Commands sent whose answers are not all in (their answers bring more operations).
+    in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl Default for Batcher {
@@ -118,7 +128,24 @@ impl Default for Batcher {
             send_bucket: Mutex::new(Bucket::new(9.5, 18.0)),
             poll_bucket: Mutex::new(Bucket::new(19.0, 36.0)),
             fastest: Mutex::new(None),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+}
+
+/// One command counted in flight until its polling ends, however it ends.
+struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn count(n: &'a std::sync::atomic::AtomicUsize) -> InFlight<'a> {
+        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlight(n)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -244,11 +271,13 @@ impl AwsFleet {
             // Gather: until the queue stays quiet for GATHER_QUIET (or GATHER_MAX), then until
             // SSM's quota lets a command go (the queue keeps growing meanwhile).
             let t0 = Instant::now();
+            let busy = self.batch.in_flight.load(std::sync::atomic::Ordering::Relaxed) > 0;
+            let (quiet, max) = if busy { (GATHER_QUIET_BUSY, GATHER_MAX_BUSY) } else { (GATHER_QUIET, GATHER_MAX) };
             let mut seen = 1;
             loop {
-                tokio::time::sleep(GATHER_QUIET).await;
+                tokio::time::sleep(quiet.min(max.saturating_sub(t0.elapsed())).max(Duration::from_millis(1))).await;
                 let n = self.batch.queues.lock().unwrap().get(&key).map_or(0, Vec::len);
-                if n == seen || t0.elapsed() >= GATHER_MAX {
+                if n == seen || t0.elapsed() >= max {
                     break;
                 }
                 seen = n;
@@ -317,6 +346,7 @@ impl AwsFleet {
                 return;
             }
         };
+        let _flight = InFlight::count(&self.batch.in_flight);
         let first = self.batch.fastest.lock().unwrap().map(|d| d.mul_f64(0.9)).unwrap_or(POLL_EVERY).max(POLL_EVERY);
         let mut wait = first;
         let mut done: HashSet<String> = HashSet::new();
