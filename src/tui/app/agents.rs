@@ -13,6 +13,7 @@ impl App {
         // Filter and sort incrementally: the index of the searchable words, the sorted order and
         // the last results are kept between keystrokes (see `model::filter_index`).
         self.rows = self.filter_index.rows(&self.report, &self.causes, &self.filter, self.sort, self.sort_rev);
+        self.name_widths.set(None);
         if let Some((host, name)) = keep {
             let same = |a: &AgentState| a.read.agent.name == name && a.read.agent.host == host;
             if let Some(i) = self.rows.iter().position(|ix| self.agent_at(*ix).is_some_and(same)) {

@@ -74,6 +74,9 @@ pub struct App {
     pub(super) filter_before: String,
     /// The agents table's rows (filtered, sorted); rebuilt by [`App::sync`].
     pub rows: Vec<AgentIx>,
+    /// The widest host and agent name of `rows` as shown (measured once per rebuild of the
+    /// rows, not once a frame: at 10,000 rows that measuring was most of a frame).
+    pub name_widths: std::cell::Cell<Option<(u16, u16)>>,
     pub sel: usize,
     pub offset: usize,
     pub host_sel: usize,
@@ -142,6 +145,7 @@ impl App {
             clipboard: None,
             audit_scroll: 0,
             rows: Vec::new(),
+            name_widths: std::cell::Cell::new(None),
             sel: 0,
             offset: 0,
             host_sel: 0,

@@ -94,14 +94,18 @@ impl AgentColumns {
             ColumnKind::Tiny => 1 + 10 + 5 + 5 + 5,
         };
         let min_findings = if kind == ColumnKind::Wide { 12 } else { 0 };
-        let (mut host_w, mut agent_w) = (4u16, 5u16);
-        for ix in &app.rows {
-            if let (Some(h), Some(a)) = (app.host_of(*ix), app.agent_at(*ix)) {
-                // Measured as shown: host text made visible first (escapes grow).
-                host_w = host_w.max(crate::term_safe::line(&h.host.name).chars().count() as u16);
-                agent_w = agent_w.max(crate::term_safe::line(&a.read.agent.name).chars().count() as u16);
+        let (mut host_w, mut agent_w) = app.name_widths.get().unwrap_or_else(|| {
+            let (mut host_w, mut agent_w) = (4u16, 5u16);
+            for ix in &app.rows {
+                if let (Some(h), Some(a)) = (app.host_of(*ix), app.agent_at(*ix)) {
+                    // Measured as shown: host text made visible first (escapes grow).
+                    host_w = host_w.max(crate::term_safe::line(&h.host.name).chars().count() as u16);
+                    agent_w = agent_w.max(crate::term_safe::line(&a.read.agent.name).chars().count() as u16);
+                }
             }
-        }
+            app.name_widths.set(Some((host_w, agent_w)));
+            (host_w, agent_w)
+        });
         let room = inner_w.saturating_sub(fixed + min_findings);
         if host_w + agent_w > room {
             // Shrink both in proportion, the agent keeping at least half of the room.
