@@ -100,33 +100,8 @@ pub(crate) async fn ping_status(fleet: &AwsFleet, rc: &RegionClients, hosts: &mu
                 return;
             }
         };
-        let mut pages = rc
-            .ssm
-            .describe_instance_information()
-            .filters(filter)
-            .max_results(50)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            match page {
-                Ok(p) => {
-                    for i in p.instance_information_list() {
-                        if let Some(id) = i.instance_id() {
-                            let ping = i.ping_status().map(|p| p.as_str().to_string()).unwrap_or_default();
-                            info.insert(id.to_string(), (ping, i.agent_version().map(str::to_string)));
-                        }
-                    }
-                }
-                Err(e) => {
-                    fleet.note(format!(
-                        "DescribeInstanceInformation refused in {} ({}); going on without SSM ping status: \
-                         unreachable hosts show up when their commands fail",
-                        rc.region,
-                        DisplayErrorContext(&e)
-                    ));
-                    return;
-                }
-            }
+        if !instance_information(fleet, rc, filter, &mut info).await {
+            return;
         }
     }
     for h in hosts.iter_mut() {
@@ -161,7 +136,26 @@ async fn not_online(fleet: &AwsFleet, rc: &RegionClients, hosts: &mut [Host]) {
             return;
         }
     };
-    let mut lost: HashMap<String, String> = HashMap::new();
+    let mut lost: HashMap<String, (String, Option<String>)> = HashMap::new();
+    if !instance_information(fleet, rc, filter, &mut lost).await {
+        return;
+    }
+    for h in hosts.iter_mut() {
+        if let Some((ping, _)) = lost.get(&h.id).filter(|(p, _)| p.as_str() != "Online") {
+            h.reachable = false;
+            h.unreachable_reason = Some(format!("SSM PingStatus {ping}"));
+        }
+    }
+}
+
+/// Every page of `DescribeInstanceInformation` with `filter`, as (ping status, agent version)
+/// by instance into `info`; `false` (and a note saying so) when SSM refused it.
+async fn instance_information(
+    fleet: &AwsFleet,
+    rc: &RegionClients,
+    filter: InstanceInformationStringFilter,
+    info: &mut HashMap<String, (String, Option<String>)>,
+) -> bool {
     let mut pages = rc.ssm.describe_instance_information().filters(filter).max_results(50).into_paginator().send();
     while let Some(page) = pages.next().await {
         match page {
@@ -169,7 +163,7 @@ async fn not_online(fleet: &AwsFleet, rc: &RegionClients, hosts: &mut [Host]) {
                 for i in p.instance_information_list() {
                     if let Some(id) = i.instance_id() {
                         let ping = i.ping_status().map(|p| p.as_str().to_string()).unwrap_or_default();
-                        lost.insert(id.to_string(), ping);
+                        info.insert(id.to_string(), (ping, i.agent_version().map(str::to_string)));
                     }
                 }
             }
@@ -180,14 +174,9 @@ async fn not_online(fleet: &AwsFleet, rc: &RegionClients, hosts: &mut [Host]) {
                     rc.region,
                     DisplayErrorContext(&e)
                 ));
-                return;
+                return false;
             }
         }
     }
-    for h in hosts.iter_mut() {
-        if let Some(ping) = lost.get(&h.id).filter(|p| p.as_str() != "Online") {
-            h.reachable = false;
-            h.unreachable_reason = Some(format!("SSM PingStatus {ping}"));
-        }
-    }
+    true
 }
