@@ -426,7 +426,7 @@ pub fn parse(text: &str) -> Result<ProbeReport, ParseError> {
             why,
         };
         match key {
-            "err" => r.probe_error = Some(pct_decode(val).map_err(bad)?.into()),
+            "err" => r.probe_error = Some(pct_decode(val).map_err(bad)?),
             "id" => {
                 let mut p = val.splitn(3, ':');
                 let (u, g, n) = (
@@ -521,7 +521,7 @@ pub fn parse(text: &str) -> Result<ProbeReport, ParseError> {
                 };
             }
             "ef" => r.effective = Some(ef_value(val).map_err(bad)?),
-            "ch" => r.codex_home = Some(pct_decode(val).map_err(bad)?.into()),
+            "ch" => r.codex_home = Some(pct_decode(val).map_err(bad)?),
             "cf" => file_value(&mut r.config, val).map_err(bad)?,
             "em" => file_value(&mut r.emitter, val).map_err(bad)?,
             "emp" => r.emitter.path = pct_decode(val).map_err(bad)?,

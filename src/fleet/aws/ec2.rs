@@ -92,15 +92,7 @@ pub(crate) async fn ping_status(fleet: &AwsFleet, rc: &RegionClients, hosts: &mu
     let ids: Vec<String> = hosts.iter().map(|h| h.id.clone()).collect();
     let mut info: HashMap<String, (String, Option<String>)> = HashMap::new();
     for chunk in ids.chunks(50) {
-        let filter = InstanceInformationStringFilter::builder().key("InstanceIds").set_values(Some(chunk.to_vec())).build();
-        let filter = match filter {
-            Ok(f) => f,
-            Err(e) => {
-                fleet.note(format!("DescribeInstanceInformation not used: {e}"));
-                return;
-            }
-        };
-        if !instance_information(fleet, rc, filter, &mut info).await {
+        if !instance_information(fleet, rc, "InstanceIds", chunk.to_vec(), &mut info).await {
             return;
         }
     }
@@ -125,19 +117,9 @@ pub(crate) async fn ping_status(fleet: &AwsFleet, rc: &RegionClients, hosts: &mu
 /// (`ConnectionLost`, `Inactive`), whatever their number of pages; every other host is taken
 /// as reachable and its command says otherwise. See [`PING_BY_ID_MAX`].
 async fn not_online(fleet: &AwsFleet, rc: &RegionClients, hosts: &mut [Host]) {
-    let filter = InstanceInformationStringFilter::builder()
-        .key("PingStatus")
-        .set_values(Some(vec!["ConnectionLost".to_string(), "Inactive".to_string()]))
-        .build();
-    let filter = match filter {
-        Ok(f) => f,
-        Err(e) => {
-            fleet.note(format!("DescribeInstanceInformation not used: {e}"));
-            return;
-        }
-    };
     let mut lost: HashMap<String, (String, Option<String>)> = HashMap::new();
-    if !instance_information(fleet, rc, filter, &mut lost).await {
+    let not_online = vec!["ConnectionLost".to_string(), "Inactive".to_string()];
+    if !instance_information(fleet, rc, "PingStatus", not_online, &mut lost).await {
         return;
     }
     for h in hosts.iter_mut() {
@@ -148,14 +130,23 @@ async fn not_online(fleet: &AwsFleet, rc: &RegionClients, hosts: &mut [Host]) {
     }
 }
 
-/// Every page of `DescribeInstanceInformation` with `filter`, as (ping status, agent version)
-/// by instance into `info`; `false` (and a note saying so) when SSM refused it.
+/// Every page of `DescribeInstanceInformation` filtered by `key` = `values`, as (ping status,
+/// agent version) by instance into `info`; `false` (and a note saying so) when it could not be
+/// asked or SSM refused it.
 async fn instance_information(
     fleet: &AwsFleet,
     rc: &RegionClients,
-    filter: InstanceInformationStringFilter,
+    key: &str,
+    values: Vec<String>,
     info: &mut HashMap<String, (String, Option<String>)>,
 ) -> bool {
+    let filter = match InstanceInformationStringFilter::builder().key(key).set_values(Some(values)).build() {
+        Ok(f) => f,
+        Err(e) => {
+            fleet.note(format!("DescribeInstanceInformation not used: {e}"));
+            return false;
+        }
+    };
     let mut pages = rc.ssm.describe_instance_information().filters(filter).max_results(50).into_paginator().send();
     while let Some(page) = pages.next().await {
         match page {

@@ -564,12 +564,13 @@ impl Fleet for AwsFleet {
                     let b = self.blobs.lock().unwrap();
                     refs.iter().filter(|(h, _)| !b.contains_key(h)).map(|(h, _)| h.clone()).collect()
                 };
-                let new = unseen(&refs);
-                if !cid.is_empty() && new.iter().any(|h| !elsewhere.contains(h)) {
+                let mut missing = unseen(&refs);
+                if !cid.is_empty() && missing.iter().any(|h| !elsewhere.contains(h)) {
                     self.read_texts(&[(host.clone(), region.clone(), cid.clone(), refs.clone())], deadline).await;
-                    elsewhere.extend(unseen(&refs));
+                    missing = unseen(&refs);
+                    elsewhere.extend(missing.iter().cloned());
                 }
-                if known(&parts) {
+                if missing.is_empty() {
                     let agents = parts.iter().map(|p| self.assemble(&host, p)).collect();
                     let _ = tx.send(HostRead { host, agents: Ok(agents) }).await;
                 } else {
