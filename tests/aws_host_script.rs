@@ -123,3 +123,44 @@ esac"#,
     assert!(dir.path().join(format!("restarted-{a}")).exists() && dir.path().join(format!("restarted-{c}")).exists());
     assert!(!dir.path().join(format!("restarted-{gone}")).exists());
 }
+
+/// A long value several items carry travels once in the payload (`CFH_n_F_K=$CFH_m_F_J`); the
+/// real `sh` gives every item the whole value, quotes, `$(...)` and trailing newlines included,
+/// and evaluates none of it.
+#[test]
+fn a_value_sent_once_reaches_every_item_that_carries_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = ("aa".repeat(32), "bb".repeat(32));
+    // docker: inspect confirms any full id; exec keeps what agent-ops would read on stdin.
+    fake_docker(
+        dir.path(),
+        &format!(
+            r#"case $1 in
+inspect) for x; do :; done; echo "$x" ;;
+exec) cat > "{d}/stdin-$7"; echo '#cfo 1 end' ;;
+esac"#,
+            d = dir.path().display()
+        ),
+    );
+    let config = format!("sandbox_mode = \"danger-full-access\" # it's $(touch {}/pwned) `x`\n\n\n", dir.path().display());
+    let before = "approval_policy = \"on-request\"\n".repeat(3);
+    let write = |c: &str| {
+        Item::new("i-0test", "write")
+            .with("CONTAINER", c)
+            .with("PATH", "/home/agent/.codex/config.toml")
+            .with("BEFORE", "ab".repeat(32))
+            .with("CONTENT", config.clone())
+            .with("BEFORE_TEXT", before.clone())
+            .with("RUN", "r1")
+    };
+    let p = Payload { run: "r1".into(), z: false, items: vec![write(&a), write(&b)] };
+    let script = render(&p);
+    assert!(script.contains("CFH_2_F_CONTENT=$CFH_1_F_CONTENT"), "the second item copies the first's value");
+    let (stdout, rc) = run(&script, dir.path());
+    assert_eq!(rc, 0, "{stdout}");
+    assert!(!dir.path().join("pwned").exists(), "a value was evaluated");
+    for c in [&a, &b] {
+        let got = std::fs::read_to_string(dir.path().join(format!("stdin-{c}"))).unwrap();
+        assert_eq!(got, format!("{config}{before}"), "{c}");
+    }
+}

@@ -159,8 +159,17 @@ async fn acquire(b: &Mutex<Bucket>) {
     }
 }
 
-fn value_bytes(it: &Item) -> usize {
-    it.fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() + it.instance.len() + it.op.len()
+/// The bytes `it` adds to a command whose long values so far are `sent` (their hashes): a long
+/// value the command carries already costs its name only ([`host_script::render`] sends it once).
+fn value_bytes(it: &Item, sent: &mut HashSet<u64>) -> usize {
+    // (A hash collision would only count one value too few against our own budget.)
+    let fresh = |v: &String, sent: &mut HashSet<u64>| {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        v.hash(&mut h);
+        v.len() < host_script::SHARE_MIN || sent.insert(h.finish())
+    };
+    it.fields.iter().map(|(k, v)| k.len() + if fresh(v, sent) { v.len() } else { 0 }).sum::<usize>() + it.instance.len() + it.op.len()
 }
 
 /// Split a queue into commands: at most [`IDS_PER_COMMAND`] instances, [`ITEMS_PER_HOST`]
@@ -188,13 +197,18 @@ fn split(list: Vec<Pending>, per_host: usize) -> Vec<Vec<Pending>> {
     for round in rounds {
         let mut cur: Vec<Pending> = Vec::new();
         let (mut hosts, mut bytes) = (0usize, 0usize);
+        let mut sent = HashSet::new();
         for chunk in round {
-            let b: usize = chunk.iter().map(|p| value_bytes(&p.item)).sum();
+            let mut with = sent.clone();
+            let mut b: usize = chunk.iter().map(|p| value_bytes(&p.item, &mut with)).sum();
             if !cur.is_empty() && (hosts + 1 > IDS_PER_COMMAND || bytes + b > PAYLOAD_BUDGET) {
                 out.push(std::mem::take(&mut cur));
                 hosts = 0;
                 bytes = 0;
+                with = HashSet::new();
+                b = chunk.iter().map(|p| value_bytes(&p.item, &mut with)).sum();
             }
+            sent = with;
             hosts += 1;
             bytes += b;
             cur.extend(chunk);
@@ -492,9 +506,11 @@ mod tests {
         assert_eq!(total, 120 * 20);
         // 120 hosts: 3 commands of <= 50 for the first 16 items each, 3 more for the other 4.
         assert_eq!(cmds.len(), 6);
-        // A big payload is split further.
-        let big: Vec<Pending> = (0..10).map(|h| p(&format!("i-{h}"), PAYLOAD_BUDGET / 3)).collect();
+        // A big payload is split further; a long value many items carry counts once a command.
+        let big: Vec<Pending> = (0..10).map(|h| p(&format!("i-{h}"), PAYLOAD_BUDGET / 3 + h)).collect();
         assert!(split(big, ITEMS_PER_HOST).len() >= 4);
+        let same: Vec<Pending> = (0..10).map(|h| p(&format!("i-{h}"), PAYLOAD_BUDGET / 3)).collect();
+        assert_eq!(split(same, ITEMS_PER_HOST).len(), 1);
         let one: Vec<Pending> = (0..3).map(|_| p("i-1", 1)).collect();
         assert_eq!(split(one, 1).len(), 3, "alone: one item per instance and command");
     }

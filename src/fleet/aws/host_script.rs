@@ -13,11 +13,17 @@
 //! CFH_1_INSTANCE=$(d 'aS0wMTIz'); CFH_1_INSTANCE=${CFH_1_INSTANCE%x}
 //! CFH_1_OP=$(d 'd3JpdGU='); CFH_1_OP=${CFH_1_OP%x}
 //! CFH_1_F_CONTAINER=$(d '...'); CFH_1_F_CONTAINER=${CFH_1_F_CONTAINER%x}
+//! CFH_1_F_CONTENT=$(d '...'); CFH_1_F_CONTENT=${CFH_1_F_CONTENT%x}
+//! ...
+//! CFH_2_F_CONTENT=$CFH_1_F_CONTENT
 //! # -- end of payload --
 //! ```
 //! Every value is base64 inside single quotes (the base64 alphabet has no quote), decoded into
 //! a variable and only ever used as `"$VAR"`: nothing from the console or from a host is
-//! interpolated into shell code. Several items (one per agent operation) can share one
+//! interpolated into shell code. A value of [`SHARE_MIN`] bytes or more that an earlier item of
+//! the same command carries already is not sent again: the later item's variable is assigned
+//! from the earlier one's (the same fixed config written to a whole wave's agents travels once
+//! a command, not once an agent). Several items (one per agent operation) can share one
 //! command: each names its instance (`*`: every target) and the script runs only its own,
 //! known from `$AWS_SSM_INSTANCE_ID`, which the SSM agent sets. The container-side mutations
 //! run `agent-ops.sh` ([`crate::fleet::ops`]) in the container, whose `#cfo` answer is printed
@@ -115,6 +121,10 @@ fn assign(name: &str, v: &str) -> String {
     format!("{name}=$(d '{}'); {name}=${{{name}%x}}\n", b64(v))
 }
 
+/// Values at least this long are sent once a command however many items carry them
+/// ([`render`]); a command's payload budget counts them once too (`batch.rs`).
+pub const SHARE_MIN: usize = 64;
+
 /// The whole script for `p`.
 pub fn render(p: &Payload) -> String {
     let mut s = String::new();
@@ -127,12 +137,24 @@ pub fn render(p: &Payload) -> String {
     s.push_str(&assign("CFH_RUN", &p.run));
     s.push_str(&format!("CFH_Z={}\n", u8::from(p.z)));
     s.push_str(&format!("CFH_N={}\n", p.items.len()));
+    // A long value already sent in this command (one fixed config for many agents) is sent
+    // once; later items copy the variable that holds it (`NAME=$OTHER`: an assignment, never
+    // split or evaluated).
+    let mut sent: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
     for (i, it) in p.items.iter().enumerate() {
         let n = i + 1;
         s.push_str(&assign(&format!("CFH_{n}_INSTANCE"), &it.instance));
         s.push_str(&assign(&format!("CFH_{n}_OP"), &it.op));
         for (k, v) in &it.fields {
-            s.push_str(&assign(&format!("CFH_{n}_F_{k}"), v));
+            let name = format!("CFH_{n}_F_{k}");
+            if v.len() >= SHARE_MIN {
+                if let Some(first) = sent.get(v.as_str()) {
+                    s.push_str(&format!("{name}=${first}\n"));
+                    continue;
+                }
+                sent.insert(v, name.clone());
+            }
+            s.push_str(&assign(&name, v));
         }
     }
     s.push_str(END_OF_PAYLOAD);
@@ -152,6 +174,9 @@ pub fn decode(script: &str) -> Result<Payload, String> {
     static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(r"^CFH_([0-9]+)_(INSTANCE|OP|F_([A-Z0-9_]+))=\$\(d '([A-Za-z0-9+/=]*)'\); CFH_[0-9A-Z_]+=\$\{CFH_[0-9A-Z_]+%x\}$").unwrap()
     });
+    // A value sent earlier in the same command: `CFH_n_F_K=$CFH_m_F_J` ([`render`]).
+    static COPY: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"^CFH_([0-9]+)_F_([A-Z0-9_]+)=\$CFH_([0-9]+)_F_([A-Z0-9_]+)$").unwrap());
     let re = &*RE;
     let mut p = Payload::default();
     let mut version = None;
@@ -177,6 +202,21 @@ pub fn decode(script: &str) -> Result<Payload, String> {
             p.z = v == "1";
         } else if let Some(v) = line.strip_prefix("CFH_N=") {
             n = v.parse().map_err(|_| "bad CFH_N")?;
+        } else if let Some(c) = COPY.captures(line) {
+            let (idx, from): (usize, usize) = (c[1].parse().map_err(|_| "bad index")?, c[3].parse().map_err(|_| "bad index")?);
+            if idx == 0 || idx > n {
+                return Err(format!("item {idx} out of range"));
+            }
+            let v = p
+                .items
+                .get(from.wrapping_sub(1))
+                .and_then(|it| it.fields.get(&c[4]))
+                .cloned()
+                .ok_or_else(|| format!("item {idx} copies CFH_{from}_F_{}, which is not set before it", &c[4]))?;
+            while p.items.len() < idx {
+                p.items.push(Item::default());
+            }
+            p.items[idx - 1].fields.insert(c[2].to_string(), v);
         } else if let Some(c) = re.captures(line) {
             let idx: usize = c[1].parse().map_err(|_| "bad index")?;
             if idx == 0 || idx > n {
@@ -533,6 +573,33 @@ mod tests {
         let s = render(&p);
         assert!(!s.contains("rm -rf /)"), "values travel encoded");
         assert_eq!(decode(&s).unwrap(), p);
+    }
+
+    #[test]
+    fn a_long_value_travels_once_a_command() {
+        let config = "sandbox_mode = \"danger-full-access\"\n".repeat(200) + "\n\n";
+        let other = config.replace("danger", "xdanger");
+        let item = |i: &str, c: &str| Item::new(i, "write").with("CONTENT", c).with("BEFORE_TEXT", c).with("RUN", "r");
+        let p = Payload {
+            run: "run-1".into(),
+            z: false,
+            items: vec![item("i-1", &config), item("i-2", &config), item("i-2", &other), item("i-3", &config)],
+        };
+        let s = render(&p);
+        assert_eq!(s.matches(&B64.encode(&config)).count(), 1, "sent once");
+        assert_eq!(s.matches(&B64.encode(&other)).count(), 1);
+        assert!(s.contains("\nCFH_1_F_CONTENT=$CFH_1_F_BEFORE_TEXT\n"), "{}", &s[..600]);
+        assert!(s.contains("\nCFH_4_F_CONTENT=$CFH_1_F_BEFORE_TEXT\n"));
+        assert!(s.contains("\nCFH_1_F_RUN=$(d 'cg=='); "), "short values are not shared");
+        assert_eq!(decode(&s).unwrap(), p);
+        // A copy must name a value set before it, in range.
+        let bad = |line: &str| {
+            let t = s.replacen("CFH_4_F_CONTENT=$CFH_1_F_BEFORE_TEXT", line, 1);
+            decode(&t).unwrap_err()
+        };
+        assert!(bad("CFH_4_F_CONTENT=$CFH_4_F_RUN").contains("not set before it"));
+        assert!(bad("CFH_4_F_CONTENT=$CFH_9_F_CONTENT").contains("not set before it"));
+        assert!(bad("CFH_5_F_CONTENT=$CFH_1_F_CONTENT").contains("out of range"));
     }
 
     #[test]
