@@ -302,3 +302,43 @@ async fn max_concurrency_is_honoured() {
     // 6 hosts, 2 at a time, ~300 ms each: at least three rounds.
     assert!(t.elapsed() >= Duration::from_millis(700), "{:?}", t.elapsed());
 }
+
+/// `ListCommandInvocations` with a `Status` filter (the scan's listing at half of a big
+/// command reads only the hosts that succeeded): only those are listed; a filter key the
+/// simulator does not know is refused, not ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_status_filter_lists_only_those_invocations() {
+    let (s, _) = sim::start(&opts(50, Some((3, 2)))).unwrap();
+    let c = client(&s);
+    let hosts: Vec<sim::world::SimHost> =
+        s.world.snapshot_hosts().into_iter().filter(|h| h.online && h.region == "us-east-2" && h.ec2_state == "running").take(2).collect();
+    assert_eq!(hosts.len(), 2);
+    let (ok, bad) = (&hosts[0].instance_id, &hosts[1].instance_id);
+    let container = |h: &String| s.world.with(|st| st.agents[h][0].container_id.clone());
+    let items = vec![
+        Item::new(ok, "lock").with("CONTAINER", container(ok)).with("RUN", "r1").with("HOLDER", "t"),
+        // Refused (not the content the plan was made from): this host's invocation fails.
+        Item::new(bad, "write").with("CONTAINER", container(bad)).with("PATH", "/home/agent/.codex/config.toml").with("BEFORE", "0".repeat(64)).with("CONTENT", "x = 1\n"),
+    ];
+    let id = send(&c, &[ok.clone(), bad.clone()], script(items), "60").await.unwrap();
+    statuses(&c, &id, ok).await;
+    statuses(&c, &id, bad).await;
+    let list = |filter: Option<(&str, &str)>| {
+        let mut b = c.list_command_invocations().command_id(&id);
+        if let Some((k, v)) = filter {
+            b = b.filters(aws_sdk_ssm::types::CommandFilter::builder().key(k.into()).value(v).build().unwrap());
+        }
+        b.send()
+    };
+    let ids = |o: aws_sdk_ssm::operation::list_command_invocations::ListCommandInvocationsOutput| {
+        let mut v: Vec<(String, String)> =
+            o.command_invocations().iter().map(|i| (i.instance_id().unwrap().to_string(), i.status().unwrap().as_str().to_string())).collect();
+        v.sort();
+        v
+    };
+    let all = ids(list(None).await.unwrap());
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(all.contains(&(bad.clone(), "Failed".into())), "{all:?}");
+    assert_eq!(ids(list(Some(("Status", "Success"))).await.unwrap()), [(ok.clone(), "Success".to_string())]);
+    assert!(list(Some(("DocumentName", "AWS-RunShellScript"))).await.is_err(), "an unknown filter is refused");
+}

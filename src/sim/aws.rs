@@ -865,6 +865,15 @@ impl SimAws {
         let details = input["Details"].as_bool().unwrap_or(false);
         let cid = input["CommandId"].as_str();
         let iid = input["InstanceId"].as_str();
+        // CommandFilter: `Status` is simulated (one status a filter, as SSM takes it).
+        let mut status = None;
+        for f in input["Filters"].as_array().into_iter().flatten() {
+            match (f["key"].as_str(), f["value"].as_str()) {
+                (Some("Status"), Some(v)) if status.is_none() => status = Some(v.to_string()),
+                (Some(k), _) => return json_err("InvalidFilterKey", &format!("filter {k} is not simulated (or given twice)")),
+                (None, _) => return json_err("ValidationException", "a filter without a key"),
+            }
+        }
         let now = Instant::now();
         let cmds = self.commands.lock().unwrap();
         let mut all: Vec<(&Command, &Invocation)> = Vec::new();
@@ -875,7 +884,7 @@ impl SimAws {
             }
             let c = &cmds[id];
             for inv in &c.invocations {
-                if inv.visible_at <= now && iid.is_none_or(|i| i == inv.instance_id) {
+                if inv.visible_at <= now && iid.is_none_or(|i| i == inv.instance_id) && status.as_ref().is_none_or(|s| s == inv.state.status) {
                     all.push((c, inv));
                 }
             }

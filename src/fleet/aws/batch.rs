@@ -226,6 +226,13 @@ pub const KNOWN_MIN: usize = 256;
 pub const KNOWN_MAX: usize = 48;
 
 impl AwsFleet {
+    /// A token of our side's bucket for `ListCommandInvocations` and `GetCommandInvocation`
+    /// (SSM counts them against one quota): every such call of the scan and of the batcher
+    /// waits here for its turn, rather than being throttled and backing off for longer.
+    pub(crate) async fn inv_token(&self) {
+        acquire(&self.batch.poll_bucket).await;
+    }
+
     /// The hashes of the long texts (config files, emitters) the console holds, for a read's
     /// `KNOWN` field: the host sends such a text as `@HASH:LEN` instead of whole (most agents of
     /// a fleet hold one of a handful of emitters and configs; whole, 8 agents' reads do not fit
@@ -389,7 +396,7 @@ impl AwsFleet {
             wait = POLL_EVERY;
             let mut token: Option<String> = None;
             loop {
-                acquire(&self.batch.poll_bucket).await;
+                self.inv_token().await;
                 let page = self
                     .call(deadline, || {
                         rc.ssm
@@ -451,7 +458,6 @@ impl AwsFleet {
             && !r.undelivered()
             && matches!(r.status.as_str(), "Success" | "Failed")
         {
-            acquire(&self.batch.poll_bucket).await;
             if let Ok(Some(full)) = self.get_invocation(rc, id, &r.instance, deadline).await {
                 r = full;
             }

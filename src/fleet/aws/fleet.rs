@@ -16,6 +16,7 @@
 //! probe parser.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -37,6 +38,98 @@ struct Partial {
     warn: Option<String>,
     probe: Vec<String>,
     error: Option<String>,
+}
+
+/// A scan answer's agents' partials, and whether its output was cut (read it whole then).
+fn parse_answer(name: &str, inv: InvResult) -> (InvResult, Result<Vec<Partial>, String>, bool) {
+    let raw = host_script::parse_output(&inv.output);
+    let truncated = matches!(raw, Err(host_script::OutputError::Truncated));
+    let parsed = match raw {
+        Ok(o) if !inv.undelivered() => Ok(o),
+        _ => invocation_output(name, &inv),
+    };
+    let agents = parsed
+        .map_err(|e| e.to_string())
+        .and_then(|o| o.items.iter().map(|i| parse_agents(&i.lines)).collect::<Result<Vec<_>, _>>().map(|v| v.concat()));
+    (inv, agents, truncated)
+}
+
+/// Probe outputs already parsed, by their whole text (texts put back): a fleet's agents are
+/// mostly replicas whose probes answer alike, and parsing each again (percent-decoding its
+/// emitter and config) was the biggest share of a big scan's own CPU (`perf`,
+/// docs/benchmarks.md). Whole-text keys: an agent never gets another agent's report.
+#[derive(Default)]
+pub(crate) struct ProbeMemo(HashMap<String, Result<crate::probe::ProbeReport, String>>);
+
+/// At most this many outputs are kept (cleared when full: a fleet of all-different agents
+/// then costs one lookup an agent).
+const PROBE_MEMO_MAX: usize = 256;
+
+impl ProbeMemo {
+    fn parse(memo: &Mutex<ProbeMemo>, text: String) -> Result<crate::probe::ProbeReport, String> {
+        if let Some(r) = memo.lock().unwrap().0.get(&text) {
+            return r.clone();
+        }
+        let r = crate::probe::parse(&text).map_err(|e| format!("probe output unreadable: {e}"));
+        let mut m = memo.lock().unwrap();
+        if m.0.len() >= PROBE_MEMO_MAX {
+            m.0.clear();
+        }
+        m.0.insert(text, r.clone());
+        r
+    }
+}
+
+/// One agent's read from its scan record, the texts it refers to resolved from `texts`.
+fn assemble(host: &Host, p: &Partial, texts: &HashMap<String, String>, memo: &Mutex<ProbeMemo>) -> AgentRead {
+    let c = |k: &str| p.c.get(k).map(|v| unpct(v)).unwrap_or_default();
+    // The image id of a scan travels by reference (host_script::reduce_value).
+    let image_id = match p.c.get("iid").and_then(|v| host_script::value_ref(v)) {
+        Some((h, _)) => texts.get(h).map(|v| unpct(v)).unwrap_or_default(),
+        None => c("iid"),
+    };
+    let labels = host_script::parse_labels(&c("lb"));
+    let probe = match &p.error {
+        Some(e) => Err(e.clone()),
+        None => {
+            let mut text = String::new();
+            let mut missing = None;
+            for l in &p.probe {
+                match host_script::blob_ref(l) {
+                    Some((k, h, _)) => {
+                        match texts.get(h) {
+                            Some(v) => text.push_str(&format!("{k}={v}\n")),
+                            None => {
+                                missing.get_or_insert(format!("the probe's {k} text ({h}) could not be fetched"));
+                            }
+                        }
+                    }
+                    None => {
+                        text.push_str(l);
+                        text.push('\n');
+                    }
+                }
+            }
+            match missing {
+                Some(m) => Err(m),
+                None => ProbeMemo::parse(memo, text),
+            }
+        }
+    };
+    AgentRead {
+        agent: AgentRef { host: host.id.clone(), container_id: c("id"), name: c("name") },
+        image: c("image"),
+        image_id,
+        labels,
+        state: c("st"),
+        restart_count: c("rc").parse().unwrap_or(0),
+        started_at: c("at"),
+        user: c("u"),
+        start_command: c("cmd").lines().map(str::to_string).collect(),
+        layer_changes: p.diff.clone(),
+        boot_warn: p.warn.clone(),
+        probe,
+    }
 }
 
 impl Partial {
@@ -101,55 +194,28 @@ impl AwsFleet {
 
     /// An agent's read from its partial, with the texts put back.
     fn assemble(&self, host: &Host, p: &Partial) -> AgentRead {
-        let c = |k: &str| p.c.get(k).map(|v| unpct(v)).unwrap_or_default();
-        // The image id of a scan travels by reference (host_script::reduce_value).
-        let image_id = match p.c.get("iid").and_then(|v| host_script::value_ref(v)) {
-            Some((h, _)) => self.blobs.lock().unwrap().get(h).map(|v| unpct(v)).unwrap_or_default(),
-            None => c("iid"),
-        };
-        let labels = host_script::parse_labels(&c("lb"));
-        let probe = match &p.error {
-            Some(e) => Err(e.clone()),
-            None => {
-                let blobs = self.blobs.lock().unwrap();
-                let mut text = String::new();
-                let mut missing = None;
-                for l in &p.probe {
-                    match host_script::blob_ref(l) {
-                        Some((k, h, _)) => {
-                            match blobs.get(h) {
-                                Some(v) => text.push_str(&format!("{k}={v}\n")),
-                                None => {
-                                    missing.get_or_insert(format!("the probe's {k} text ({h}) could not be fetched"));
-                                }
-                            }
-                        }
-                        None => {
-                            text.push_str(l);
-                            text.push('\n');
-                        }
-                    }
-                }
-                match missing {
-                    Some(m) => Err(m),
-                    None => crate::probe::parse(&text).map_err(|e| format!("probe output unreadable: {e}")),
-                }
-            }
-        };
-        AgentRead {
-            agent: AgentRef { host: host.id.clone(), container_id: c("id"), name: c("name") },
-            image: c("image"),
-            image_id,
-            labels,
-            state: c("st"),
-            restart_count: c("rc").parse().unwrap_or(0),
-            started_at: c("at"),
-            user: c("u"),
-            start_command: c("cmd").lines().map(str::to_string).collect(),
-            layer_changes: p.diff.clone(),
-            boot_warn: p.warn.clone(),
-            probe,
-        }
+        assemble(host, p, &self.texts_of(std::slice::from_ref(p)), &self.probe_memo)
+    }
+
+    /// The texts `parts` refer to that the console holds (a snapshot: assembling them then
+    /// needs no lock and can run anywhere).
+    fn texts_of(&self, parts: &[Partial]) -> HashMap<String, String> {
+        let blobs = self.blobs.lock().unwrap();
+        parts.iter().flat_map(|p| p.refs()).filter_map(|(h, _)| blobs.get(&h).map(|v| (h, v.clone()))).collect()
+    }
+
+    /// Hand one host's agents on, assembled on the blocking pool: parsing the probe outputs
+    /// is the biggest share of a big scan's own CPU (`perf`, docs/benchmarks.md), and on the
+    /// answers' one task it ran one host after another.
+    fn hand_on(&self, tx: &tokio::sync::mpsc::Sender<HostRead>, host: Host, parts: Vec<Partial>) -> tokio::task::JoinHandle<()> {
+        let texts = self.texts_of(&parts);
+        let (tx, memo) = (tx.clone(), self.probe_memo.clone());
+        tokio::spawn(async move {
+            let h = host.clone();
+            let read = tokio::task::spawn_blocking(move || parts.iter().map(|p| assemble(&h, p, &texts, &memo)).collect());
+            let agents = read.await.map_err(|e| format!("reading this host's answer failed: {e}"));
+            let _ = tx.send(HostRead { host, agents }).await;
+        })
     }
 
     fn scan_item(&self, instance: &str, nonce: &str) -> Item {
@@ -221,14 +287,30 @@ impl AwsFleet {
             }
         }).collect();
         drop(tx);
-        // Each answer read as it comes, while the polls go on.
+        // Each answer read as it comes, while the polls go on; several at once (a listing
+        // brings up to 50, and reading one is mostly CPU on the blocking pool).
         let read_each = async {
             let mut answered: HashSet<String> = HashSet::new();
-            while let Some((cid, inv)) = rx.recv().await {
-                let Some(h) = by_id.get(inv.instance.as_str()) else { continue };
-                answered.insert(inv.instance.clone());
-                let agents = self.read_answer(rc, &cid, h, inv, deadline).await;
-                let _ = out.send(((*h).clone(), agents, cid));
+            let mut reads = futures::stream::FuturesUnordered::new();
+            let mut open = true;
+            loop {
+                tokio::select! {
+                    r = rx.recv(), if open => match r {
+                        Some((cid, inv)) => {
+                            let Some(h) = by_id.get(inv.instance.as_str()).copied() else { continue };
+                            answered.insert(inv.instance.clone());
+                            reads.push(async move {
+                                let agents = self.read_answer(rc, &cid, h, inv, deadline).await;
+                                (h.clone(), agents, cid)
+                            });
+                        }
+                        None => open = false,
+                    },
+                    Some(read) = futures::StreamExt::next(&mut reads), if !reads.is_empty() => {
+                        let _ = out.send(read);
+                    }
+                    else => break,
+                }
             }
             answered
         };
@@ -252,18 +334,19 @@ impl AwsFleet {
     }
 
     /// One host's scan answer: its agents' partials, the texts it carries kept.
-    async fn read_answer(&self, rc: &super::RegionClients, cid: &str, h: &Host, mut inv: InvResult, deadline: Instant) -> Result<Vec<Partial>, String> {
-        let mut parsed = invocation_output(&h.name, &inv);
-        if matches!(host_script::parse_output(&inv.output), Err(host_script::OutputError::Truncated)) && !inv.undelivered() {
+    async fn read_answer(&self, rc: &super::RegionClients, cid: &str, h: &Host, inv: InvResult, deadline: Instant) -> Result<Vec<Partial>, String> {
+        // Unpacking and parsing a thousand answers is CPU: on the blocking pool, side by side.
+        let parse = |inv: InvResult| {
+            let name = h.name.clone();
+            async move { tokio::task::spawn_blocking(move || parse_answer(&name, inv)).await.expect("parsing an answer panicked") }
+        };
+        let (mut inv, mut agents, truncated) = parse(inv).await;
+        if truncated && !inv.undelivered() {
             // Cut at ListCommandInvocations' 2,500 characters: the full 24,000.
             if let Ok(Some(full)) = self.get_invocation(rc, cid, &h.id, deadline).await {
-                inv = full;
-                parsed = invocation_output(&h.name, &inv);
+                (inv, agents, _) = parse(full).await;
             }
         }
-        let agents = parsed.map_err(|e| e.to_string()).and_then(|o| {
-            o.items.iter().map(|i| parse_agents(&i.lines)).collect::<Result<Vec<_>, _>>().map(|v| v.concat())
-        });
         if let Ok(parts) = &agents {
             // An answer read whole carries its texts too (unpacked and checked only while some
             // are new: a fleet's hosts mostly hold the same few).
@@ -549,6 +632,7 @@ impl Fleet for AwsFleet {
         // Texts a host's own answer did not bring (too big for what was left of it): not asked
         // of every later host that names them, but looked for once the round ends.
         let mut elsewhere: HashSet<String> = HashSet::new();
+        let mut handed = Vec::new();
         let stream = async {
             while let Some((host, r, cid)) = answers.recv().await {
                 let parts = match r {
@@ -571,8 +655,7 @@ impl Fleet for AwsFleet {
                     elsewhere.extend(missing.iter().cloned());
                 }
                 if missing.is_empty() {
-                    let agents = parts.iter().map(|p| self.assemble(&host, p)).collect();
-                    let _ = tx.send(HostRead { host, agents: Ok(agents) }).await;
+                    handed.push(self.hand_on(&tx, host, parts));
                 } else {
                     waiting.push((host, region, cid, parts));
                 }
@@ -587,8 +670,7 @@ impl Fleet for AwsFleet {
         let mut rest = Vec::new();
         for (host, region, _, parts) in waiting {
             if known(&parts) {
-                let agents = parts.iter().map(|p| self.assemble(&host, p)).collect();
-                let _ = tx.send(HostRead { host, agents: Ok(agents) }).await;
+                handed.push(self.hand_on(&tx, host, parts));
             } else {
                 rest.push((host, region, parts));
             }
@@ -597,10 +679,10 @@ impl Fleet for AwsFleet {
             let wanted: Vec<Wanted> = rest.iter().map(|(h, r, parts)| (h.clone(), r.clone(), parts.iter().flat_map(|p| p.refs()).collect())).collect();
             self.fetch_blobs(&wanted, &nonce, deadline).await;
             for (host, _, parts) in rest {
-                let agents = parts.iter().map(|p| self.assemble(&host, p)).collect();
-                let _ = tx.send(HostRead { host, agents: Ok(agents) }).await;
+                handed.push(self.hand_on(&tx, host, parts));
             }
         }
+        futures::future::join_all(handed).await;
         Ok(())
     }
 

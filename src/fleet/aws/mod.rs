@@ -96,6 +96,8 @@ pub struct AwsFleet {
     pub(crate) hosts: Mutex<HashMap<String, (String, Host)>>,
     /// Redacted probe texts by content hash (file contents, stderr): fetched once per hash.
     pub(crate) blobs: Mutex<HashMap<String, String>>,
+    /// Probe outputs parsed already (`fleet::ProbeMemo`).
+    pub(crate) probe_memo: Arc<Mutex<fleet::ProbeMemo>>,
     /// Notes for the operator (e.g. a refused DescribeInstanceInformation).
     pub(crate) notes: Mutex<Vec<String>>,
     pub(crate) cancel: tokio::sync::watch::Sender<bool>,
@@ -185,6 +187,7 @@ impl AwsFleet {
             regions,
             hosts: Mutex::new(HashMap::new()),
             blobs: Mutex::new(HashMap::new()),
+            probe_memo: Default::default(),
             notes: Mutex::new(Vec::new()),
             cancel,
             api_slots: Arc::new(tokio::sync::Semaphore::new(16)),

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
 
-use aws_sdk_ssm::types::Target;
+use aws_sdk_ssm::types::{CommandFilter, CommandFilterKey, Target};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -225,11 +225,17 @@ impl AwsFleet {
                 continue;
             }
             listed_half |= half;
+            // The listing at half of a big command reads only the hosts that succeeded (half
+            // the pages): its pages come out of the same quota as the last listing's, which
+            // then waited for tokens (measured, docs/benchmarks.md). A failed host is read by
+            // the next listing (every 5 s, or when all have ended), which lists everything.
+            let only_success = half && want > BIG_LISTING && completed < want;
             last_listing = Instant::now();
             last_completed = completed;
             // Results: pages of 50 with details.
             let mut token: Option<String> = None;
             loop {
+                self.inv_token().await;
                 let page = self
                     .call(deadline, || {
                         rc.ssm
@@ -237,6 +243,7 @@ impl AwsFleet {
                             .command_id(command)
                             .details(true)
                             .max_results(50)
+                            .set_filters(only_success.then(|| vec![success_filter()]))
                             .set_next_token(token.clone())
                             .send()
                     })
@@ -287,6 +294,7 @@ impl AwsFleet {
     /// The full output (24,000 characters) of one invocation; `None` while it does not exist
     /// yet or is still running.
     pub(crate) async fn get_invocation(&self, rc: &RegionClients, command: &str, instance: &str, deadline: Instant) -> Result<Option<InvResult>, FleetError> {
+        self.inv_token().await;
         let r = self
             .call(deadline, || rc.ssm.get_command_invocation().command_id(command).instance_id(instance).send())
             .await;
@@ -326,6 +334,11 @@ impl AwsFleet {
         *backoff = backoff.mul_f64(1.5).min(cap);
         Ok(true)
     }
+}
+
+/// `ListCommandInvocations`' filter for the invocations that succeeded.
+fn success_filter() -> CommandFilter {
+    CommandFilter::builder().key(CommandFilterKey::Status).value("Success").build().expect("key and value are set")
 }
 
 /// A finished invocation's framed output, or the error it stands for.
