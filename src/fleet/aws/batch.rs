@@ -114,6 +114,8 @@ pub(crate) struct Batcher {
     /// little under SSM's quotas.
     send_bucket: Mutex<Bucket>,
     poll_bucket: Mutex<Bucket>,
+    /// ListCommands (SSM: 20/s, burst 40): a scan's progress polls.
+    list_bucket: Mutex<Bucket>,
     /// Fastest answer seen so far (send to a host's terminal status): the first poll waits
     /// for about that long.
     fastest: Mutex<Option<Duration>>,
@@ -127,6 +129,7 @@ impl Default for Batcher {
             queues: Mutex::new(HashMap::new()),
             send_bucket: Mutex::new(Bucket::new(9.5, 18.0)),
             poll_bucket: Mutex::new(Bucket::new(19.0, 36.0)),
+            list_bucket: Mutex::new(Bucket::new(19.0, 36.0)),
             fastest: Mutex::new(None),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
         }
@@ -231,6 +234,12 @@ impl AwsFleet {
     /// waits here for its turn, rather than being throttled and backing off for longer.
     pub(crate) async fn inv_token(&self) {
         acquire(&self.batch.poll_bucket).await;
+    }
+
+    /// A token of our side's bucket for `ListCommands` (a scan's progress polls, every
+    /// command's every 125 ms: many commands at once wait their turn).
+    pub(crate) async fn list_token(&self) {
+        acquire(&self.batch.list_bucket).await;
     }
 
     /// The hashes of the long texts (config files, emitters) the console holds, for a read's
