@@ -238,7 +238,9 @@ impl AwsFleet {
             // the early one read every page, or came at half (measured, docs/benchmarks.md).
             // A failed host is read by the next listing (every 5 s, or when all have ended),
             // which lists everything.
-            let only_success = early && want > BIG_LISTING && completed < want;
+            // Never when every invocation has ended: that listing is the one the "not
+            // targeted" verdict below is drawn from, and it must have read the failures too.
+            let only_success = early && want > BIG_LISTING && completed < want && completed < targets;
             last_listing = Instant::now();
             last_completed = completed;
             // Results: pages of 50 with details.
