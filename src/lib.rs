@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod codex;
+pub mod cpu;
 pub mod diagnose;
 pub mod exit;
 pub mod fleet;

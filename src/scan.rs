@@ -16,7 +16,12 @@ pub struct AgentState {
 
 impl AgentState {
     pub fn from_read(read: AgentRead) -> AgentState {
-        let diagnosis = read.diagnose();
+        Self::from_read_in(read, None)
+    }
+
+    /// [`Self::from_read`], the diagnosis through `memo` when given.
+    pub fn from_read_in(read: AgentRead, memo: Option<&crate::diagnose::DiagnosisMemo>) -> AgentState {
+        let diagnosis = read.diagnose_in(memo);
         AgentState { read, diagnosis }
     }
 
@@ -33,9 +38,14 @@ pub struct HostState {
 
 impl HostState {
     pub fn from_read(r: HostRead) -> HostState {
+        Self::from_read_in(r, None)
+    }
+
+    /// [`Self::from_read`], the diagnoses through `memo` when given.
+    pub fn from_read_in(r: HostRead, memo: Option<&crate::diagnose::DiagnosisMemo>) -> HostState {
         let mut host = r.host;
         let agents = match r.agents {
-            Ok(a) => a.into_iter().map(AgentState::from_read).collect(),
+            Ok(a) => a.into_iter().map(|a| AgentState::from_read_in(a, memo)).collect(),
             Err(e) => {
                 host.reachable = false;
                 host.unreachable_reason.get_or_insert(e);
@@ -240,16 +250,19 @@ pub async fn scan_counting(fleet: &dyn Fleet, mut on_host: impl FnMut(&HostState
     let collect = async {
         let mut got = Vec::new();
         let mut texts = crate::probe::Interner::new();
+        let memo = std::sync::Arc::new(crate::diagnose::DiagnosisMemo::default());
         let mut pending = futures::stream::FuturesUnordered::new();
         let mut open = true;
         loop {
             tokio::select! {
                 r = rx.recv(), if open => match r {
-                    Some(r) => pending.push(tokio::task::spawn_blocking(move || HostState::from_read(r))),
+                    Some(r) => {
+                        let memo = memo.clone();
+                        pending.push(crate::cpu::run(move || HostState::from_read_in(r, Some(&memo))))
+                    }
                     None => open = false,
                 },
-                Some(s) = futures::StreamExt::next(&mut pending), if !pending.is_empty() => {
-                    let mut s = s.expect("diagnosing a host's answer panicked");
+                Some(mut s) = futures::StreamExt::next(&mut pending), if !pending.is_empty() => {
                     s.share_texts(&mut texts);
                     on_host(&s);
                     got.push(s);

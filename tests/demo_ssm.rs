@@ -205,6 +205,10 @@ async fn whole_fleet_scan_goes_by_tag_targets_in_a_few_dozen_calls() {
     assert!(calls["SendCommand"] <= 6, "{calls:?}");
     assert!(calls.get("GetCommandInvocation").copied().unwrap_or(0) <= 20, "{calls:?}");
     assert!(sim.stats.total() < 120, "{calls:?}");
+    whole_fleet_texts_are_shared(&report);
+}
+
+fn whole_fleet_texts_are_shared(report: &codex_fleet::scan::FleetReport) {
     // Equal file contents are one allocation across the fleet's agents (the scan's memory).
     let mut texts: Vec<&codex_fleet::probe::Text> = Vec::new();
     let mut shared = 0;
@@ -252,6 +256,76 @@ async fn a_big_fleets_host_without_an_ssm_agent_is_named_when_the_scan_ends() {
     let why = h.host.unreachable_reason.as_deref().unwrap_or("");
     assert!(why.contains("not targeted"), "not waited for until the deadline: {why}");
     assert_eq!(report.hosts.iter().filter(|h| h.host.reachable).count(), 398, "the others all answered");
+}
+
+/// Selected hosts go out in commands of 50 ids, whose progress is read by one `ListCommands` a
+/// region a poll (every 125 ms), not one a command: eight commands polled each would need
+/// eight calls a poll, past the quota of 20 a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commands_of_50_share_one_progress_call_a_region() {
+    let (s, _) = sim::start(&opts(1500, Some((400, 1)))).unwrap();
+    let mut picked: Vec<String> =
+        s.world.snapshot_hosts().into_iter().filter(|h| h.online && h.ec2_state == "running").map(|h| h.instance_id).collect();
+    picked.sort();
+    picked.truncate(390);
+    let mut o = opts(1500, Some((400, 1)));
+    o.aws.instances = picked.clone();
+    drop(s);
+    let (fleet, sim) = demo_fleet_with_sim(o).await.unwrap();
+    let before = sim.stats.snapshot().get("ListCommands").copied().unwrap_or(0);
+    let t = Instant::now();
+    let report = scan(&fleet, |_| {}).await.unwrap();
+    let took = t.elapsed();
+    assert_eq!(report.hosts.iter().filter(|h| h.host.reachable).count(), 390);
+    let calls = sim.stats.snapshot();
+    let sends = calls["SendCommand"];
+    assert!((8..=10).contains(&sends), "390 hosts in two regions, commands of 50: {calls:?}");
+    let beats = (took.as_millis() / 125) as u64;
+    let list = calls["ListCommands"] - before;
+    // Two regions polled at most once a beat each, and a command asked about alone at most
+    // once (not yet in the shared answer right after it went out).
+    assert!(list <= 2 * (beats + 2) + sends, "{list} ListCommands in {took:?} ({beats} beats): {calls:?}");
+    assert!(list * 2 < sends * beats, "{list} ListCommands in {took:?}: not one a command a beat");
+}
+
+/// `ListCommands` without a command id: the region's commands, newest first, in pages, since
+/// `InvokedAfter`; another region's commands are not in it; an unknown filter is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn list_commands_lists_a_regions_commands_newest_first_in_pages() {
+    let (s, _) = sim::start(&opts(50, Some((8, 1)))).unwrap();
+    let c = client(&s);
+    let west = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(&sim::sdk_config(&s, 1)).region(aws_sdk_ssm::config::Region::new("eu-west-1")).build(),
+    );
+    let host_in = |region: &str| s.world.snapshot_hosts().into_iter().find(|h| h.online && h.region == region && h.ec2_state == "running").unwrap().instance_id;
+    let (east_host, west_host) = (host_in("us-east-2"), host_in("eu-west-1"));
+    let before = std::time::SystemTime::now() - Duration::from_secs(2);
+    let mut east = Vec::new();
+    for _ in 0..3 {
+        east.push(send(&c, std::slice::from_ref(&east_host), script(vec![Item::new("*", "scan")]), "60").await.unwrap());
+    }
+    let west_id = send(&west, std::slice::from_ref(&west_host), script(vec![Item::new("*", "scan")]), "60").await.unwrap();
+    let since = |t: std::time::SystemTime| {
+        aws_sdk_ssm::types::CommandFilter::builder()
+            .key(aws_sdk_ssm::types::CommandFilterKey::InvokedAfter)
+            .value(humantime::format_rfc3339_seconds(t).to_string())
+            .build()
+            .unwrap()
+    };
+    let ids = |o: &aws_sdk_ssm::operation::list_commands::ListCommandsOutput| -> Vec<String> {
+        o.commands().iter().map(|c| c.command_id().unwrap().to_string()).collect()
+    };
+    let first = c.list_commands().filters(since(before)).max_results(2).send().await.unwrap();
+    assert_eq!(ids(&first), [east[2].clone(), east[1].clone()], "newest first, a page of 2");
+    let token = first.next_token().expect("a next page").to_string();
+    let second = c.list_commands().filters(since(before)).max_results(2).next_token(token).send().await.unwrap();
+    assert_eq!(ids(&second), [east[0].clone()]);
+    assert!(second.next_token().is_none());
+    let later = c.list_commands().filters(since(std::time::SystemTime::now() + Duration::from_secs(60))).send().await.unwrap();
+    assert!(ids(&later).is_empty(), "none requested after a minute from now");
+    assert_eq!(ids(&west.list_commands().send().await.unwrap()), [west_id], "a region lists its own commands");
+    let other = aws_sdk_ssm::types::CommandFilter::builder().key(aws_sdk_ssm::types::CommandFilterKey::DocumentName).value("x").build().unwrap();
+    assert!(c.list_commands().filters(other).send().await.is_err(), "an unknown filter is refused");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

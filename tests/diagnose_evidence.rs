@@ -316,3 +316,60 @@ fn layers_the_fix_cannot_override() {
     let d = diagnose(&AgentEvidence { config_text: Some(fixed), probe: Some(&p), requirements_text: Some("allowed_sandbox_modes = [\n"), ..Default::default() });
     assert!(d.evidence(Code::ConfigInvalid).unwrap().starts_with("/etc/codex/requirements.toml line 1"), "{:?}", d.findings);
 }
+
+/// The scan's memo of diagnoses gives each evidence exactly what `diagnose` gives it: evidences
+/// that differ in one field only (the start command, a layer change, the boot log's warning,
+/// one probe step, the config) are each diagnosed as their own, asked for again in any order.
+#[test]
+fn the_memo_gives_each_evidence_its_own_diagnosis() {
+    use codex_fleet::diagnose::DiagnosisMemo;
+    let fe = fixed_emitter();
+    let mut rtm = base();
+    rtm.bwrap = denied(RTM);
+    let mut uidmap = base();
+    uidmap.bwrap = denied(UIDMAP_BWRAP);
+    let mut effective = base();
+    effective.effective = Some(CodexEffective { sandbox_mode: Some("danger-full-access".into()), approval_policy: Some("never".into()), network_access: None });
+    let plain = base();
+    let cmd: Vec<String> = ["sh", "-c", "exec codex --sandbox workspace-write app-server"].map(String::from).to_vec();
+    let layer = vec!["C /usr/local/bin/codex_mcp_config.sh".to_string()];
+    let evidences: Vec<AgentEvidence> = vec![
+        AgentEvidence { config_text: Some(FIXED), probe: Some(&plain), emitter_text: Some(&fe), ..Default::default() },
+        AgentEvidence { config_text: Some(FIXED), probe: Some(&plain), emitter_text: Some(&fe), start_command: &cmd, ..Default::default() },
+        AgentEvidence { config_text: Some(FIXED), probe: Some(&plain), emitter_text: Some(&fe), layer_changes: &layer, ..Default::default() },
+        AgentEvidence { config_text: Some(FIXED), probe: Some(&plain), emitter_text: Some(&fe), boot_warn: Some("WARN codex sandbox check failed"), ..Default::default() },
+        AgentEvidence { config_text: Some(FIXED), probe: Some(&rtm), emitter_text: Some(&fe), ..Default::default() },
+        AgentEvidence { config_text: Some("model = \"o3\"\n"), probe: Some(&rtm), ..Default::default() },
+        AgentEvidence { config_text: Some("model = \"o3\"\n"), probe: Some(&uidmap), ..Default::default() },
+        AgentEvidence { config_text: Some("model = \"o4\"\n"), probe: Some(&uidmap), ..Default::default() },
+        AgentEvidence { config_text: None, probe: Some(&effective), ..Default::default() },
+        AgentEvidence { probe_error: Some("no report"), ..Default::default() },
+    ];
+    let memo = DiagnosisMemo::default();
+    for round in 0..3 {
+        let order: Vec<usize> = if round == 1 { (0..evidences.len()).rev().collect() } else { (0..evidences.len()).collect() };
+        for i in order {
+            assert_eq!(memo.diagnose(&evidences[i]), diagnose(&evidences[i]), "evidence {i}, round {round}");
+        }
+    }
+    assert_eq!(memo.len(), evidences.len(), "one diagnosis kept per distinct evidence");
+    let verdicts: std::collections::HashSet<String> = evidences.iter().map(|e| format!("{:?}", memo.diagnose(e).codes())).collect();
+    assert!(verdicts.len() >= 6, "the evidences are told apart: {verdicts:?}");
+}
+
+/// Past `DiagnosisMemo::MAX` distinct evidences the memo keeps no more and still diagnoses
+/// each one as its own.
+#[test]
+fn the_memo_is_bounded() {
+    use codex_fleet::diagnose::DiagnosisMemo;
+    let p = base();
+    let configs: Vec<String> = (0..DiagnosisMemo::MAX + 5).map(|i| format!("model = \"m{i}\"\nsandbox_mode = \"{}\"\n", if i % 2 == 0 { "read-only" } else { "danger-full-access" })).collect();
+    let memo = DiagnosisMemo::default();
+    for c in &configs {
+        let ev = AgentEvidence { config_text: Some(c), probe: Some(&p), ..Default::default() };
+        assert_eq!(memo.diagnose(&ev), diagnose(&ev));
+    }
+    assert_eq!(memo.len(), DiagnosisMemo::MAX);
+    let last = AgentEvidence { config_text: Some(configs.last().unwrap()), probe: Some(&p), ..Default::default() };
+    assert_eq!(memo.diagnose(&last), diagnose(&last), "not kept, diagnosed again");
+}

@@ -2,14 +2,20 @@
 //! (the AWS backend's boot assertion) can judge a read without knowing the scan.
 
 use super::AgentRead;
-use crate::diagnose::{diagnose, AgentEvidence, Diagnosis};
+use crate::diagnose::{diagnose, AgentEvidence, Diagnosis, DiagnosisMemo};
 
 impl AgentRead {
     /// Diagnose what a backend read: the diagnosis input built from the probe's report, the
     /// start command, the writable layer's changes and the boot log's warning.
     pub fn diagnose(&self) -> Diagnosis {
+        self.diagnose_in(None)
+    }
+
+    /// [`Self::diagnose`], through `memo` when given (a scan's many agents: see
+    /// [`DiagnosisMemo`]).
+    pub fn diagnose_in(&self, memo: Option<&DiagnosisMemo>) -> Diagnosis {
         let r = self;
-    let probe = match &r.probe {
+        let probe = match &r.probe {
             Ok(p) => p,
             Err(e) => return diagnose(&AgentEvidence { probe_error: Some(e), ..Default::default() }),
         };
@@ -24,7 +30,7 @@ impl AgentRead {
                 return diagnose(&AgentEvidence { probe_error: Some(&e), ..Default::default() });
             }
         }
-        diagnose(&AgentEvidence {
+        let ev = AgentEvidence {
             config_text: probe.config.redacted.as_deref(),
             probe: Some(probe),
             probe_error: None,
@@ -40,6 +46,10 @@ impl AgentRead {
             project: probe.project_config.as_ref().and_then(|f| {
                 f.redacted.as_deref().map(|t| (f.path.strip_suffix("/.codex/config.toml").unwrap_or(&f.path), t))
             }),
-        })
+        };
+        match memo {
+            Some(m) => m.diagnose(&ev),
+            None => diagnose(&ev),
+        }
     }
 }

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The outcome of one probe step, in the contract's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// The step succeeded (exit 0).
@@ -34,7 +34,7 @@ impl Outcome {
 
 /// One command the probe ran: its outcome, exit status and the first line(s) of its stderr,
 /// verbatim (after on-host redaction).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub struct Step {
     pub outcome: Outcome,
     /// Exit status; `None` when the tool was absent or the step timed out.
@@ -51,7 +51,7 @@ pub struct Step {
 
 /// A known stderr pattern, matched by the probe (the strings are those codex itself matches;
 /// see shared/facts/codex-sandbox.md). First match wins, in this order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Signature {
     /// `RTM_NEWADDR` / `RTM_NEWLINK`: the netns loopback could not be configured.
@@ -101,7 +101,7 @@ impl Signature {
 }
 
 /// A file the probe hashed: config.toml or the boot emitter.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub struct FileInfo {
     pub path: String,
     /// ok (hashed), absent (no such file), error (unreadable, or no sha256 tool).
@@ -131,7 +131,7 @@ impl FileInfo {
 }
 
 /// A request to `<gitea>/api/v1/version`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub struct Http {
     /// HTTP status; `None` when nothing answered.
     pub status: Option<u16>,
@@ -147,7 +147,7 @@ pub struct Http {
 }
 
 /// What `codex debug prompt-input` said codex will do with the config as it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub struct CodexEffective {
     pub sandbox_mode: Option<String>,
     pub approval_policy: Option<String>,
@@ -155,7 +155,7 @@ pub struct CodexEffective {
 }
 
 /// One codex process of this container (attributed by cgroup), argv redacted on the host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub struct CodexProcess {
     pub pid: u32,
     pub argv: Vec<String>,
@@ -164,7 +164,7 @@ pub struct CodexProcess {
     pub cwd: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub struct ProbeReport {
     /// Output format version the script declared.
     pub format: u32,
@@ -278,7 +278,7 @@ impl SessionStats {
 /// What codex's session records (`$CODEX_HOME/sessions/YYYY/MM/DD/rollout-*.jsonl`) say about
 /// the last 24 hours: evidence of harm, not only of risk. Counts and a time only: the records'
 /// content (prompts, code, command output) never leaves the container.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub struct SessionStats {
     /// The records could not be read (the probe says only that).
     #[serde(default)]

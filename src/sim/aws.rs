@@ -135,6 +135,7 @@ struct Invocation {
 #[derive(Debug, Clone)]
 struct Command {
     id: String,
+    region: String,
     comment: String,
     document: String,
     parameters: Value,
@@ -458,7 +459,7 @@ impl SimAws {
         }
         match op {
             "SendCommand" => self.send_command(region, input),
-            "ListCommands" => self.list_commands(input),
+            "ListCommands" => self.list_commands(region, input),
             "ListCommandInvocations" => self.list_invocations(input),
             "GetCommandInvocation" => self.get_invocation(input),
             "DescribeInstanceInformation" => self.describe_information(region, input),
@@ -588,6 +589,7 @@ impl SimAws {
         let now = Instant::now();
         let cmd = Command {
             id: id.clone(),
+            region: region.to_string(),
             comment,
             document: doc.to_string(),
             parameters: params,
@@ -835,16 +837,45 @@ impl SimAws {
         ok
     }
 
-    fn list_commands(&self, input: &Value) -> Reply {
+    /// One command by id, or the region's commands newest first (SSM's order), in pages of
+    /// `MaxResults` (1-50), narrowed by the `InvokedAfter` filter (an RFC 3339 time).
+    fn list_commands(&self, region: &str, input: &Value) -> Reply {
         let cmds = self.commands.lock().unwrap();
-        let list: Vec<Value> = match input["CommandId"].as_str() {
-            Some(id) => match cmds.get(id) {
-                Some(c) => vec![self.command_json(c)],
-                None => return json_err("InvalidCommandId", "no such command"),
-            },
-            None => self.order.lock().unwrap().iter().rev().take(50).filter_map(|i| cmds.get(i)).map(|c| self.command_json(c)).collect(),
-        };
-        json_ok(json!({ "Commands": list }))
+        if let Some(id) = input["CommandId"].as_str() {
+            return match cmds.get(id) {
+                Some(c) => json_ok(json!({ "Commands": [self.command_json(c)] })),
+                None => json_err("InvalidCommandId", "no such command"),
+            };
+        }
+        let max = input["MaxResults"].as_u64().unwrap_or(50) as usize;
+        if !(1..=50).contains(&max) {
+            return json_err("ValidationException", "MaxResults: Member must have value less than or equal to 50");
+        }
+        let mut after: Option<SystemTime> = None;
+        for f in input["Filters"].as_array().into_iter().flatten() {
+            match (f["key"].as_str(), f["value"].as_str()) {
+                (Some("InvokedAfter"), Some(v)) if after.is_none() => match humantime::parse_rfc3339_weak(v) {
+                    Ok(t) => after = Some(t),
+                    Err(_) => return json_err("InvalidFilterValue", &format!("InvokedAfter {v:?} is not a time")),
+                },
+                (Some(k), _) => return json_err("InvalidFilterKey", &format!("filter {k} is not simulated (or given twice)")),
+                (None, _) => return json_err("ValidationException", "a filter without a key"),
+            }
+        }
+        let order = self.order.lock().unwrap();
+        let all: Vec<&Command> = order
+            .iter()
+            .rev()
+            .filter_map(|i| cmds.get(i))
+            .filter(|c| c.region == region && after.is_none_or(|a| c.requested >= a))
+            .collect();
+        let start: usize = input["NextToken"].as_str().and_then(|t| t.parse().ok()).unwrap_or(0);
+        let list: Vec<Value> = all.iter().skip(start).take(max).map(|c| self.command_json(c)).collect();
+        let mut out = json!({ "Commands": list });
+        if start + max < all.len() {
+            out["NextToken"] = json!((start + max).to_string());
+        }
+        json_ok(out)
     }
 
     fn plugin_output(r: &Option<ScriptResult>) -> String {

@@ -93,11 +93,24 @@ impl Bucket {
     fn new(rate: f64, burst: f64) -> Bucket {
         Bucket { rate, burst, tokens: burst, at: Instant::now() }
     }
-    /// Take a token now, or say how long until one is there.
-    fn take(&mut self) -> Option<Duration> {
+    fn refill(&mut self) {
         let now = Instant::now();
         self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
         self.at = now;
+    }
+    /// Take a token now only if more than `keep` stay for the calls that must not wait.
+    fn take_spare(&mut self, keep: usize) -> bool {
+        self.refill();
+        if self.tokens >= keep as f64 + 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+    /// Take a token now, or say how long until one is there.
+    fn take(&mut self) -> Option<Duration> {
+        self.refill();
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             None
@@ -121,6 +134,9 @@ pub(crate) struct Batcher {
     fastest: Mutex<Option<Duration>>,
     /// Commands sent whose answers are not all in (their answers bring more operations).
     in_flight: std::sync::atomic::AtomicUsize,
+    /// Scan commands (of shared-progress groups, every region) whose last listing is still to
+    /// come: an early listing leaves a token for each.
+    pub(crate) owed: std::sync::atomic::AtomicUsize,
 }
 
 impl Default for Batcher {
@@ -132,6 +148,7 @@ impl Default for Batcher {
             list_bucket: Mutex::new(Bucket::new(19.0, 36.0)),
             fastest: Mutex::new(None),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
+            owed: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 }
@@ -234,6 +251,12 @@ impl AwsFleet {
     /// waits here for its turn, rather than being throttled and backing off for longer.
     pub(crate) async fn inv_token(&self) {
         acquire(&self.batch.poll_bucket).await;
+    }
+
+    /// A token of the same bucket as [`Self::inv_token`], now, but only if `keep` stay: for a
+    /// call worth making only with tokens to spare (an early listing).
+    pub(crate) fn spare_inv_token(&self, keep: usize) -> bool {
+        self.batch.poll_bucket.lock().unwrap().take_spare(keep)
     }
 
     /// A token of our side's bucket for `ListCommands` (a scan's progress polls, every

@@ -2,7 +2,7 @@
 //!
 //! A scan is one command round trip, whatever the fleet's size:
 //! 1. one `scan` command per region (by `Targets` when the whole tagged fleet is scanned, else
-//!    by <= 50 ids): each host lists its codex containers, inspects them, runs the probe as the
+//!    by <= 50 ids, their progress read by one shared call a region): each host lists its codex containers, inspects them, runs the probe as the
 //!    agent user and prints a gzip+base64-framed summary in which every free-text item (file
 //!    contents, stderr) is replaced by `@HASH:LEN`, kept on the host. 8 agents fit the 2,500
 //!    characters `ListCommandInvocations` returns per host, so the results of 50 hosts come in
@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::host_script::{self, kv, unpct, Item, ItemOutput, Payload};
-use super::ssm::{invocation_output, Dest, InvResult, SendSpec};
+use super::ssm::{invocation_output, Dest, InvResult, Owed, SendSpec, SharedProgress};
 use super::AwsFleet;
 use crate::fleet::{
     AgentRead, AgentRef, BackupRequest, Fleet, FleetError, Host, HostRead, LockKey, LockOutcome, RestoreRequest, VerifyReport,
@@ -54,10 +54,13 @@ fn parse_answer(name: &str, inv: InvResult) -> (InvResult, Result<Vec<Partial>, 
     (inv, agents, truncated)
 }
 
-/// Probe outputs already parsed, by their whole text (texts put back): a fleet's agents are
-/// mostly replicas whose probes answer alike, and parsing each again (percent-decoding its
-/// emitter and config) was the biggest share of a big scan's own CPU (`perf`,
-/// docs/benchmarks.md). Whole-text keys: an agent never gets another agent's report.
+/// Probe outputs already parsed, by the output as the host sent it (its long texts named by
+/// content hash, `KEY=@HASH:LEN`, each checked against its content when it arrived, so equal
+/// keys are equal outputs): a fleet's agents are mostly replicas whose probes answer alike,
+/// and parsing each again (percent-decoding its emitter and config) was the biggest share of a
+/// big scan's own CPU (`perf`, docs/benchmarks.md); putting the texts back only to look the
+/// output up was a fifth of what was left (measured). An agent never gets another agent's
+/// report unless their outputs are equal.
 #[derive(Default)]
 pub(crate) struct ProbeMemo(HashMap<String, Result<crate::probe::ProbeReport, String>>);
 
@@ -66,16 +69,18 @@ pub(crate) struct ProbeMemo(HashMap<String, Result<crate::probe::ProbeReport, St
 const PROBE_MEMO_MAX: usize = 256;
 
 impl ProbeMemo {
-    fn parse(memo: &Mutex<ProbeMemo>, text: String) -> Result<crate::probe::ProbeReport, String> {
-        if let Some(r) = memo.lock().unwrap().0.get(&text) {
+    /// The report of the output `key` stands for; `text` puts it back whole (only when it
+    /// was not parsed before).
+    fn parse(memo: &Mutex<ProbeMemo>, key: String, text: impl FnOnce() -> String) -> Result<crate::probe::ProbeReport, String> {
+        if let Some(r) = memo.lock().unwrap().0.get(&key) {
             return r.clone();
         }
-        let r = crate::probe::parse(&text).map_err(|e| format!("probe output unreadable: {e}"));
+        let r = crate::probe::parse(&text()).map_err(|e| format!("probe output unreadable: {e}"));
         let mut m = memo.lock().unwrap();
         if m.0.len() >= PROBE_MEMO_MAX {
             m.0.clear();
         }
-        m.0.insert(text, r.clone());
+        m.0.insert(key, r.clone());
         r
     }
 }
@@ -92,27 +97,24 @@ fn assemble(host: &Host, p: &Partial, texts: &HashMap<String, String>, memo: &Mu
     let probe = match &p.error {
         Some(e) => Err(e.clone()),
         None => {
-            let mut text = String::new();
-            let mut missing = None;
-            for l in &p.probe {
-                match host_script::blob_ref(l) {
-                    Some((k, h, _)) => {
-                        match texts.get(h) {
-                            Some(v) => text.push_str(&format!("{k}={v}\n")),
-                            None => {
-                                missing.get_or_insert(format!("the probe's {k} text ({h}) could not be fetched"));
+            let missing = p.probe.iter().filter_map(|l| host_script::blob_ref(l)).find(|(_, h, _)| !texts.contains_key(*h));
+            match missing {
+                Some((k, h, _)) => Err(format!("the probe's {k} text ({h}) could not be fetched")),
+                None => ProbeMemo::parse(memo, p.probe.join("\n"), || {
+                    let mut text = String::new();
+                    for l in &p.probe {
+                        match host_script::blob_ref(l).and_then(|(k, h, _)| texts.get(h).map(|v| (k, v))) {
+                            Some((k, v)) => {
+                                text.push_str(k);
+                                text.push('=');
+                                text.push_str(v);
                             }
+                            None => text.push_str(l),
                         }
-                    }
-                    None => {
-                        text.push_str(l);
                         text.push('\n');
                     }
-                }
-            }
-            match missing {
-                Some(m) => Err(m),
-                None => ProbeMemo::parse(memo, text),
+                    text
+                }),
             }
         }
     };
@@ -212,7 +214,7 @@ impl AwsFleet {
         let (tx, memo) = (tx.clone(), self.probe_memo.clone());
         tokio::spawn(async move {
             let h = host.clone();
-            let read = tokio::task::spawn_blocking(move || parts.iter().map(|p| assemble(&h, p, &texts, &memo)).collect());
+            let read = tokio::spawn(crate::cpu::run(move || parts.iter().map(|p| assemble(&h, p, &texts, &memo)).collect()));
             let agents = read.await.map_err(|e| format!("reading this host's answer failed: {e}"));
             let _ = tx.send(HostRead { host, agents }).await;
         })
@@ -262,6 +264,8 @@ impl AwsFleet {
             }
         }
         let by_id: HashMap<&str, &Host> = hosts.iter().map(|h| (h.id.as_str(), h)).collect();
+        let shared = (dests.len() > 1).then(SharedProgress::new);
+        let shared = shared.as_ref();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, InvResult)>();
         let runs: Vec<_> = dests.into_iter().map(|dest| {
             let expect: HashSet<String> = match &dest {
@@ -279,8 +283,9 @@ impl AwsFleet {
             };
             let tx = tx.clone();
             async move {
+                let _owed = shared.map(|_| Owed::new(&self.batch.owed));
                 let r = match self.send(rc, &spec, deadline).await {
-                    Ok(id) => self.poll_many(rc, &id, Some(&expect), deadline, |r| drop(tx.send((id.clone(), r)))).await,
+                    Ok(id) => self.poll_many(rc, &id, Some(&expect), shared, deadline, |r| drop(tx.send((id.clone(), r)))).await,
                     Err(e) => Err(e),
                 };
                 (expect, r)
@@ -338,7 +343,7 @@ impl AwsFleet {
         // Unpacking and parsing a thousand answers is CPU: on the blocking pool, side by side.
         let parse = |inv: InvResult| {
             let name = h.name.clone();
-            async move { tokio::task::spawn_blocking(move || parse_answer(&name, inv)).await.expect("parsing an answer panicked") }
+            async move { crate::cpu::run(move || parse_answer(&name, inv)).await }
         };
         let (mut inv, mut agents, truncated) = parse(inv).await;
         if truncated && !inv.undelivered() {
@@ -457,7 +462,7 @@ impl AwsFleet {
                     };
                     let expect: HashSet<String> = chunk.iter().map(|(h, _)| h.id.clone()).collect();
                     let mut got = Vec::new();
-                    match self.poll_many(rc, &cid, Some(&expect), deadline, |r| got.push(r)).await {
+                    match self.poll_many(rc, &cid, Some(&expect), None, deadline, |r| got.push(r)).await {
                         Ok(missing) if !missing.is_empty() => {
                             self.note(format!("scan details in {region}: no answer from {} before the deadline", missing.join(", ")))
                         }
@@ -633,33 +638,81 @@ impl Fleet for AwsFleet {
         // of every later host that names them, but looked for once the round ends.
         let mut elsewhere: HashSet<String> = HashSet::new();
         let mut handed = Vec::new();
+        let unseen = |parts: &[Partial]| -> Vec<String> {
+            let b = self.blobs.lock().unwrap();
+            parts.iter().flat_map(|p| p.refs()).filter(|(h, _)| !b.contains_key(h)).map(|(h, _)| h).collect()
+        };
         let stream = async {
-            while let Some((host, r, cid)) = answers.recv().await {
-                let parts = match r {
-                    Err(e) => {
-                        let _ = tx.send(HostRead { host, agents: Err(e) }).await;
-                        continue;
+            // Texts being read from a host's answer right now, and the hosts waiting for them:
+            // a read goes on beside the stream (one `GetCommandInvocation`, a token to wait
+            // for), so the hosts after it, whose texts are known, go on meanwhile (a dozen
+            // reads one after another held the stream ~0.2 s: measured).
+            let mut fetching: HashSet<String> = HashSet::new();
+            let mut parked: Vec<(Host, String, String, Vec<Partial>)> = Vec::new();
+            let mut reads = futures::stream::FuturesUnordered::new();
+            let mut open = true;
+            loop {
+                tokio::select! {
+                    r = answers.recv(), if open => {
+                        let Some((host, r, cid)) = r else {
+                            open = false;
+                            continue;
+                        };
+                        let parts = match r {
+                            Err(e) => {
+                                let _ = tx.send(HostRead { host, agents: Err(e) }).await;
+                                continue;
+                            }
+                            Ok(parts) => parts,
+                        };
+                        let missing = unseen(&parts);
+                        if missing.is_empty() {
+                            handed.push(self.hand_on(&tx, host, parts));
+                            continue;
+                        }
+                        let region = region_of(&host.id);
+                        let new: Vec<String> = missing.iter().filter(|h| !elsewhere.contains(*h) && !fetching.contains(*h)).cloned().collect();
+                        if !cid.is_empty() && !new.is_empty() {
+                            fetching.extend(new.iter().cloned());
+                            let refs: Vec<(String, usize)> = parts.iter().flat_map(|p| p.refs()).collect();
+                            let w = (host.clone(), region.clone(), cid.clone(), refs);
+                            reads.push(async move {
+                                self.read_texts(std::slice::from_ref(&w), deadline).await;
+                                new
+                            });
+                        }
+                        if missing.iter().any(|h| fetching.contains(h)) {
+                            parked.push((host, region, cid, parts));
+                        } else {
+                            waiting.push((host, region, cid, parts));
+                        }
                     }
-                    Ok(parts) => parts,
-                };
-                let region = region_of(&host.id);
-                let refs: Vec<(String, usize)> = parts.iter().flat_map(|p| p.refs()).collect();
-                let unseen = |refs: &[(String, usize)]| -> Vec<String> {
-                    let b = self.blobs.lock().unwrap();
-                    refs.iter().filter(|(h, _)| !b.contains_key(h)).map(|(h, _)| h.clone()).collect()
-                };
-                let mut missing = unseen(&refs);
-                if !cid.is_empty() && missing.iter().any(|h| !elsewhere.contains(h)) {
-                    self.read_texts(&[(host.clone(), region.clone(), cid.clone(), refs.clone())], deadline).await;
-                    missing = unseen(&refs);
-                    elsewhere.extend(missing.iter().cloned());
-                }
-                if missing.is_empty() {
-                    handed.push(self.hand_on(&tx, host, parts));
-                } else {
-                    waiting.push((host, region, cid, parts));
+                    Some(asked) = futures::StreamExt::next(&mut reads), if !reads.is_empty() => {
+                        // What the host's own answer did not bring is not asked of every later
+                        // host that names it, but looked for once the round ends.
+                        let known = self.blobs.lock().unwrap();
+                        for h in asked {
+                            fetching.remove(&h);
+                            if !known.contains_key(&h) {
+                                elsewhere.insert(h);
+                            }
+                        }
+                        drop(known);
+                        for (host, region, cid, parts) in std::mem::take(&mut parked) {
+                            let missing = unseen(&parts);
+                            if missing.is_empty() {
+                                handed.push(self.hand_on(&tx, host, parts));
+                            } else if missing.iter().any(|h| fetching.contains(h)) {
+                                parked.push((host, region, cid, parts));
+                            } else {
+                                waiting.push((host, region, cid, parts));
+                            }
+                        }
+                    }
+                    else => break,
                 }
             }
+            waiting.append(&mut parked);
         };
         tokio::join!(futures::future::join_all(rounds), stream);
         if !waiting.is_empty() {

@@ -4,7 +4,8 @@
 //!   `MaxConcurrency`/`MaxErrors` chosen by the console; everything else by `InstanceIds`, at
 //!   most 50 per call. Changes only ever go to planned instance ids.
 //! - Right after SendCommand, `InvocationDoesNotExist` (and an empty listing) means "not yet".
-//! - Polling backs off; progress is read from `ListCommands` (one call) and the results from
+//! - Polling backs off; progress is read from `ListCommands` (one call a command, or one for
+//!   a region's commands that run side by side) and the results from
 //!   `ListCommandInvocations` with details (50 hosts a page, 2,500 characters each); output
 //!   whose framing shows it was cut is fetched again with `GetCommandInvocation` (24,000).
 //! - Throttling: the SDK's adaptive retry first, then our own backoff until the deadline, and
@@ -98,6 +99,53 @@ fn joined(stdout: &str, stderr: &str) -> String {
 
 /// Hosts above which a command's results are listed when complete rather than at every poll.
 const BIG_LISTING: i64 = 200;
+
+/// The progress of a region's commands that run side by side (a scan of selected hosts goes
+/// out in commands of 50), read for all of them by one `ListCommands` call a poll instead of
+/// one call a command: the quota (20 a second) would not let twenty commands be polled every
+/// 125 ms.
+pub(crate) struct SharedProgress {
+    /// `InvokedAfter`: a while before the commands went out (SSM's clock is not ours).
+    since: String,
+    /// The last answer: when its call went out, and each command's (completed, targets).
+    last: tokio::sync::Mutex<Option<(Instant, HashMap<String, (i64, i64)>)>>,
+}
+
+impl SharedProgress {
+    pub(crate) fn new() -> SharedProgress {
+        let since = std::time::SystemTime::now() - Duration::from_secs(600);
+        SharedProgress { since: humantime::format_rfc3339_seconds(since).to_string(), last: tokio::sync::Mutex::new(None) }
+    }
+}
+
+/// A command of a shared group counted in the fleet's listings owed (the commands of every
+/// region whose last listing is still to come: the listing tokens an early listing must leave)
+/// from before it is sent until it is done with, however that ends.
+pub(crate) struct Owed<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Owed<'a> {
+    pub(crate) fn new(owed: &'a std::sync::atomic::AtomicUsize) -> Owed<'a> {
+        owed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Owed(owed)
+    }
+}
+
+impl Drop for Owed<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Listing tokens an early listing leaves, besides one for each command still to be listed
+/// last: the texts' `GetCommandInvocation`s.
+const TEXT_TOKENS: usize = 8;
+
+/// An answer of the shared progress call younger than this serves every command polling now
+/// (they poll on the same beat, a few milliseconds apart).
+const SHARED_FRESH: Duration = Duration::from_millis(40);
+/// Pages of the shared call (50 commands each) read before the commands not in them are
+/// polled one by one (other users' commands in the region).
+const SHARED_PAGES: usize = 4;
 /// Progress (`ListCommands`, one call a command, its own quota of 20 a second, taken through
 /// our own bucket) is polled every [`FAST_POLL`] for the first [`FAST_POLL_FOR`] of a command,
 /// then backs off 1.5x up to 3 s: a command's hosts answer within about one latency, over
@@ -106,6 +154,12 @@ const BIG_LISTING: i64 = 200;
 /// starting up to 0.25 s late, measured).
 const FAST_POLL: Duration = Duration::from_millis(125);
 const FAST_POLL_FOR: Duration = Duration::from_secs(10);
+/// Once nine in ten of a command's hosts have answered, its progress is polled every
+/// [`NEAR_END_POLL`] for up to [`NEAR_END_FOR`]: the last answers are due within a few tens of
+/// milliseconds, and at 125 ms the poll that saw them came ~60 ms after them on average (the
+/// last listing waited for it: measured); the quota's burst pays for the faster beat.
+const NEAR_END_POLL: Duration = Duration::from_millis(50);
+const NEAR_END_FOR: Duration = Duration::from_secs(1);
 
 impl AwsFleet {
     /// Call an API with our own throttling cap and backoff on top of the SDK's retries.
@@ -182,6 +236,7 @@ impl AwsFleet {
         rc: &RegionClients,
         command: &str,
         expect: Option<&HashSet<String>>,
+        shared: Option<&SharedProgress>,
         deadline: Instant,
         mut on_done: impl FnMut(InvResult),
     ) -> Result<Vec<String>, FleetError> {
@@ -195,8 +250,18 @@ impl AwsFleet {
         let mut last_listing = Instant::now();
         let mut listed_early = false;
         let mut target_count: Option<i64>;
+        // When nine in ten of the hosts waited for had answered.
+        let mut near_end: Option<Instant> = None;
+        // Hosts completed at the last listing of a shared group's command.
+        let mut listed_at = 0i64;
         loop {
-            let cap = if sent.elapsed() < FAST_POLL_FOR { FAST_POLL } else { Duration::from_secs(3) };
+            let cap = if near_end.is_some_and(|t| t.elapsed() < NEAR_END_FOR) {
+                NEAR_END_POLL
+            } else if sent.elapsed() < FAST_POLL_FOR {
+                FAST_POLL
+            } else {
+                Duration::from_secs(3)
+            };
             if !self.next_poll(rc, command, deadline, polled, &mut backoff, cap).await? {
                 let missing = match expect {
                     Some(e) => e.iter().filter(|i| !done.contains(*i)).cloned().collect(),
@@ -204,17 +269,26 @@ impl AwsFleet {
                 };
                 return Ok(missing);
             }
-            // Progress: one cheap call (its own quota, 20 a second: our bucket's turn first).
-            self.list_token().await;
             polled = Instant::now();
-            let lc = self.call(deadline, || rc.ssm.list_commands().command_id(command).send()).await;
-            let (completed, targets) = match lc {
-                Ok(o) => match o.commands().first() {
-                    Some(c) => (c.completed_count() as i64, c.target_count() as i64),
-                    None => continue, // not visible yet
-                },
-                Err(e) if code_of(&e).as_deref() == Some("InvalidCommandId") => continue, // eventual consistency
-                Err(e) => return Err(super::ec2::sdk_error("ListCommands", e)),
+            let counts = match shared {
+                Some(p) => self.shared_counts(rc, p, command, deadline).await,
+                None => None,
+            };
+            let (completed, targets) = match counts {
+                Some(c) => c,
+                None => {
+                    // Progress: one cheap call (its own quota, 20 a second: our bucket's turn first).
+                    self.list_token().await;
+                    let lc = self.call(deadline, || rc.ssm.list_commands().command_id(command).send()).await;
+                    match lc {
+                        Ok(o) => match o.commands().first() {
+                            Some(c) => (c.completed_count() as i64, c.target_count() as i64),
+                            None => continue, // not visible yet
+                        },
+                        Err(e) if code_of(&e).as_deref() == Some("InvalidCommandId") => continue, // eventual consistency
+                        Err(e) => return Err(super::ec2::sdk_error("ListCommands", e)),
+                    }
+                }
             };
             target_count = Some(targets);
             if completed <= last_completed {
@@ -227,11 +301,33 @@ impl AwsFleet {
             // is made once a third of the hosts have answered, so that their answers (and the
             // texts they name) are read and diagnosed while the rest still run; early enough
             // that the quota has refilled for the last listing (at half it had not: measured).
+            // A command of a shared group (one page each, up to twenty side by side) is listed
+            // early only with tokens to spare: one left for the last listing of every such
+            // command, and a few for the texts (listed at every poll, the group's pages outran
+            // the quota and the last listings waited for tokens: measured); and only once a
+            // fifth of its hosts have answered since its last listing.
             let want = expect.map(|e| e.len() as i64).unwrap_or(targets);
-            let early = !listed_early && completed * 3 >= want && 2 * ((want + 49) / 50) <= 40;
-            if want > BIG_LISTING && completed < want && last_listing.elapsed() < Duration::from_secs(5) && !early {
+            // Every invocation SSM made has ended (a host it did not target never will).
+            let ended = completed >= want || (targets > 0 && completed >= targets);
+            if near_end.is_none() && !ended && completed * 10 >= want * 9 {
+                near_end = Some(Instant::now());
+            }
+            let mut have_token = false;
+            let early = match shared {
+                _ if ended => false,
+                Some(_) => {
+                    (completed - listed_at) * 5 >= want
+                        && {
+                            have_token = self.spare_inv_token(self.batch.owed.load(std::sync::atomic::Ordering::Relaxed) + TEXT_TOKENS);
+                            have_token
+                        }
+                }
+                None => !listed_early && completed * 3 >= want && 2 * ((want + 49) / 50) <= 40,
+            };
+            if (want > BIG_LISTING || shared.is_some()) && !ended && last_listing.elapsed() < Duration::from_secs(5) && !early {
                 continue;
             }
+            listed_at = completed;
             listed_early |= early;
             // The early listing of a big command reads only the hosts that succeeded: its pages
             // come out of the same quota as the last listing's, which waited for tokens when
@@ -246,7 +342,9 @@ impl AwsFleet {
             // Results: pages of 50 with details.
             let mut token: Option<String> = None;
             loop {
-                self.inv_token().await;
+                if !std::mem::take(&mut have_token) {
+                    self.inv_token().await;
+                }
                 let page = self
                     .call(deadline, || {
                         rc.ssm
@@ -302,6 +400,43 @@ impl AwsFleet {
         }
     }
 
+    /// `command`'s (completed, targets) from the region's shared progress call: the last
+    /// answer when it is fresh, else one call (`ListCommands` of the region since the group
+    /// went out, its pages until every command asked about is found). `None` when the command
+    /// is not in it (not visible yet, or past the pages read) or the call failed: the caller
+    /// asks for that command alone.
+    async fn shared_counts(&self, rc: &RegionClients, p: &SharedProgress, command: &str, deadline: Instant) -> Option<(i64, i64)> {
+        let mut last = p.last.lock().await;
+        if let Some((at, counts)) = last.as_ref() {
+            if at.elapsed() < SHARED_FRESH {
+                return counts.get(command).copied();
+            }
+        }
+        let at = Instant::now();
+        let mut counts = HashMap::new();
+        let mut token: Option<String> = None;
+        for _ in 0..SHARED_PAGES {
+            self.list_token().await;
+            let filter = CommandFilter::builder().key(CommandFilterKey::InvokedAfter).value(p.since.clone()).build().expect("key and value are set");
+            let page = self
+                .call(deadline, || rc.ssm.list_commands().filters(filter.clone()).max_results(50).set_next_token(token.clone()).send())
+                .await
+                .ok()?;
+            for c in page.commands() {
+                if let Some(id) = c.command_id() {
+                    counts.insert(id.to_string(), (c.completed_count() as i64, c.target_count() as i64));
+                }
+            }
+            token = page.next_token().map(str::to_string);
+            if token.is_none() || counts.contains_key(command) {
+                break;
+            }
+        }
+        let mine = counts.get(command).copied();
+        *last = Some((at, counts));
+        mine
+    }
+
     /// The full output (24,000 characters) of one invocation; `None` while it does not exist
     /// yet or is still running.
     pub(crate) async fn get_invocation(&self, rc: &RegionClients, command: &str, instance: &str, deadline: Instant) -> Result<Option<InvResult>, FleetError> {
@@ -341,6 +476,7 @@ impl AwsFleet {
             self.cancel_command(rc, command).await;
             return Ok(false);
         }
+        *backoff = (*backoff).min(cap);
         tokio::time::sleep((polled + *backoff).saturating_duration_since(now).min(deadline - now)).await;
         *backoff = backoff.mul_f64(1.5).min(cap);
         Ok(true)
