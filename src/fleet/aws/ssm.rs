@@ -296,7 +296,8 @@ impl AwsFleet {
             }
             // Every listing reads every page (one call per 50 hosts, 20 a second): a big
             // command is listed once the hosts it waits for have all completed, or every 5 s
-            // for what came in meanwhile (a slow or silent host), not at every poll.
+            // or more (`relist_every`) for what came in meanwhile (a slow or silent host), not
+            // at every poll.
             // When two whole listings fit in SSM's burst (40 pages: up to 1,000 hosts), one more
             // is made once a third of the hosts have answered, so that their answers (and the
             // texts they name) are read and diagnosed while the rest still run; early enough
@@ -324,7 +325,7 @@ impl AwsFleet {
                 }
                 None => !listed_early && completed * 3 >= want && 2 * ((want + 49) / 50) <= 40,
             };
-            if (want > BIG_LISTING || shared.is_some()) && !ended && last_listing.elapsed() < Duration::from_secs(5) && !early {
+            if (want > BIG_LISTING || shared.is_some()) && !ended && last_listing.elapsed() < relist_every(want) && !early {
                 continue;
             }
             listed_at = completed;
@@ -483,6 +484,16 @@ impl AwsFleet {
     }
 }
 
+/// How often a command still waiting for some hosts is listed whole for the answers that came
+/// in meanwhile: every 5 s, or every two listings' worth of quota (19 pages a second) when
+/// that is longer: a 10,000-host command's listing is 200 pages, ~10 s of quota, and listing
+/// it every 5 s made the scan wait for one more whole listing at its end (measured: 26 s
+/// instead of 16 s).
+fn relist_every(hosts: i64) -> Duration {
+    let pages = (hosts.max(0) as u64).div_ceil(50);
+    Duration::from_secs(5).max(Duration::from_secs_f64(2.0 * pages as f64 / 19.0))
+}
+
 /// `ListCommandInvocations`' filter for the invocations that succeeded.
 fn success_filter() -> CommandFilter {
     CommandFilter::builder().key(CommandFilterKey::Status).value("Success").build().expect("key and value are set")
@@ -506,5 +517,18 @@ pub(crate) fn invocation_output(host: &str, r: &InvResult) -> Result<HostOutput,
                 _ => Err(FleetError::Other(format!("{host}: SSM {} ({}, exit {}): {e}; output: {tail}", r.status, r.detail, r.rc))),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_big_command_is_listed_again_no_sooner_than_two_listings_of_quota() {
+        assert_eq!(relist_every(50), Duration::from_secs(5));
+        assert_eq!(relist_every(1_000), Duration::from_secs(5), "20 pages: the quota refills in ~1 s");
+        let big = relist_every(10_000);
+        assert!(big > Duration::from_secs(20) && big < Duration::from_secs(22), "200 pages: {big:?}");
     }
 }
