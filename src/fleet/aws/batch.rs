@@ -153,11 +153,12 @@ impl Default for Batcher {
     }
 }
 
-/// One command counted in flight until its polling ends, however it ends.
-struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+/// One command counted (in flight; owed its last listing) until its polling ends, however it
+/// ends.
+pub(crate) struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
 
 impl<'a> InFlight<'a> {
-    fn count(n: &'a std::sync::atomic::AtomicUsize) -> InFlight<'a> {
+    pub(crate) fn count(n: &'a std::sync::atomic::AtomicUsize) -> InFlight<'a> {
         n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         InFlight(n)
     }

@@ -23,7 +23,8 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::host_script::{self, kv, unpct, Item, ItemOutput, Payload};
-use super::ssm::{invocation_output, Dest, InvResult, Owed, SendSpec, SharedProgress};
+use super::batch::InFlight;
+use super::ssm::{invocation_output, Dest, InvResult, SendSpec, SharedProgress};
 use super::AwsFleet;
 use crate::fleet::{
     AgentRead, AgentRef, BackupRequest, Fleet, FleetError, Host, HostRead, LockKey, LockOutcome, RestoreRequest, VerifyReport,
@@ -283,7 +284,8 @@ impl AwsFleet {
             };
             let tx = tx.clone();
             async move {
-                let _owed = shared.map(|_| Owed::new(&self.batch.owed));
+                // Owed its last listing from before it is sent (see `Batcher::owed`).
+                let _owed = shared.map(|_| InFlight::count(&self.batch.owed));
                 let r = match self.send(rc, &spec, deadline).await {
                     Ok(id) => self.poll_many(rc, &id, Some(&expect), shared, deadline, |r| drop(tx.send((id.clone(), r)))).await,
                     Err(e) => Err(e),

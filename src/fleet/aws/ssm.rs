@@ -118,24 +118,6 @@ impl SharedProgress {
     }
 }
 
-/// A command of a shared group counted in the fleet's listings owed (the commands of every
-/// region whose last listing is still to come: the listing tokens an early listing must leave)
-/// from before it is sent until it is done with, however that ends.
-pub(crate) struct Owed<'a>(&'a std::sync::atomic::AtomicUsize);
-
-impl<'a> Owed<'a> {
-    pub(crate) fn new(owed: &'a std::sync::atomic::AtomicUsize) -> Owed<'a> {
-        owed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Owed(owed)
-    }
-}
-
-impl Drop for Owed<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
 /// Listing tokens an early listing leaves, besides one for each command still to be listed
 /// last: the texts' `GetCommandInvocation`s.
 const TEXT_TOKENS: usize = 8;
