@@ -6,8 +6,8 @@
 # Operations (CFH_<n>_OP), fields (CFH_<n>_F_<NAME>):
 #   scan    FILTER AGENT_USER GITEA NONCE   list codex containers, inspect, probe, diff, boot WARN
 #   blobs   NONCE HASHES                    texts a scan kept by hash: `b HASH VALUE`, or `m HASH` when not kept
-#   read    CONTAINER AGENT_USER GITEA [KNOWN]  one container, full probe (files); a text whose
-#                                           hash is in KNOWN (the console holds it) as `@HASH:LEN`
+#   read    CONTAINER AGENT_USER GITEA NONCE [KNOWN]  one container, full probe (files); a text
+#                                           whose hash is in KNOWN (the console holds it) as `@HASH:LEN`
 #   backup  CONTAINER PATH RUN              agent-ops.sh backup, in the container
 #   write   CONTAINER PATH BEFORE CONTENT RUN [BEFORE_TEXT]   agent-ops.sh write (conditional on
 #                                           the sha256 and, with BEFORE_TEXT, on the content;
@@ -16,7 +16,11 @@
 #   restore CONTAINER PATH BACKUP EXPECTED  agent-ops.sh restore (conditional)
 #   lock    CONTAINER RUN TOKEN HOLDER PREV / unlock CONTAINER RUN TOKEN PREV   agent-ops.sh lock / unlock
 #   restart CONTAINER                       docker restart
-#   wait    CONTAINER TIMEOUT AGENT_USER GITEA [KNOWN]  running, restart count unchanged; then read
+#   wait    CONTAINER TIMEOUT AGENT_USER GITEA NONCE [KNOWN]  running, restart count unchanged; then read
+#
+# A text's HASH is khash's: 12 hex digits of sha256(NONCE LF TEXT), keyed by the console's
+# random nonce so that no container can search for a text with another agent's text's hash
+# before the scan begins (blob_hash and texts.rs in src/fleet/aws).
 #
 # A container speaks only for itself. Each scanned container is one record whose lines this
 # script writes: `c id=FULL_ID ...` (what docker, not the container, says), `d`/`w`/`e` lines
@@ -46,6 +50,8 @@ pctl() { awk -v nl=1 "$PCT_AWK"; }
 # redact [-v MODE=1]: assets/redact.awk (options before the program text, where awk reads them).
 redact() { awk "$@" "$(sed -n '/^REDACT_AWK=\$(cat <<.CFP_AWK_EOF.$/,/^CFP_AWK_EOF$/p' "$CFH_DIR/probe.sh" | sed '1d;$d')"; }
 sha() { if [ -e "$1" ]; then sha256sum <"$1" | cut -c1-64; else echo -; fi; }
+# khash TEXT: the name a text travels by (the operation's NONCE, a line feed, the text).
+khash() { { printf '%s\n' "$F_NONCE"; printf '%s' "$1"; } | sha256sum | cut -c1-12; }
 
 # The container's agent user: --agent-user, else the uid of its codex process, else agent.
 agent_user() {
@@ -86,7 +92,7 @@ agent_lines() {
 	lb=$(docker inspect --format '{{range $k, $v := .Config.Labels}}{{json $k}} {{json $v}}{{println}}{{end}}' "$c" | redact -v labelmode=1 | pctl)
 	iidv=$(pct1 "$iid")
 	if [ "$5" = 1 ]; then # by reference in a scan: random hex that does not compress (reduce_value)
-		h=$(printf '%s' "$iidv" | sha256sum | cut -c1-12); printf '%s' "$iidv" >"$6/$h"; iidv="@$h:${#iidv}"
+		h=$(khash "$iidv"); printf '%s' "$iidv" >"$6/$h"; iidv="@$h:${#iidv}"
 	fi
 	printf 'c id=%s name=%s image=%s iid=%s st=%s rc=%s at=%s u=%s cmd=%s lb=%s\n' "$id" "$(pct1 "$name")" "$(pct1 "$image")" \
 		"$iidv" "$(pct1 "$st")" "$rc" "$(pct1 "$at")" "$(pct1 "$u")" "$cmd" "$lb"
@@ -119,7 +125,7 @@ agent_lines() {
 				# Short values travel inline: a reference would be as long (BLOB_MIN in sim/world.rs).
 				# A value starting with `@` always goes by reference: inline, it would read as one.
 				if [ "$k" != "$pl" ] && { [ "${#v}" -gt 24 ] || [ "${v#@}" != "$v" ]; }; then
-					h=$(printf '%s' "$v" | sha256sum | cut -c1-12)
+					h=$(khash "$v")
 					printf '%s' "$v" >"$6/$h"
 					printf '%s=@%s:%s\n' "$k" "$h" "${#v}"
 				else printf '%s\n' "$pl"; fi ;;
@@ -141,7 +147,7 @@ known_refs() {
 		e.* | cfx | emx | cf | em | sy | rq | mc | pj | syx | rqx | mcx | pjx)
 			if [ "$k" != "$pl" ]; then
 				if [ -n "$1" ] && [ "${#v}" -gt 24 ]; then
-					h=$(printf '%s' "$v" | sha256sum | cut -c1-12)
+					h=$(khash "$v")
 					case " $1 " in *" $h "*) printf '%s=@%s:%s\n' "$k" "$h" "${#v}"; continue ;; esac
 				fi
 				case $v in @*) printf '%s=%%40%s\n' "$k" "${v#@}"; continue ;; esac

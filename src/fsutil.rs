@@ -19,6 +19,21 @@ fn io<'a>(path: &'a Path, what: &'static str) -> impl FnOnce(std::io::Error) -> 
     move |source| WriteError::Io { path: path.display().to_string(), what, source }
 }
 
+/// `n` random bytes as hex, from the OS (/dev/urandom; std's randomly keyed hasher if that
+/// cannot be read): lock tokens, and the nonces that key a scan's text names.
+pub fn random_hex(n: usize) -> String {
+    use std::io::Read;
+    let mut b = vec![0u8; n];
+    if File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_err() {
+        use std::hash::BuildHasher;
+        for (i, c) in b.chunks_mut(8).enumerate() {
+            let r = std::collections::hash_map::RandomState::new().hash_one((i, std::time::SystemTime::now()));
+            c.copy_from_slice(&r.to_le_bytes()[..c.len()]);
+        }
+    }
+    hex::encode(b)
+}
+
 /// `20261127T135001Z`: a UTC stamp that sorts and is safe in a file name.
 pub fn utc_stamp() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now())

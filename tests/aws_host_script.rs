@@ -164,3 +164,75 @@ esac"#,
         assert_eq!(got, format!("{config}{before}"), "{c}");
     }
 }
+
+/// The names a host gives its long texts are keyed by the scan's nonce (sha256 of the nonce,
+/// a line feed and the text: what the console checks, `host_script::blob_hash`), so a text
+/// found in advance to share another's unkeyed hash names nothing; a read names the texts
+/// the console holds under its own nonce, and only those.
+#[test]
+fn a_hosts_text_names_are_keyed_by_the_nonce_it_was_sent() {
+    use codex_fleet::fleet::aws::host_script::{blob_hash, blob_ref, unpack_texts, unpct, value_ref};
+    let dir = tempfile::tempdir().unwrap();
+    let id = "ef".repeat(32);
+    let long = "x".repeat(40) + " the config text";
+    fake_docker(
+        dir.path(),
+        &format!(
+            r#"case $1 in
+ps) echo {id} ;;
+version) echo 27.3.1 ;;
+inspect) case $3 in
+	*'{{{{.Id}}}}|'*) echo '{id}|/codex-a|codex:1|sha256:{iid}|running|0|2026-11-02T09:00:00.5Z' ;;
+	'{{{{.Id}}}}') echo {id} ;;
+	'{{{{.Config.Image}}}}') echo codex:1 ;;
+	*Env*) echo HOME=/home/agent ;;
+	esac ;;
+exec) cat >/dev/null; echo '#cfp 1 begin'; echo 'cfx={long}'; echo 'cv=0.133.0' ;;
+esac"#,
+            iid = "ab".repeat(32)
+        ),
+    );
+    let scan = |nonce: &str| {
+        let p = Payload { run: nonce.into(), z: true, items: vec![Item::new("*", "scan").with("FILTER", "image=codex").with("NONCE", nonce)] };
+        let (stdout, rc) = run(&render(&p), dir.path());
+        assert_eq!(rc, 0, "{stdout}");
+        let o = parse_output(&stdout).unwrap();
+        let lines = &o.items[0].lines;
+        let probe = unpct(&lines.iter().find(|l| l.starts_with("p ")).unwrap()[2..]);
+        let (_, h, n) = probe.lines().find_map(blob_ref).unwrap_or_else(|| panic!("no reference: {probe}"));
+        assert_eq!(n, long.len());
+        let c = lines.iter().find(|l| l.starts_with("c ")).unwrap();
+        let iid = c.split(' ').find_map(|kv| kv.strip_prefix("iid=")).unwrap();
+        let (ih, _) = value_ref(iid).unwrap();
+        let texts: std::collections::BTreeMap<String, String> = unpack_texts(&stdout).into_iter().collect();
+        (h.to_string(), ih.to_string(), texts)
+    };
+    let (n1, n2) = ("scan-1764633600000-00112233aabbccdd", "scan-1764633600001-8899aabbccddeeff");
+    let (h1, i1, t1) = scan(n1);
+    assert_eq!(h1, blob_hash(n1, &long), "the host's name is the console's, under the nonce");
+    assert_eq!(t1.get(&h1), Some(&long), "and its answer carries the text under it");
+    assert_eq!(t1.get(&i1).map(|v| unpct(v)), Some(format!("sha256:{}", "ab".repeat(32))));
+    let (h2, _, _) = scan(n2);
+    assert_eq!(h2, blob_hash(n2, &long));
+    assert_ne!(h1, h2, "another scan, other names");
+    {
+        use sha2::Digest;
+        let unkeyed = hex::encode(sha2::Sha256::digest(long.as_bytes()));
+        assert!(!unkeyed.starts_with(&h1) && !unkeyed.starts_with(&h2), "not the text's plain sha256");
+    }
+    // A read: the text the console holds (named under the read's nonce) comes as a reference;
+    // a name under another nonce is not the text's, and the text comes whole.
+    let read = |nonce: &str, known: &str| {
+        let p = Payload {
+            run: "r1".into(),
+            z: false,
+            items: vec![Item::new("*", "read").with("CONTAINER", id.as_str()).with("NONCE", nonce).with("KNOWN", known)],
+        };
+        let (stdout, rc) = run(&render(&p), dir.path());
+        assert_eq!(rc, 0, "{stdout}");
+        let o = parse_output(&stdout).unwrap();
+        unpct(&o.items[0].lines.iter().find(|l| l.starts_with("p ")).unwrap()[2..])
+    };
+    assert!(read(n2, &blob_hash(n2, &long)).contains(&format!("cfx=@{}:{}", blob_hash(n2, &long), long.len())));
+    assert!(read(n2, &blob_hash(n1, &long)).contains(&format!("cfx={long}")));
+}

@@ -221,14 +221,7 @@ pub struct Holder {
 /// This process's lock token: `[0-9a-f-]`, unique per process (pid + random).
 pub fn process_token() -> &'static str {
     static T: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    T.get_or_init(|| {
-        let mut b = [0u8; 6];
-        if File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_err() {
-            let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-            b.copy_from_slice(&n.to_le_bytes()[..6]);
-        }
-        format!("{:x}-{}", std::process::id(), hex::encode(b))
-    })
+    T.get_or_init(|| format!("{:x}-{}", std::process::id(), crate::fsutil::random_hex(6)))
 }
 
 /// An I/O error that names the file it happened on.

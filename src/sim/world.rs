@@ -403,7 +403,7 @@ impl World {
                 .map(|a| super::judge::Judged::codex_files(*a)),
         );
         for a in matching {
-            lines.extend(agent_lines(a, item.get("AGENT_USER"), &gitea, Some(&mut store)));
+            lines.extend(agent_lines(a, item.get("AGENT_USER"), &gitea, Some((&nonce, &mut store))));
         }
         self.blobs.lock().unwrap().insert(format!("{instance}/{nonce}"), store);
         (lines, 0, Duration::ZERO)
@@ -454,12 +454,13 @@ pub fn matches_filter(a: &SimAgent, filter: &str) -> bool {
 }
 
 /// The inspect line (`c ...`), writable-layer lines (`d`), boot check (`w`) and probe of one
-/// container, as `host-ops.sh` prints them for a scan. With `store`, free-text probe items
-/// are replaced by `@hash:len` references and kept in the store (the host's blob directory).
-pub fn agent_lines(a: &SimAgent, agent_user: Option<&str>, gitea: &str, mut store: Option<&mut BTreeMap<String, String>>) -> Vec<String> {
+/// container, as `host-ops.sh` prints them for a scan. With `store` (the scan's nonce and the
+/// host's blob directory), free-text probe items are replaced by `@hash:len` references, named
+/// under the nonce, and kept in the store.
+pub fn agent_lines(a: &SimAgent, agent_user: Option<&str>, gitea: &str, mut store: Option<(&str, &mut BTreeMap<String, String>)>) -> Vec<String> {
     let mut lines = Vec::new();
-    let iid = match store.as_deref_mut() {
-        Some(st) => host_script::reduce_value(&pct(&a.image_id), st),
+    let iid = match store.as_mut() {
+        Some((key, st)) => host_script::reduce_value(&pct(&a.image_id), key, st),
         None => pct(&a.image_id),
     };
     let labels: String = a
@@ -499,8 +500,8 @@ pub fn agent_lines(a: &SimAgent, agent_user: Option<&str>, gitea: &str, mut stor
     let text = probe_text(a, gitea);
     match store {
         None => lines.push(host_script::probe_line(text.lines())),
-        Some(store) => {
-            let reduced: Vec<String> = text.lines().map(|l| reduce_line(l, store)).collect();
+        Some((key, store)) => {
+            let reduced: Vec<String> = text.lines().map(|l| reduce_line(l, key, store)).collect();
             lines.push(host_script::probe_line(reduced.iter().map(String::as_str)));
         }
     }
@@ -856,7 +857,7 @@ fn agent_op(a: &mut SimAgent, op: &str, item: &Item, run: &str, gitea: &str) -> 
     let err = |kind: &str, msg: &str| (vec![format!("err {kind} {}", pct(msg))], 1, Duration::ZERO);
     let _ = run;
     match op {
-        "read" => (known_refs(agent_lines(a, item.get("AGENT_USER"), gitea, None), item.get("KNOWN")), 0, Duration::ZERO),
+        "read" => (known_refs(agent_lines(a, item.get("AGENT_USER"), gitea, None), item.get("NONCE").unwrap_or(""), item.get("KNOWN")), 0, Duration::ZERO),
         "lock" | "unlock" => sim_lock(a, op, item, run),
         "backup" => {
             let run_id = item.get("RUN").unwrap_or(run).to_string();
@@ -964,7 +965,7 @@ fn agent_op(a: &mut SimAgent, op: &str, item: &Item, run: &str, gitea: &str) -> 
                 );
             }
             let mut lines = vec![format!("ok stable rc={}", a.restart_count)];
-            lines.extend(known_refs(agent_lines(a, item.get("AGENT_USER"), gitea, None), item.get("KNOWN")));
+            lines.extend(known_refs(agent_lines(a, item.get("AGENT_USER"), gitea, None), item.get("NONCE").unwrap_or(""), item.get("KNOWN")));
             (lines, 0, Duration::from_millis(100))
         }
         other => err("op", &format!("unknown operation {other}")),
@@ -973,8 +974,8 @@ fn agent_op(a: &mut SimAgent, op: &str, item: &Item, run: &str, gitea: &str) -> 
 
 /// A read's record with host-ops.sh's `known_refs` applied to its probe line: each free-text
 /// value whose hash is in `known` (the console holds that text) as `@HASH:LEN`, any other value
-/// starting with `@` as `%40...`.
-fn known_refs(mut lines: Vec<String>, known: Option<&str>) -> Vec<String> {
+/// starting with `@` as `%40...`. Hashes are named under the read's `NONCE`.
+fn known_refs(mut lines: Vec<String>, nonce: &str, known: Option<&str>) -> Vec<String> {
     let known: Vec<&str> = known.unwrap_or("").split_whitespace().collect();
     for l in lines.iter_mut().filter(|l| l.starts_with("p ")) {
         let text = host_script::unpct(&l[2..]);
@@ -982,7 +983,7 @@ fn known_refs(mut lines: Vec<String>, known: Option<&str>) -> Vec<String> {
             .lines()
             .map(|pl| match pl.split_once('=') {
                 Some((k, v)) if host_script::is_blob_key(k) => {
-                    let h = host_script::blob_hash(v);
+                    let h = host_script::blob_hash(nonce, v);
                     if v.len() > host_script::BLOB_MIN && known.contains(&h.as_str()) {
                         format!("{k}=@{h}:{}", v.len())
                     } else if let Some(rest) = v.strip_prefix('@') {
@@ -1146,7 +1147,7 @@ mod tests {
             let mut lines = vec!["h docker=27.3.1 n=8".to_string()];
             for a in st.agents.get(id).into_iter().flatten() {
                 if matches_filter(a, "image=codex") {
-                    lines.extend(agent_lines(a, None, GITEA, Some(&mut store)));
+                    lines.extend(agent_lines(a, None, GITEA, Some(("scan-1-ab", &mut store))));
                 }
             }
             let out = vec![ItemOutput { seq: 1, op: "scan".into(), lines, rc: 0 }];
@@ -1180,7 +1181,7 @@ mod tests {
             let mut lines = vec!["h docker=27.3.1 n=8".to_string()];
             for a in st.agents.get(id).into_iter().flatten() {
                 if matches_filter(a, "image=codex") {
-                    lines.extend(agent_lines(a, None, "https://git.moleculesai.app", Some(&mut store)));
+                    lines.extend(agent_lines(a, None, "https://git.moleculesai.app", Some(("scan-1764633600000-0123456789abcdef", &mut store))));
                 }
             }
             let out = vec![ItemOutput { seq: 1, op: "scan".into(), lines: lines.clone(), rc: 0 }];

@@ -269,12 +269,13 @@ impl AwsFleet {
     /// The hashes of the long texts (config files, emitters) the console holds, for a read's
     /// `KNOWN` field: the host sends such a text as `@HASH:LEN` instead of whole (most agents of
     /// a fleet hold one of a handful of emitters and configs; whole, 8 agents' reads do not fit
-    /// one listing, or even GetCommandInvocation's 24,000 characters).
-    pub(crate) fn known_texts(&self) -> String {
+    /// one listing, or even GetCommandInvocation's 24,000 characters), and the key they are
+    /// named under (the read's `NONCE`: the host names its texts by it, and so is its answer read).
+    pub(crate) fn known_texts(&self) -> (String, String) {
         let b = self.blobs.lock().unwrap();
         let mut v: Vec<(&String, usize)> = b.iter().filter(|(_, t)| t.len() >= KNOWN_MIN).map(|(h, t)| (h, t.len())).collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        v.iter().take(KNOWN_MAX).map(|(h, _)| h.as_str()).collect::<Vec<_>>().join(" ")
+        (b.key().to_string(), v.iter().take(KNOWN_MAX).map(|(h, _)| h.as_str()).collect::<Vec<_>>().join(" "))
     }
 
     /// Keep the long free-text values of a read's probe lines (`KEY=VALUE`, as the probe prints
@@ -284,7 +285,7 @@ impl AwsFleet {
         for l in probe {
             if let Some((k, v)) = l.split_once('=') {
                 if host_script::is_blob_key(k) && v.len() >= KNOWN_MIN && !v.starts_with('@') {
-                    b.entry(host_script::blob_hash(v)).or_insert_with(|| v.to_string());
+                    b.learn(v.to_string());
                 }
             }
         }

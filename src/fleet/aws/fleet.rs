@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::time::Instant;
@@ -86,8 +86,9 @@ impl ProbeMemo {
     }
 }
 
-/// One agent's read from its scan record, the texts it refers to resolved from `texts`.
-fn assemble(host: &Host, p: &Partial, texts: &HashMap<String, String>, memo: &Mutex<ProbeMemo>) -> AgentRead {
+/// One agent's read from its scan record, the texts it refers to resolved from `texts` (their
+/// names under `key`: the memo keys on the names, so on the key too).
+fn assemble(key: &str, host: &Host, p: &Partial, texts: &HashMap<String, String>, memo: &Mutex<ProbeMemo>) -> AgentRead {
     let c = |k: &str| p.c.get(k).map(|v| unpct(v)).unwrap_or_default();
     // The image id of a scan travels by reference (host_script::reduce_value).
     let image_id = match p.c.get("iid").and_then(|v| host_script::value_ref(v)) {
@@ -101,7 +102,7 @@ fn assemble(host: &Host, p: &Partial, texts: &HashMap<String, String>, memo: &Mu
             let missing = p.probe.iter().filter_map(|l| host_script::blob_ref(l)).find(|(_, h, _)| !texts.contains_key(*h));
             match missing {
                 Some((k, h, _)) => Err(format!("the probe's {k} text ({h}) could not be fetched")),
-                None => ProbeMemo::parse(memo, p.probe.join("\n"), || {
+                None => ProbeMemo::parse(memo, format!("{key}\n{}", p.probe.join("\n")), || {
                     let mut text = String::new();
                     for l in &p.probe {
                         match host_script::blob_ref(l).and_then(|(k, h, _)| texts.get(h).map(|v| (k, v))) {
@@ -178,11 +179,6 @@ fn parse_agents(lines: &[String]) -> Result<Vec<Partial>, String> {
     Ok(out)
 }
 
-fn now_nonce(what: &str) -> String {
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    format!("{what}-{}{:03}", t.as_secs(), t.subsec_millis())
-}
-
 impl AwsFleet {
     fn host_of(&self, id: &str) -> Host {
         self.hosts.lock().unwrap().get(id).map(|(_, h)| h.clone()).unwrap_or_else(|| Host {
@@ -195,27 +191,33 @@ impl AwsFleet {
         })
     }
 
-    /// An agent's read from its partial, with the texts put back.
-    fn assemble(&self, host: &Host, p: &Partial) -> AgentRead {
-        assemble(host, p, &self.texts_of(std::slice::from_ref(p)), &self.probe_memo)
+    /// An agent's read from its partial, with the texts put back (named under `key`).
+    fn assemble(&self, key: &str, host: &Host, p: &Partial) -> AgentRead {
+        assemble(key, host, p, &self.texts_of(key, std::slice::from_ref(p)), &self.probe_memo)
     }
 
-    /// The texts `parts` refer to that the console holds (a snapshot: assembling them then
-    /// needs no lock and can run anywhere).
-    fn texts_of(&self, parts: &[Partial]) -> HashMap<String, String> {
+    /// The texts `parts` refer to (by their names under `key`) that the console holds (a
+    /// snapshot: assembling them then needs no lock and can run anywhere).
+    fn texts_of(&self, key: &str, parts: &[Partial]) -> HashMap<String, String> {
         let blobs = self.blobs.lock().unwrap();
-        parts.iter().flat_map(|p| p.refs()).filter_map(|(h, _)| blobs.get(&h).map(|v| (h, v.clone()))).collect()
+        parts.iter().flat_map(|p| p.refs()).filter_map(|(h, _)| blobs.get(key, &h).map(|v| (h, v.clone()))).collect()
+    }
+
+    /// Which of `hashes` (names under `key`) the console holds the texts of.
+    fn held<'a>(&self, key: &str, hashes: impl IntoIterator<Item = &'a String>) -> HashSet<String> {
+        let blobs = self.blobs.lock().unwrap();
+        hashes.into_iter().filter(|h| blobs.contains(key, h)).cloned().collect()
     }
 
     /// Hand one host's agents on, assembled on the blocking pool: parsing the probe outputs
     /// is the biggest share of a big scan's own CPU (`perf`, docs/benchmarks.md), and on the
     /// answers' one task it ran one host after another.
-    fn hand_on(&self, tx: &tokio::sync::mpsc::Sender<HostRead>, host: Host, parts: Vec<Partial>) -> tokio::task::JoinHandle<()> {
-        let texts = self.texts_of(&parts);
-        let (tx, memo) = (tx.clone(), self.probe_memo.clone());
+    fn hand_on(&self, tx: &tokio::sync::mpsc::Sender<HostRead>, key: &str, host: Host, parts: Vec<Partial>) -> tokio::task::JoinHandle<()> {
+        let texts = self.texts_of(key, &parts);
+        let (tx, memo, key) = (tx.clone(), self.probe_memo.clone(), key.to_string());
         tokio::spawn(async move {
             let h = host.clone();
-            let read = tokio::spawn(crate::cpu::run(move || parts.iter().map(|p| assemble(&h, p, &texts, &memo)).collect()));
+            let read = tokio::spawn(crate::cpu::run(move || parts.iter().map(|p| assemble(&key, &h, p, &texts, &memo)).collect()));
             let agents = read.await.map_err(|e| format!("reading this host's answer failed: {e}"));
             let _ = tx.send(HostRead { host, agents }).await;
         })
@@ -307,7 +309,7 @@ impl AwsFleet {
                             let Some(h) = by_id.get(inv.instance.as_str()).copied() else { continue };
                             answered.insert(inv.instance.clone());
                             reads.push(async move {
-                                let agents = self.read_answer(rc, &cid, h, inv, deadline).await;
+                                let agents = self.read_answer(rc, &cid, h, inv, nonce, deadline).await;
                                 (h.clone(), agents, cid)
                             });
                         }
@@ -341,7 +343,7 @@ impl AwsFleet {
     }
 
     /// One host's scan answer: its agents' partials, the texts it carries kept.
-    async fn read_answer(&self, rc: &super::RegionClients, cid: &str, h: &Host, inv: InvResult, deadline: Instant) -> Result<Vec<Partial>, String> {
+    async fn read_answer(&self, rc: &super::RegionClients, cid: &str, h: &Host, inv: InvResult, nonce: &str, deadline: Instant) -> Result<Vec<Partial>, String> {
         // Unpacking and parsing a thousand answers is CPU: on the blocking pool, side by side.
         let parse = |inv: InvResult| {
             let name = h.name.clone();
@@ -360,18 +362,18 @@ impl AwsFleet {
             let refs: Vec<(String, usize)> = parts.iter().flat_map(|p| p.refs()).collect();
             let new = {
                 let b = self.blobs.lock().unwrap();
-                refs.iter().any(|(h, _)| !b.contains_key(h))
+                refs.iter().any(|(h, _)| !b.contains(nonce, h))
             };
             if new {
-                self.accept_texts(&h.id, &refs, &inv.output);
+                self.accept_texts(&h.id, nonce, &refs, &inv.output);
             }
         }
         agents
     }
 
     /// Keep the texts of a scan answer's texts frame that this host's records refer to and
-    /// that are what their hash says.
-    fn accept_texts(&self, instance: &str, refs: &[(String, usize)], output: &str) {
+    /// that are what their hash (under the scan's `nonce`) says.
+    fn accept_texts(&self, instance: &str, nonce: &str, refs: &[(String, usize)], output: &str) {
         let texts = host_script::unpack_texts(output);
         if texts.is_empty() {
             return;
@@ -379,9 +381,7 @@ impl AwsFleet {
         let asked: HashSet<&str> = refs.iter().map(|(h, _)| h.as_str()).collect();
         let mut b = self.blobs.lock().unwrap();
         for (h, v) in texts {
-            if asked.contains(h.as_str()) && host_script::blob_hash(&v) == h {
-                b.insert(h, v);
-            } else {
+            if !(asked.contains(h.as_str()) && b.accept(nonce, &h, v)) {
                 self.note(format!("scan answer of {instance}: text {h} refused (not named by its records, or not what its hash says)"));
             }
         }
@@ -393,10 +393,10 @@ impl AwsFleet {
     /// no other command. At most three passes (an answer carries the small texts first when
     /// not all fit its 24,000 characters: a big one is looked for in another host's answer);
     /// what none carried is left to the `blobs` command.
-    async fn read_texts(&self, waiting: &[(Host, String, String, Vec<(String, usize)>)], deadline: Instant) {
+    async fn read_texts(&self, waiting: &[(Host, String, String, Vec<(String, usize)>)], nonce: &str, deadline: Instant) {
         let mut tried: HashSet<&str> = HashSet::new();
         for _pass in 0..3 {
-            let known: HashSet<String> = self.blobs.lock().unwrap().keys().cloned().collect();
+            let known = self.held(nonce, waiting.iter().flat_map(|(_, _, _, refs)| refs.iter().map(|(h, _)| h)));
             let mut left: HashSet<&str> = waiting
                 .iter()
                 .flat_map(|(_, _, _, refs)| refs.iter().map(|(h, _)| h.as_str()))
@@ -423,7 +423,7 @@ impl AwsFleet {
             let reads = batch.into_iter().map(|(host, region, cid, refs)| async move {
                 let Some(rc) = self.region(region) else { return };
                 if let Ok(Some(inv)) = self.get_invocation(rc, cid, &host.id, deadline).await {
-                    self.accept_texts(&host.id, refs, &inv.output);
+                    self.accept_texts(&host.id, nonce, refs, &inv.output);
                 }
             });
             futures::future::join_all(reads).await;
@@ -432,7 +432,7 @@ impl AwsFleet {
 
     /// Round 2: fetch the texts not seen yet, each once, from hosts that have them.
     async fn fetch_blobs(&self, wanted: &[Wanted], nonce: &str, deadline: Instant) {
-        let known: HashSet<String> = self.blobs.lock().unwrap().keys().cloned().collect();
+        let known = self.held(nonce, wanted.iter().flat_map(|(_, _, refs)| refs.iter().map(|(h, _)| h)));
         let by_region = blob_commands(wanted, &known);
         let mut jobs = Vec::new();
         for (region, list) in by_region {
@@ -495,9 +495,7 @@ impl AwsFleet {
                                 let t: Vec<&str> = l.splitn(3, ' ').collect();
                                 // `b HASH VALUE` (any value, "-" included); `m HASH`: not kept.
                                 if let ["b", h, v] = t.as_slice() {
-                                    if asked.contains(h) && host_script::blob_hash(v) == *h {
-                                        b.insert(h.to_string(), v.to_string());
-                                    } else {
+                                    if !(asked.contains(h) && b.accept(nonce, h, v.to_string())) {
                                         self.note(format!("scan details from {}: text {h} refused (not asked of it, or not what its hash says)", inv.instance));
                                     }
                                 }
@@ -550,13 +548,14 @@ impl AwsFleet {
         FleetError::Other(format!("{kind}: {}", unpct(msg)))
     }
 
-    fn read_from(&self, agent: &AgentRef, it: &ItemOutput) -> Result<AgentRead, FleetError> {
+    /// An agent's read from a read's (or wait's) answer, its texts named under `key`.
+    fn read_from(&self, agent: &AgentRef, key: &str, it: &ItemOutput) -> Result<AgentRead, FleetError> {
         let parts = parse_agents(&it.lines).map_err(FleetError::Other)?;
         let p = parts.into_iter().next().ok_or_else(|| FleetError::AgentGone { agent: agent.id() })?;
         // Texts sent whole are kept, so that the next read names them by hash (batch.rs).
         self.learn_texts(&p.probe);
         let host = self.host_of(&agent.host);
-        let read = self.assemble(&host, &p);
+        let read = self.assemble(key, &host, &p);
         if read.agent.container_id != agent.container_id {
             return Err(FleetError::AgentGone { agent: agent.id() });
         }
@@ -608,7 +607,10 @@ impl Fleet for AwsFleet {
 
     async fn scan(&self, hosts: &[Host], tx: tokio::sync::mpsc::Sender<HostRead>) -> Result<(), FleetError> {
         let deadline = Instant::now() + self.timeout();
-        let nonce = now_nonce("scan");
+        // A scan's texts are named under its own nonce: renamed now, what the console holds
+        // is found by the names the hosts will send (texts.rs: why the names are keyed).
+        let nonce = super::texts::new_nonce("scan");
+        self.blobs.lock().unwrap().rekey(&nonce);
         let mut by_region: BTreeMap<String, Vec<Host>> = BTreeMap::new();
         {
             let mut map = self.hosts.lock().unwrap();
@@ -629,7 +631,7 @@ impl Fleet for AwsFleet {
         drop(out);
         let known = |parts: &[Partial]| {
             let b = self.blobs.lock().unwrap();
-            parts.iter().all(|p| p.refs().iter().all(|(h, _)| b.contains_key(h)))
+            parts.iter().all(|p| p.refs().iter().all(|(h, _)| b.contains(&nonce, h)))
         };
         let region_of = |id: &str| self.hosts.lock().unwrap().get(id).map(|(r, _)| r.clone()).unwrap_or_default();
         // Hosts whose texts are all known go on as they answer; a host naming a text not seen
@@ -642,7 +644,7 @@ impl Fleet for AwsFleet {
         let mut handed = Vec::new();
         let unseen = |parts: &[Partial]| -> Vec<String> {
             let b = self.blobs.lock().unwrap();
-            parts.iter().flat_map(|p| p.refs()).filter(|(h, _)| !b.contains_key(h)).map(|(h, _)| h).collect()
+            parts.iter().flat_map(|p| p.refs()).filter(|(h, _)| !b.contains(&nonce, h)).map(|(h, _)| h).collect()
         };
         let stream = async {
             // Texts being read from a host's answer right now, and the hosts waiting for them:
@@ -669,7 +671,7 @@ impl Fleet for AwsFleet {
                         };
                         let missing = unseen(&parts);
                         if missing.is_empty() {
-                            handed.push(self.hand_on(&tx, host, parts));
+                            handed.push(self.hand_on(&tx, &nonce, host, parts));
                             continue;
                         }
                         let region = region_of(&host.id);
@@ -678,8 +680,9 @@ impl Fleet for AwsFleet {
                             fetching.extend(new.iter().cloned());
                             let refs: Vec<(String, usize)> = parts.iter().flat_map(|p| p.refs()).collect();
                             let w = (host.clone(), region.clone(), cid.clone(), refs);
+                            let nonce = nonce.as_str();
                             reads.push(async move {
-                                self.read_texts(std::slice::from_ref(&w), deadline).await;
+                                self.read_texts(std::slice::from_ref(&w), nonce, deadline).await;
                                 new
                             });
                         }
@@ -695,7 +698,7 @@ impl Fleet for AwsFleet {
                         let known = self.blobs.lock().unwrap();
                         for h in asked {
                             fetching.remove(&h);
-                            if !known.contains_key(&h) {
+                            if !known.contains(&nonce, &h) {
                                 elsewhere.insert(h);
                             }
                         }
@@ -703,7 +706,7 @@ impl Fleet for AwsFleet {
                         for (host, region, cid, parts) in std::mem::take(&mut parked) {
                             let missing = unseen(&parts);
                             if missing.is_empty() {
-                                handed.push(self.hand_on(&tx, host, parts));
+                                handed.push(self.hand_on(&tx, &nonce, host, parts));
                             } else if missing.iter().any(|h| fetching.contains(h)) {
                                 parked.push((host, region, cid, parts));
                             } else {
@@ -720,12 +723,12 @@ impl Fleet for AwsFleet {
         if !waiting.is_empty() {
             let holders: Vec<(Host, String, String, Vec<(String, usize)>)> =
                 waiting.iter().map(|(h, r, cid, parts)| (h.clone(), r.clone(), cid.clone(), parts.iter().flat_map(|p| p.refs()).collect())).collect();
-            self.read_texts(&holders, deadline).await;
+            self.read_texts(&holders, &nonce, deadline).await;
         }
         let mut rest = Vec::new();
         for (host, region, _, parts) in waiting {
             if known(&parts) {
-                handed.push(self.hand_on(&tx, host, parts));
+                handed.push(self.hand_on(&tx, &nonce, host, parts));
             } else {
                 rest.push((host, region, parts));
             }
@@ -734,7 +737,7 @@ impl Fleet for AwsFleet {
             let wanted: Vec<Wanted> = rest.iter().map(|(h, r, parts)| (h.clone(), r.clone(), parts.iter().flat_map(|p| p.refs()).collect())).collect();
             self.fetch_blobs(&wanted, &nonce, deadline).await;
             for (host, _, parts) in rest {
-                handed.push(self.hand_on(&tx, host, parts));
+                handed.push(self.hand_on(&tx, &nonce, host, parts));
             }
         }
         futures::future::join_all(handed).await;
@@ -742,12 +745,13 @@ impl Fleet for AwsFleet {
     }
 
     async fn read_agent(&self, agent: &AgentRef) -> Result<AgentRead, FleetError> {
-        let mut it = Item::new(&agent.host, "read").with("GITEA", self.opts.gitea_url.clone()).with("KNOWN", self.known_texts());
+        let (key, known) = self.known_texts();
+        let mut it = Item::new(&agent.host, "read").with("GITEA", self.opts.gitea_url.clone()).with("NONCE", key.as_str()).with("KNOWN", known);
         if let Some(u) = &self.opts.agent_user {
             it = it.with("AGENT_USER", u.clone());
         }
         let out = self.agent_op(agent, it, true, self.timeout()).await?;
-        self.read_from(agent, &out)
+        self.read_from(agent, &key, &out)
     }
 
     async fn backup(&self, agent: &AgentRef, req: &BackupRequest) -> Result<Option<WriteReceipt>, FleetError> {
@@ -791,10 +795,12 @@ impl Fleet for AwsFleet {
     }
 
     async fn wait_stable(&self, agent: &AgentRef, timeout: Duration) -> Result<AgentRead, FleetError> {
+        let (key, known) = self.known_texts();
         let mut it = Item::new(&agent.host, "wait")
             .with("TIMEOUT", timeout.as_secs().max(1).to_string())
             .with("GITEA", self.opts.gitea_url.clone())
-            .with("KNOWN", self.known_texts());
+            .with("NONCE", key.as_str())
+            .with("KNOWN", known);
         if let Some(u) = &self.opts.agent_user {
             it = it.with("AGENT_USER", u.clone());
         }
@@ -803,7 +809,7 @@ impl Fleet for AwsFleet {
             (ok, _) if ok == "ok" => {
                 // The container id stays across a restart; re-read from the same output.
                 let rest: Vec<String> = out.lines.iter().skip_while(|l| !l.starts_with("c ")).cloned().collect();
-                self.read_from(agent, &ItemOutput { lines: rest, ..out.clone() })
+                self.read_from(agent, &key, &ItemOutput { lines: rest, ..out.clone() })
             }
             (_, rest) => {
                 let (_, msg) = rest.split_once(' ').unwrap_or(("", rest.as_str()));

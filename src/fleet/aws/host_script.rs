@@ -479,7 +479,7 @@ pub fn frame(instance: &str, items: &[ItemOutput]) -> String {
 // `d`/`w`/`e` lines, and the probe's whole output as ONE percent-encoded `p` line, so nothing a
 // container prints can start a line of the frame or a neighbour's record. Long free-text probe
 // items travel as `KEY=@HASH12:LEN` references into the host's blob store; the console accepts a
-// text for a hash only when sha256(text) starts with that hash.
+// text for a hash only when it is that text's [`blob_hash`] under the scan's nonce.
 
 /// Probe items that travel by reference in a scan: free text, and the full file hashes
 /// (random hex does not compress; the same file's hash is fetched once).
@@ -490,12 +490,22 @@ pub fn is_blob_key(k: &str) -> bool {
 /// Values this short travel inline: a reference (`@` + 12 hex + `:` + length) would be about as long.
 pub const BLOB_MIN: usize = 24;
 
-/// The hash a blob is named by: the first 12 hex digits of its sha256 (48 bits: enough to name
-/// the texts of one scan, and every blob is checked against it when it arrives; 16 digits made a
-/// host of eight agents with every config layer overflow SSM's 2,500-character listing).
-pub fn blob_hash(v: &str) -> String {
+/// The hash a blob is named by: the first 12 hex digits of `sha256(KEY "\n" TEXT)`, KEY the
+/// scan's nonce (a read's, its `NONCE`). 12 digits are what SSM's 2,500-character listing
+/// leaves room for (16 made a host of eight agents with every config layer overflow it), and
+/// every blob is checked against its hash when it arrives; but 48 bits do not stop a search
+/// for a second text of the same hash (~2^48 SHA-256, hours on a GPU), and the console keeps
+/// one text per hash for the whole fleet: unkeyed, a container that found one for another
+/// agent's config could have its text shown and diagnosed as that agent's. Keyed by a random
+/// nonce that no container sees and every scan renews, the search would have to start when
+/// the scan does and end before it does ([`super::texts::TextStore`]).
+pub fn blob_hash(key: &str, v: &str) -> String {
     use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(v.as_bytes()))[..12].to_string()
+    let mut h = sha2::Sha256::new();
+    h.update(key.as_bytes());
+    h.update(b"\n");
+    h.update(v.as_bytes());
+    hex::encode(h.finalize())[..12].to_string()
 }
 
 /// `(key, hash, len)` of a probe line that is a blob reference (`KEY=@HASH12:LEN`, KEY a blob key).
@@ -507,18 +517,18 @@ pub fn blob_ref(line: &str) -> Option<(&str, &str, usize)> {
 
 /// One probe line as a scan carries it: a long free-text value (or one starting with `@`, which
 /// would read as a reference) replaced by its reference and kept in `store` (what host-ops.sh
-/// does with sha256sum and a file per blob).
-pub fn reduce_line(l: &str, store: &mut BTreeMap<String, String>) -> String {
+/// does with sha256sum and a file per blob), named by [`blob_hash`] under `key`.
+pub fn reduce_line(l: &str, key: &str, store: &mut BTreeMap<String, String>) -> String {
     match l.split_once('=') {
-        Some((k, v)) if is_blob_key(k) && (v.len() > BLOB_MIN || v.starts_with('@')) => format!("{k}={}", reduce_value(v, store)),
+        Some((k, v)) if is_blob_key(k) && (v.len() > BLOB_MIN || v.starts_with('@')) => format!("{k}={}", reduce_value(v, key, store)),
         _ => l.to_string(),
     }
 }
 
 /// A value kept in `store` and replaced by its reference `@HASH12:LEN` (the image id of a scan's
 /// `c` lines: 32 random bytes that do not compress, the same for many containers, fetched once).
-pub fn reduce_value(v: &str, store: &mut BTreeMap<String, String>) -> String {
-    let h = blob_hash(v);
+pub fn reduce_value(v: &str, key: &str, store: &mut BTreeMap<String, String>) -> String {
+    let h = blob_hash(key, v);
     let out = format!("@{h}:{}", v.len());
     store.insert(h, v.to_string());
     out
@@ -607,14 +617,18 @@ mod tests {
         let mut store = BTreeMap::new();
         // A container's value that looks like a reference is itself kept by reference.
         let forged = "@0123456789ab:30";
-        let l = reduce_line(&format!("cfx={forged}"), &mut store);
+        let l = reduce_line(&format!("cfx={forged}"), "scan-1-ab", &mut store);
         let (k, h, n) = blob_ref(&l).unwrap();
         assert_eq!((k, n), ("cfx", forged.len()));
         assert_eq!(store[h], forged);
-        assert_eq!(blob_hash(forged), h);
+        assert_eq!(blob_hash("scan-1-ab", forged), h);
+        // Named under the key, and under another key by another name (sha256 of "KEY\nTEXT").
+        assert_ne!(blob_hash("scan-2-cd", forged), h);
+        use sha2::Digest;
+        assert_eq!(h, &hex::encode(sha2::Sha256::digest(format!("scan-1-ab\n{forged}").as_bytes()))[..12]);
         // Only blob keys refer; short values travel inline.
         assert_eq!(blob_ref("cv=@0123456789ab:30"), None);
-        assert_eq!(reduce_line("cv=0.133.0", &mut store), "cv=0.133.0");
+        assert_eq!(reduce_line("cv=0.133.0", "k", &mut store), "cv=0.133.0");
         // The p line cannot end early, and reads back.
         let p = probe_line(["a=1%", "#cfh 1 end 1\r", "c id=x"]);
         assert!(!p.contains('\n') && !p.contains('\r'));

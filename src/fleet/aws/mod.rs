@@ -7,6 +7,7 @@
 //!   with backoff, every status, throttling cap, deadlines, cancellation, truncation fallback.
 //! - `host_script.rs`: the payload header and output framing of `assets/host-ops.sh`.
 //! - `fleet.rs`: the `Fleet` operations on top of them.
+//! - `texts.rs`: the long texts the console holds, named by hashes keyed by each scan's nonce.
 //! - `batch.rs`: agent operations of a wave coalesced into shared commands (<= 50 instances,
 //!   each with the items of all its agents), each agent's answer handed back to it.
 
@@ -16,6 +17,7 @@ mod fleet;
 pub use fleet::{blob_commands, Wanted};
 pub mod host_script;
 pub mod ssm;
+pub(crate) mod texts;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -94,8 +96,9 @@ pub struct AwsFleet {
     pub(crate) regions: Vec<RegionClients>,
     /// Instance id -> (region, host) from the last discovery.
     pub(crate) hosts: Mutex<HashMap<String, (String, Host)>>,
-    /// Redacted probe texts by content hash (file contents, stderr): fetched once per hash.
-    pub(crate) blobs: Mutex<HashMap<String, String>>,
+    /// Redacted probe texts (file contents, stderr) by their name under the last scan's key:
+    /// fetched once per text (`texts::TextStore`).
+    pub(crate) blobs: Mutex<texts::TextStore>,
     /// Probe outputs parsed already (`fleet::ProbeMemo`).
     pub(crate) probe_memo: Arc<Mutex<fleet::ProbeMemo>>,
     /// Notes for the operator (e.g. a refused DescribeInstanceInformation).
@@ -186,7 +189,7 @@ impl AwsFleet {
             opts,
             regions,
             hosts: Mutex::new(HashMap::new()),
-            blobs: Mutex::new(HashMap::new()),
+            blobs: Default::default(),
             probe_memo: Default::default(),
             notes: Mutex::new(Vec::new()),
             cancel,
