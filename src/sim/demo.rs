@@ -309,41 +309,57 @@ fn sidecar(host_ix: usize) -> SimAgent {
     a
 }
 
+/// Host `h` of a fleet of `hosts` and its agents (`agents` codex agents of the archetypes in
+/// turn, fleet-wide, and a sidecar on every third host).
+fn demo_host(h: usize, hosts: usize, agents: usize) -> (SimHost, Vec<SimAgent>) {
+    let region = REGIONS[if h % 4 == 3 { 1 } else { 0 }];
+    let id = format!("i-0{}", &hex::encode(Sha256::digest(format!("host-{h}").as_bytes()))[..16]);
+    let mut tags = BTreeMap::new();
+    tags.insert("Role".to_string(), "workspace".to_string());
+    tags.insert("Name".to_string(), format!("ws-{region}-{h:03}"));
+    tags.insert("Team".to_string(), if h % 2 == 0 { "review" } else { "build" }.to_string());
+    let online = !(hosts >= 3 && h == 5 % hosts);
+    let host = SimHost {
+        instance_id: id,
+        name: format!("ws-{region}-{h:03}"),
+        region: region.into(),
+        reservation: format!("r-0{}", &hex::encode(Sha256::digest(format!("res-{}", h / 3).as_bytes()))[..16]),
+        tags,
+        ec2_state: "running".into(),
+        ssm_managed: true,
+        online,
+        agent_version: "3.3.1142.0".into(),
+        docker_version: "27.3.1".into(),
+    };
+    let mut list: Vec<SimAgent> = (0..agents).map(|s| agent(h, s, ARCHETYPES[(h * agents + s) % ARCHETYPES.len()])).collect();
+    if h % 3 == 0 {
+        list.push(sidecar(h));
+    }
+    (host, list)
+}
+
 /// The fleet: `hosts` x `agents`. The default (8 x 5 plus extras) covers everything the
 /// contract asks the demo to show.
 pub fn fleet(hosts: usize, agents: usize) -> WorldState {
-    let mut hs = Vec::new();
+    // A thousand hosts' agents take ~0.1 s to make on one core (a console's launch waits for
+    // them): made in as many parts as cores, each part the simulator's (`super::enter`).
+    let parts = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let made: Vec<(SimHost, Vec<SimAgent>)> = if hosts < 256 || parts == 1 {
+        (0..hosts).map(|h| demo_host(h, hosts, agents)).collect()
+    } else {
+        let chunk = hosts.div_ceil(parts);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..parts)
+                .map(|i| s.spawn(move || super::enter(|| (i * chunk..((i + 1) * chunk).min(hosts)).map(|h| demo_host(h, hosts, agents)).collect::<Vec<_>>())))
+                .collect();
+            handles.into_iter().flat_map(|t| t.join().expect("making the demo fleet")).collect()
+        })
+    };
+    let mut hs = Vec::with_capacity(hosts + 1);
     let mut ags = BTreeMap::new();
-    let mut k = 0usize;
-    for h in 0..hosts {
-        let region = REGIONS[if h % 4 == 3 { 1 } else { 0 }];
-        let id = format!("i-0{}", &hex::encode(Sha256::digest(format!("host-{h}").as_bytes()))[..16]);
-        let mut tags = BTreeMap::new();
-        tags.insert("Role".to_string(), "workspace".to_string());
-        tags.insert("Name".to_string(), format!("ws-{region}-{h:03}"));
-        tags.insert("Team".to_string(), if h % 2 == 0 { "review" } else { "build" }.to_string());
-        let online = !(hosts >= 3 && h == 5 % hosts);
-        hs.push(SimHost {
-            instance_id: id.clone(),
-            name: format!("ws-{region}-{h:03}"),
-            region: region.into(),
-            reservation: format!("r-0{}", &hex::encode(Sha256::digest(format!("res-{}", h / 3).as_bytes()))[..16]),
-            tags,
-            ec2_state: "running".into(),
-            ssm_managed: true,
-            online,
-            agent_version: "3.3.1142.0".into(),
-            docker_version: "27.3.1".into(),
-        });
-        let mut list = Vec::new();
-        for s in 0..agents {
-            list.push(agent(h, s, ARCHETYPES[k % ARCHETYPES.len()]));
-            k += 1;
-        }
-        if h % 3 == 0 {
-            list.push(sidecar(h));
-        }
-        ags.insert(id, list);
+    for (host, list) in made {
+        ags.insert(host.instance_id.clone(), list);
+        hs.push(host);
     }
     // A stopped instance carrying the fleet's tag: never part of a scan.
     let id = "i-0stopped000000001".to_string();
@@ -369,4 +385,25 @@ pub fn fleet(hosts: usize, agents: usize) -> WorldState {
 /// The default demo: 8 hosts x 6 agents (48 agents, one host unreachable).
 pub fn default_fleet() -> WorldState {
     fleet(8, 6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fleet_made_in_parts_is_the_fleet_made_host_by_host() {
+        let (hosts, agents) = (300, 3);
+        let st = fleet(hosts, agents);
+        let one_by_one: Vec<(SimHost, Vec<SimAgent>)> = (0..hosts).map(|h| demo_host(h, hosts, agents)).collect();
+        assert_eq!(st.hosts.len(), hosts + 1, "and the stopped instance");
+        for (i, (h, list)) in one_by_one.iter().enumerate() {
+            assert_eq!(serde_json::to_string(&st.hosts[i]).unwrap(), serde_json::to_string(h).unwrap(), "host {i}, in order");
+            assert_eq!(serde_json::to_string(&st.agents[&h.instance_id]).unwrap(), serde_json::to_string(list).unwrap(), "host {i}'s agents");
+        }
+        // The archetypes go round the fleet, not each host.
+        let kinds: std::collections::BTreeSet<&str> =
+            st.agents.values().flatten().map(|a| a.name.rsplit_once('-').map_or("", |(k, _)| k)).collect();
+        assert!(kinds.len() >= ARCHETYPES.len(), "{kinds:?}");
+    }
 }
