@@ -275,9 +275,12 @@ pub fn unpct(s: &str) -> String {
     let mut o = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 3 <= b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                o.push(v);
+        // Bytes, not a slice of `s`: a `%` before a multibyte character (a host's or a
+        // container's text) must not cut it (slicing there panicked).
+        let hex = |k: usize| b.get(k).and_then(|&c| (c as char).to_digit(16));
+        if b[i] == b'%' {
+            if let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2)) {
+                o.push((h * 16 + l) as u8);
                 i += 3;
                 continue;
             }
@@ -646,5 +649,9 @@ mod tests {
         assert_eq!(parse_output(&packed[..packed.len() - 12]), Err(OutputError::Truncated));
         assert_eq!(parse_output(&plain[..plain.len() - 12]), Err(OutputError::Truncated));
         assert_eq!(unpct(&pct("a b%c\n")), "a b%c\n");
+        // A `%` that is no escape stays, whatever follows it (a multibyte character cut by
+        // the escape's two bytes panicked).
+        assert_eq!(unpct("%a€ %€ 100% %4"), "%a€ %€ 100% %4");
+        assert_eq!(unpct("%e2%82%ac%41%zz"), "€A%zz");
     }
 }
