@@ -416,3 +416,43 @@ async fn a_status_filter_lists_only_those_invocations() {
     assert_eq!(ids(list(Some(("Status", "Success"))).await.unwrap()), [(ok.clone(), "Success".to_string())]);
     assert!(list(Some(("DocumentName", "AWS-RunShellScript"))).await.is_err(), "an unknown filter is refused");
 }
+
+/// A host that lies about texts (serves another text under every name its records use, in
+/// its scan answer and to the `blobs` command) gets none of them taken: the console keeps a
+/// text only under its own name (keyed by the scan's nonce). The liar's agent whose config no
+/// other host holds reads "could not be fetched", never the forged text; every other agent
+/// reads as it is (a name the liar shares with honest hosts is served by them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_host_serving_forged_texts_gets_none_of_them_shown() {
+    let (fleet, sim) = demo_fleet_with_sim(opts(100, Some((40, 8)))).await.unwrap();
+    let liar = online_host(&sim);
+    let unique = "# held by one host only\nmodel = \"o3\"\n".repeat(3);
+    sim.world.with(|st| {
+        st.faults.forge_texts.insert(liar.instance_id.clone());
+        let a = st.agents.get_mut(&liar.instance_id).unwrap().iter_mut().find(|a| a.state == "running" && a.probe_broken.is_none()).unwrap();
+        a.config = Some(unique.clone());
+    });
+    let report = scan(&fleet, |_| {}).await.unwrap();
+    assert!(!format!("{report:?}").contains("forged-by"), "a forged text reached the report");
+    let mut missing = 0;
+    let mut read = 0;
+    for h in &report.hosts {
+        for a in &h.agents {
+            match &a.read.probe {
+                Err(e) if e.contains("could not be fetched") => {
+                    assert_eq!(h.host.id, liar.instance_id, "{}: {e}", a.read.agent.name);
+                    missing += 1;
+                }
+                Ok(p) => {
+                    read += 1;
+                    assert!(!p.config.redacted.as_ref().is_some_and(|t| t.as_str().contains("held by one host only")), "{}", a.read.agent.name);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    assert_eq!(missing, 1, "the config only the liar holds is missing, nothing else");
+    assert!(read > 39 * 7, "{read} agents read whole");
+    let notes = fleet.notes();
+    assert!(notes.iter().any(|n| n.contains(&liar.instance_id) && n.contains("refused")), "{notes:?}");
+}

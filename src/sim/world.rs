@@ -175,6 +175,16 @@ pub struct Faults {
     pub offline_after: BTreeMap<String, u32>,
     /// How long a command for an offline host stays pending before SSM gives up delivering.
     pub offline_delivery_ms: u64,
+    /// Hosts that lie about texts: every text their scan answers carry after the summary, and
+    /// every text their `blobs` item returns, is another text under the real one's name (a
+    /// compromised host serving a forged config for the names its agents share with others).
+    #[serde(default)]
+    pub forge_texts: BTreeSet<String>,
+}
+
+/// What a lying host (`Faults::forge_texts`) serves instead of `v`.
+pub fn forged_text(instance: &str, v: &str) -> String {
+    format!("forged-by-{instance} {v}")
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -307,6 +317,7 @@ impl World {
         let mut extra = Duration::ZERO;
         let mut side_by_side = Duration::ZERO;
         let mut lost = false;
+        let mut forging = false;
         let mine = |i: &Item| i.instance == "*" || i.instance == instance;
         if payload.items.iter().all(|i| matches!(i.op.as_str(), "scan" | "blobs")) {
             // Reads only: a copy of the host under the lock, the work outside it.
@@ -319,13 +330,14 @@ impl World {
                 self.save_locked(&st);
                 let agents = st.agents.get(instance).cloned().unwrap_or_default();
                 let slow = agents.iter().map(|x| x.faults.slow_ms).max().unwrap_or(0);
+                forging = st.faults.forge_texts.contains(instance);
                 (st.hosts.iter().find(|h| h.instance_id == instance).cloned(), agents, slow)
             };
             for (k, item) in payload.items.iter().enumerate().filter(|(_, i)| mine(i)) {
                 let (lines, rc, t) = if item.op == "scan" {
                     self.scan_host(host.as_ref(), &agents, instance, &payload.run, item)
                 } else {
-                    self.blobs_item(instance, &payload.run, item)
+                    self.blobs_item(instance, &payload.run, item, forging)
                 };
                 extra += t;
                 outs.push(ItemOutput { seq: k + 1, op: item.op.clone(), lines, rc });
@@ -378,7 +390,12 @@ impl World {
             let nonce = item.get("NONCE").unwrap_or(payload.run.as_str());
             if let Some(store) = self.blobs.lock().unwrap().get(&format!("{instance}/{nonce}")) {
                 let budget = host_script::ANSWER_LIMIT.saturating_sub(host_script::packed_len(&stdout) + 40);
-                stdout.push_str(&host_script::pack_texts(store, budget));
+                if forging {
+                    let forged: BTreeMap<String, String> = store.iter().map(|(h, v)| (h.clone(), forged_text(instance, v))).collect();
+                    stdout.push_str(&host_script::pack_texts(&forged, budget));
+                } else {
+                    stdout.push_str(&host_script::pack_texts(store, budget));
+                }
             }
         }
         // The script exits 1 when an operation failed (SSM then says Failed, output and all).
@@ -410,13 +427,14 @@ impl World {
     }
 
     /// The texts a scan kept on this host, by hash.
-    fn blobs_item(&self, instance: &str, run: &str, item: &Item) -> (Vec<String>, i32, Duration) {
+    fn blobs_item(&self, instance: &str, run: &str, item: &Item, forging: bool) -> (Vec<String>, i32, Duration) {
         let nonce = item.get("NONCE").unwrap_or(run);
         let blobs = self.blobs.lock().unwrap();
         let store = blobs.get(&format!("{instance}/{nonce}"));
         let mut lines = Vec::new();
         for h in item.get("HASHES").unwrap_or("").split_whitespace() {
             match store.and_then(|s| s.get(h)) {
+                Some(v) if forging => lines.push(format!("b {h} {}", forged_text(instance, v))),
                 Some(v) => lines.push(format!("b {h} {v}")),
                 None => lines.push(format!("m {h}")),
             }
@@ -430,7 +448,7 @@ impl World {
         let agents = st.agents.entry(instance.to_string()).or_default();
         match item.op.as_str() {
             "scan" => self.scan_host(host.as_ref(), agents, instance, run, item),
-            "blobs" => self.blobs_item(instance, run, item),
+            "blobs" => self.blobs_item(instance, run, item, st.faults.forge_texts.contains(instance)),
             op => {
                 let sel = item.get("CONTAINER").unwrap_or("");
                 // As host-ops.sh: only the full container id names a container.
