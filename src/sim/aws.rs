@@ -171,7 +171,8 @@ pub struct SimAws {
     pub stats: Stats,
     commands: Mutex<HashMap<String, Command>>,
     order: Mutex<Vec<String>>,
-    buckets: Mutex<HashMap<&'static str, Bucket>>,
+    /// By region and quota: AWS counts request rates per account and Region.
+    buckets: Mutex<HashMap<(String, &'static str), Bucket>>,
     /// A throttling storm: every rate-limited call is refused until this instant.
     storm_until: Mutex<Option<Instant>>,
     seq: AtomicU64,
@@ -302,7 +303,7 @@ impl SimAws {
         *self.stats.calls.lock().unwrap().entry(op.to_string()).or_default() += 1;
     }
 
-    fn admit(&self, op: &str) -> bool {
+    fn admit(&self, op: &str, region: &str) -> bool {
         if let Some(until) = *self.storm_until.lock().unwrap() {
             if Instant::now() < until {
                 self.stats.throttled.fetch_add(1, Ordering::Relaxed);
@@ -317,7 +318,7 @@ impl SimAws {
             "DescribeInstanceInformation" => ("ssm-describe", q.describe),
             _ => ("other", q.other),
         };
-        let ok = self.buckets.lock().unwrap().entry(key).or_insert_with(|| Bucket::new(rate)).take();
+        let ok = self.buckets.lock().unwrap().entry((region.to_string(), key)).or_insert_with(|| Bucket::new(rate)).take();
         if !ok {
             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
         }
@@ -359,7 +360,7 @@ impl SimAws {
         if action != "DescribeInstances" {
             return xml_err(400, "InvalidAction", &format!("The action {action} is not valid for this web service."));
         }
-        if !self.admit(action) {
+        if !self.admit(action, region) {
             return xml_err(503, "RequestLimitExceeded", "Request limit exceeded.");
         }
         let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
@@ -454,7 +455,7 @@ impl SimAws {
             | "DescribeInstanceInformation" | "CancelCommand" => {}
             _ => return json_err("UnknownOperationException", &format!("{op} is not simulated")),
         }
-        if !self.admit(op) {
+        if !self.admit(op, region) {
             return json_err("ThrottlingException", "Rate exceeded");
         }
         match op {
@@ -1111,6 +1112,17 @@ mod tests {
         assert_eq!(count_of("7", 15), Some(7));
         assert!(valid_concurrency("100%") && valid_concurrency("50") && !valid_concurrency("0"));
         assert!(valid_errors("0") && valid_errors("5%") && !valid_errors("101%"));
+    }
+
+    #[test]
+    fn each_region_has_its_own_request_rate() {
+        let sim = SimAws::new(Arc::new(crate::sim::world::World::new(crate::sim::demo::fleet(1, 1), None)), ServiceOptions::default());
+        let admitted = |region: &str| (0..100).filter(|_| sim.admit("ListCommandInvocations", region)).count();
+        let east = admitted("us-east-2");
+        assert!((40..45).contains(&east), "the burst, and what refilled meanwhile: {east}");
+        assert!(!sim.admit("GetCommandInvocation", "us-east-2"), "one quota for both calls");
+        assert!((40..45).contains(&admitted("us-west-2")), "another region's quota is its own");
+        assert!(sim.admit("SendCommand", "us-east-2"), "another call's quota is its own");
     }
 
     #[test]

@@ -124,18 +124,20 @@ impl Bucket {
 pub(crate) struct Batcher {
     queues: Mutex<HashMap<Key, Vec<Pending>>>,
     /// SendCommand (SSM: 10/s, burst 20) and List/GetCommandInvocation (20/s, burst 40), a
-    /// little under SSM's quotas.
-    send_bucket: Mutex<Bucket>,
-    poll_bucket: Mutex<Bucket>,
+    /// little under SSM's quotas, each region's its own (AWS counts request rates per account
+    /// and Region: a fleet in two regions lists twice as fast).
+    send_bucket: Buckets,
+    poll_bucket: Buckets,
     /// ListCommands (SSM: 20/s, burst 40): a scan's progress polls.
-    list_bucket: Mutex<Bucket>,
+    list_bucket: Buckets,
     /// Fastest answer seen so far (send to a host's terminal status): the first poll waits
     /// for about that long.
     fastest: Mutex<Option<Duration>>,
     /// Commands sent whose answers are not all in (their answers bring more operations).
     in_flight: std::sync::atomic::AtomicUsize,
     /// Scan commands (of shared-progress groups, every region) whose last listing is still to
-    /// come: an early listing leaves a token for each.
+    /// come: an early listing leaves a token for each (counted over every region, so a
+    /// region's bucket keeps at least what its own commands are owed).
     pub(crate) owed: std::sync::atomic::AtomicUsize,
 }
 
@@ -143,9 +145,9 @@ impl Default for Batcher {
     fn default() -> Self {
         Batcher {
             queues: Mutex::new(HashMap::new()),
-            send_bucket: Mutex::new(Bucket::new(9.5, 18.0)),
-            poll_bucket: Mutex::new(Bucket::new(19.0, 36.0)),
-            list_bucket: Mutex::new(Bucket::new(19.0, 36.0)),
+            send_bucket: Buckets::new(9.5, 18.0),
+            poll_bucket: Buckets::new(19.0, 36.0),
+            list_bucket: Buckets::new(19.0, 36.0),
             fastest: Mutex::new(None),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             owed: std::sync::atomic::AtomicUsize::new(0),
@@ -170,10 +172,31 @@ impl Drop for InFlight<'_> {
     }
 }
 
-async fn acquire(b: &Mutex<Bucket>) {
+/// One quota's bucket in each region.
+struct Buckets {
+    rate: f64,
+    burst: f64,
+    by_region: Mutex<HashMap<String, Bucket>>,
+}
+
+impl Buckets {
+    fn new(rate: f64, burst: f64) -> Buckets {
+        Buckets { rate, burst, by_region: Mutex::new(HashMap::new()) }
+    }
+
+    fn with<R>(&self, region: &str, f: impl FnOnce(&mut Bucket) -> R) -> R {
+        let mut m = self.by_region.lock().unwrap();
+        if let Some(b) = m.get_mut(region) {
+            return f(b);
+        }
+        f(m.entry(region.to_string()).or_insert_with(|| Bucket::new(self.rate, self.burst)))
+    }
+}
+
+/// Wait for a token of `region`'s bucket.
+async fn acquire(b: &Buckets, region: &str) {
     loop {
-        let wait = b.lock().unwrap().take();
-        match wait {
+        match b.with(region, Bucket::take) {
             None => return,
             Some(d) => tokio::time::sleep(d).await,
         }
@@ -250,20 +273,20 @@ impl AwsFleet {
     /// A token of our side's bucket for `ListCommandInvocations` and `GetCommandInvocation`
     /// (SSM counts them against one quota): every such call of the scan and of the batcher
     /// waits here for its turn, rather than being throttled and backing off for longer.
-    pub(crate) async fn inv_token(&self) {
-        acquire(&self.batch.poll_bucket).await;
+    pub(crate) async fn inv_token(&self, region: &str) {
+        acquire(&self.batch.poll_bucket, region).await;
     }
 
     /// A token of the same bucket as [`Self::inv_token`], now, but only if `keep` stay: for a
     /// call worth making only with tokens to spare (an early listing).
-    pub(crate) fn spare_inv_token(&self, keep: usize) -> bool {
-        self.batch.poll_bucket.lock().unwrap().take_spare(keep)
+    pub(crate) fn spare_inv_token(&self, region: &str, keep: usize) -> bool {
+        self.batch.poll_bucket.with(region, |b| b.take_spare(keep))
     }
 
     /// A token of our side's bucket for `ListCommands` (a scan's progress polls, every
     /// command's every 125 ms: many commands at once wait their turn).
-    pub(crate) async fn list_token(&self) {
-        acquire(&self.batch.list_bucket).await;
+    pub(crate) async fn list_token(&self, region: &str) {
+        acquire(&self.batch.list_bucket, region).await;
     }
 
     /// The hashes of the long texts (config files, emitters) the console holds, for a read's
@@ -337,7 +360,7 @@ impl AwsFleet {
                 }
                 seen = n;
             }
-            acquire(&self.batch.send_bucket).await;
+            acquire(&self.batch.send_bucket, &key.region).await;
             let list = self.batch.queues.lock().unwrap().remove(&key).unwrap_or_default();
             let mut cmds = split(list, if key.alone { 1 } else { ITEMS_PER_HOST });
             // The first command has its send token already; the others take theirs.
@@ -345,7 +368,7 @@ impl AwsFleet {
                 let key = key.clone();
                 async move {
                     if i > 0 {
-                        acquire(&self.batch.send_bucket).await;
+                        acquire(&self.batch.send_bucket, &key.region).await;
                     }
                     self.run_batch(&key, c).await
                 }
@@ -430,7 +453,7 @@ impl AwsFleet {
             wait = POLL_EVERY;
             let mut token: Option<String> = None;
             loop {
-                self.inv_token().await;
+                self.inv_token(&rc.region).await;
                 let page = self
                     .call(deadline, || {
                         rc.ssm

@@ -260,7 +260,7 @@ impl AwsFleet {
                 Some(c) => c,
                 None => {
                     // Progress: one cheap call (its own quota, 20 a second: our bucket's turn first).
-                    self.list_token().await;
+                    self.list_token(&rc.region).await;
                     let lc = self.call(deadline, || rc.ssm.list_commands().command_id(command).send()).await;
                     match lc {
                         Ok(o) => match o.commands().first() {
@@ -301,7 +301,7 @@ impl AwsFleet {
                 Some(_) => {
                     (completed - listed_at) * 5 >= want
                         && {
-                            have_token = self.spare_inv_token(self.batch.owed.load(std::sync::atomic::Ordering::Relaxed) + TEXT_TOKENS);
+                            have_token = self.spare_inv_token(&rc.region, self.batch.owed.load(std::sync::atomic::Ordering::Relaxed) + TEXT_TOKENS);
                             have_token
                         }
                 }
@@ -326,7 +326,7 @@ impl AwsFleet {
             let mut token: Option<String> = None;
             loop {
                 if !std::mem::take(&mut have_token) {
-                    self.inv_token().await;
+                    self.inv_token(&rc.region).await;
                 }
                 let page = self
                     .call(deadline, || {
@@ -399,7 +399,7 @@ impl AwsFleet {
         let mut counts = HashMap::new();
         let mut token: Option<String> = None;
         for _ in 0..SHARED_PAGES {
-            self.list_token().await;
+            self.list_token(&rc.region).await;
             let filter = CommandFilter::builder().key(CommandFilterKey::InvokedAfter).value(p.since.clone()).build().expect("key and value are set");
             let page = self
                 .call(deadline, || rc.ssm.list_commands().filters(filter.clone()).max_results(50).set_next_token(token.clone()).send())
@@ -423,7 +423,7 @@ impl AwsFleet {
     /// The full output (24,000 characters) of one invocation; `None` while it does not exist
     /// yet or is still running.
     pub(crate) async fn get_invocation(&self, rc: &RegionClients, command: &str, instance: &str, deadline: Instant) -> Result<Option<InvResult>, FleetError> {
-        self.inv_token().await;
+        self.inv_token(&rc.region).await;
         let r = self
             .call(deadline, || rc.ssm.get_command_invocation().command_id(command).instance_id(instance).send())
             .await;
