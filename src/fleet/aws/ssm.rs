@@ -230,7 +230,7 @@ impl AwsFleet {
         let mut polled = sent;
         let mut last_completed = -1i64;
         let mut last_listing = Instant::now();
-        let mut listed_early = false;
+        let mut listed_early = 0i64;
         let mut target_count: Option<i64>;
         // When nine in ten of the hosts waited for had answered.
         let mut near_end: Option<Instant> = None;
@@ -280,10 +280,13 @@ impl AwsFleet {
             // command is listed once the hosts it waits for have all completed, or every 5 s
             // or more (`relist_every`) for what came in meanwhile (a slow or silent host), not
             // at every poll.
-            // When two whole listings fit in SSM's burst (40 pages: up to 1,000 hosts), one more
-            // is made once a third of the hosts have answered, so that their answers (and the
-            // texts they name) are read and diagnosed while the rest still run; early enough
-            // that the quota has refilled for the last listing (at half it had not: measured).
+            // When two whole listings fit in SSM's burst (40 pages: up to 1,000 hosts), two more
+            // (of the hosts that succeeded) are made, once a third and once two thirds of the
+            // hosts have answered, so that their answers (and the texts they name) are read and
+            // diagnosed while the rest still run: a third and two thirds of the pages, one
+            // whole listing's worth in all. (At half, with one bucket for the whole account,
+            // the quota had not refilled for the last listing: measured; the second early
+            // listing pays since each region's quota is its own: docs/benchmarks.md.)
             // A command of a shared group (one page each, up to twenty side by side) is listed
             // early only with tokens to spare: one left for the last listing of every such
             // command, and a few for the texts (listed at every poll, the group's pages outran
@@ -305,13 +308,13 @@ impl AwsFleet {
                             have_token
                         }
                 }
-                None => !listed_early && completed * 3 >= want && 2 * ((want + 49) / 50) <= 40,
+                None => listed_early < 2 && completed * 3 >= want * (listed_early + 1) && 2 * ((want + 49) / 50) <= 40,
             };
             if (want > BIG_LISTING || shared.is_some()) && !ended && last_listing.elapsed() < relist_every(want) && !early {
                 continue;
             }
             listed_at = completed;
-            listed_early |= early;
+            listed_early += i64::from(early);
             // The early listing of a big command reads only the hosts that succeeded: its pages
             // come out of the same quota as the last listing's, which waited for tokens when
             // the early one read every page, or came at half (measured, docs/benchmarks.md).
