@@ -28,11 +28,15 @@ pub(crate) fn new_nonce(what: &str) -> String {
 pub(crate) struct TextStore {
     key: String,
     by_hash: HashMap<String, String>,
+    /// The key before the last [`TextStore::rekey`] and each of its names' new name: reads
+    /// sent before a scan renamed everything are answered under it (a rollout's reads while
+    /// the console scans again), and a lookup by text would hash every text held.
+    prev: Option<(String, HashMap<String, String>)>,
 }
 
 impl Default for TextStore {
     fn default() -> Self {
-        TextStore { key: new_nonce("texts"), by_hash: HashMap::new() }
+        TextStore { key: new_nonce("texts"), by_hash: HashMap::new(), prev: None }
     }
 }
 
@@ -47,19 +51,25 @@ impl TextStore {
         if key == self.key {
             return;
         }
-        let texts: Vec<String> = std::mem::take(&mut self.by_hash).into_values().collect();
-        self.key = key.to_string();
-        for t in texts {
-            self.by_hash.insert(blob_hash(key, &t), t);
+        let old_key = std::mem::replace(&mut self.key, key.to_string());
+        let mut renamed = HashMap::with_capacity(self.by_hash.len());
+        for (old, t) in std::mem::take(&mut self.by_hash) {
+            let new = blob_hash(key, &t);
+            renamed.insert(old, new.clone());
+            self.by_hash.insert(new, t);
         }
+        self.prev = Some((old_key, renamed));
     }
 
-    /// The text named `h` under `key` (under an older key: looked for, a text at a time).
+    /// The text named `h` under `key` (the previous key's names through their renaming; an
+    /// older key's, rare, looked for a text at a time).
     pub fn get(&self, key: &str, h: &str) -> Option<&String> {
         if key == self.key {
-            self.by_hash.get(h)
-        } else {
-            self.by_hash.values().find(|t| blob_hash(key, t) == h)
+            return self.by_hash.get(h);
+        }
+        match &self.prev {
+            Some((k, renamed)) if k == key => renamed.get(h).and_then(|n| self.by_hash.get(n)),
+            _ => self.by_hash.values().find(|t| blob_hash(key, t) == h),
         }
     }
 
@@ -115,6 +125,13 @@ mod tests {
         s.learn(b.clone());
         assert_eq!(s.get(&k2, &blob_hash(&k2, &b)), Some(&b));
         assert_eq!(s.iter().count(), 2);
+        assert_eq!(s.get(&k1, &blob_hash(&k1, &b)), None, "learnt after k1: never named under it");
+        // Two keys on: the previous through its renaming, the one before by looking.
+        let k3 = new_nonce("scan");
+        s.rekey(&k3);
+        assert_eq!(s.get(&k2, &blob_hash(&k2, &b)), Some(&b));
+        assert_eq!(s.get(&k1, &blob_hash(&k1, &a)), Some(&a));
+        assert_eq!(s.get(&k3, &blob_hash(&k3, &a)), Some(&a));
     }
 
     #[test]
