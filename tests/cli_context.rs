@@ -82,18 +82,45 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// (hosts, agents) of a `scan --json`, and the context it names.
-/// `v` without what is worked out from the clock when the report is made: a session record's
-/// `harm` says "since HH:MM" (now minus the stalled minutes), which moves on when two scans
-/// straddle a minute's turn (seen in CI: 20:37 then 20:38).
+/// `v` with the time worked out from the clock when the report is made masked: a session
+/// record's `harm` says "since HH:MM UTC" (now minus the stalled minutes), which moves on when
+/// two scans straddle a minute's turn (seen in CI: 20:37 then 20:38). The rest of `harm` is
+/// compared as it is.
 fn without_clock(v: &Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.iter().filter(|(k, _)| k.as_str() != "harm").map(|(k, v)| (k.clone(), without_clock(v))).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| match (k.as_str(), v) {
+                    ("harm", Value::String(s)) => (k.clone(), Value::String(mask_since(s))),
+                    _ => (k.clone(), without_clock(v)),
+                })
+                .collect(),
+        ),
         Value::Array(a) => Value::Array(a.iter().map(without_clock).collect()),
         v => v.clone(),
     }
 }
 
+/// "since 20:37 UTC" -> "since HH:MM UTC"; anything else as it is.
+fn mask_since(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("since ") {
+        let (head, tail) = rest.split_at(i + "since ".len());
+        out.push_str(head);
+        let t = tail.as_bytes();
+        if t.len() >= 5 && t[2] == b':' && [0, 1, 3, 4].iter().all(|&k| t[k].is_ascii_digit()) {
+            out.push_str("HH:MM");
+            rest = &tail[5..];
+        } else {
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// (hosts, agents) of a `scan --json`, and the context it names.
 fn scanned(v: &Value) -> (u64, u64, Value) {
     (v["summary"]["hosts"].as_u64().unwrap(), v["summary"]["agents"].as_u64().unwrap(), v["context"].clone())
 }
@@ -176,6 +203,7 @@ fn a_read_only_context_refuses_every_mutation_and_its_override() {
     let out = e.run(&["--demo-state", st, "apply", "--yes"], &[("CODEX_FLEET_CONTEXT", "prod-ro")]);
     assert_eq!(out.status.code(), Some(2));
     let after = e.json(&["--context", "prod-ro", "--demo-state", st, "scan", "--json"], &[]);
+    assert_eq!(mask_since("0 succeeded since 20:37 UTC; since 5:0"), "0 succeeded since HH:MM UTC; since 5:0");
     assert_eq!(without_clock(&before["hosts"]), without_clock(&after["hosts"]), "nothing changed on the fleet");
     assert!(!e.state().join("runs").exists() || std::fs::read_dir(e.state().join("runs")).unwrap().count() == 0, "no run was journaled");
     // --read-only=false is fine where the context allows writes.
