@@ -86,6 +86,18 @@ impl ProbeMemo {
     }
 }
 
+/// The probe memo's key: the probe's lines as sent, after the key their text names are under
+/// (one string, built once an agent: this is a big scan's hot path).
+fn memo_key(key: &str, probe: &[String]) -> String {
+    let mut k = String::with_capacity(key.len() + probe.iter().map(|l| l.len() + 1).sum::<usize>());
+    k.push_str(key);
+    for l in probe {
+        k.push('\n');
+        k.push_str(l);
+    }
+    k
+}
+
 /// One agent's read from its scan record, the texts it refers to resolved from `texts` (their
 /// names under `key`: the memo keys on the names, so on the key too).
 fn assemble(key: &str, host: &Host, p: &Partial, texts: &HashMap<String, String>, memo: &Mutex<ProbeMemo>) -> AgentRead {
@@ -102,7 +114,7 @@ fn assemble(key: &str, host: &Host, p: &Partial, texts: &HashMap<String, String>
             let missing = p.probe.iter().filter_map(|l| host_script::blob_ref(l)).find(|(_, h, _)| !texts.contains_key(*h));
             match missing {
                 Some((k, h, _)) => Err(format!("the probe's {k} text ({h}) could not be fetched")),
-                None => ProbeMemo::parse(memo, format!("{key}\n{}", p.probe.join("\n")), || {
+                None => ProbeMemo::parse(memo, memo_key(key, &p.probe), || {
                     let mut text = String::new();
                     for l in &p.probe {
                         match host_script::blob_ref(l).and_then(|(k, h, _)| texts.get(h).map(|v| (k, v))) {

@@ -274,10 +274,10 @@ pub fn unpct(s: &str) -> String {
     let b = s.as_bytes();
     let mut o = Vec::with_capacity(b.len());
     let mut i = 0;
+    // Bytes, not a slice of `s`: a `%` before a multibyte character (a host's or a
+    // container's text) must not cut it (slicing there panicked).
+    let hex = |k: usize| b.get(k).and_then(|&c| (c as char).to_digit(16));
     while i < b.len() {
-        // Bytes, not a slice of `s`: a `%` before a multibyte character (a host's or a
-        // container's text) must not cut it (slicing there panicked).
-        let hex = |k: usize| b.get(k).and_then(|&c| (c as char).to_digit(16));
         if b[i] == b'%' {
             if let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2)) {
                 o.push((h * 16 + l) as u8);

@@ -470,13 +470,13 @@ impl AwsFleet {
 }
 
 /// How often a command still waiting for some hosts is listed whole for the answers that came
-/// in meanwhile: every 5 s, or every two listings' worth of quota (19 pages a second) when
+/// in meanwhile: every 5 s, or every two listings' worth of quota (`INV_RATE` pages a second) when
 /// that is longer: a 10,000-host command's listing is 200 pages, ~10 s of quota, and listing
 /// it every 5 s made the scan wait for one more whole listing at its end (measured: 26 s
 /// instead of 16 s).
 fn relist_every(hosts: i64) -> Duration {
     let pages = (hosts.max(0) as u64).div_ceil(50);
-    Duration::from_secs(5).max(Duration::from_secs_f64(2.0 * pages as f64 / 19.0))
+    Duration::from_secs(5).max(Duration::from_secs_f64(2.0 * pages as f64 / super::batch::INV_RATE))
 }
 
 /// `ListCommandInvocations`' filter for the invocations that succeeded.

@@ -83,7 +83,12 @@ impl TextStore {
         if blob_hash(key, &text) != h {
             return false;
         }
-        self.learn(text);
+        if key == self.key {
+            // its name now, checked just above: no need to hash it again
+            self.by_hash.entry(h.to_string()).or_insert(text);
+        } else {
+            self.learn(text);
+        }
         true
     }
 
