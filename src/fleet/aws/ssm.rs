@@ -260,7 +260,7 @@ impl AwsFleet {
                 Some(c) => c,
                 None => {
                     // Progress: one cheap call (its own quota, 20 a second: our bucket's turn first).
-                    self.list_token(&rc.region).await;
+                    self.list_token().await;
                     let lc = self.call(deadline, || rc.ssm.list_commands().command_id(command).send()).await;
                     match lc {
                         Ok(o) => match o.commands().first() {
@@ -402,7 +402,7 @@ impl AwsFleet {
         let mut counts = HashMap::new();
         let mut token: Option<String> = None;
         for _ in 0..SHARED_PAGES {
-            self.list_token(&rc.region).await;
+            self.list_token().await;
             let filter = CommandFilter::builder().key(CommandFilterKey::InvokedAfter).value(p.since.clone()).build().expect("key and value are set");
             let page = self
                 .call(deadline, || rc.ssm.list_commands().filters(filter.clone()).max_results(50).set_next_token(token.clone()).send())
