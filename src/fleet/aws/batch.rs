@@ -146,7 +146,7 @@ impl Default for Batcher {
         Batcher {
             queues: Mutex::new(HashMap::new()),
             send_bucket: Buckets::new(9.5, 18.0),
-            poll_bucket: Buckets::new(INV_RATE, 36.0),
+            poll_bucket: Buckets::new(super::ssm::INV_RATE, 36.0),
             list_bucket: Buckets::new(19.0, 36.0),
             fastest: Mutex::new(None),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
@@ -171,10 +171,6 @@ impl Drop for InFlight<'_> {
         self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
-
-/// Our side's rate for `List`/`GetCommandInvocation` a region (SSM: 20/s): a listing's pages
-/// come at most this fast (`ssm::relist_every` counts with it).
-pub(crate) const INV_RATE: f64 = 19.0;
 
 /// One quota's bucket in each region.
 struct Buckets {

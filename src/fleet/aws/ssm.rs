@@ -469,6 +469,11 @@ impl AwsFleet {
     }
 }
 
+/// Our side's rate for `List`/`GetCommandInvocation` a region (SSM: 20/s): a listing's pages
+/// come at most this fast (the batcher's bucket; `relist_every` counts with it). Here, not in
+/// batch.rs, which uses this module (no import circle).
+pub(crate) const INV_RATE: f64 = 19.0;
+
 /// How often a command still waiting for some hosts is listed whole for the answers that came
 /// in meanwhile: every 5 s, or every two listings' worth of quota (`INV_RATE` pages a second) when
 /// that is longer: a 10,000-host command's listing is 200 pages, ~10 s of quota, and listing
@@ -476,7 +481,7 @@ impl AwsFleet {
 /// instead of 16 s).
 fn relist_every(hosts: i64) -> Duration {
     let pages = (hosts.max(0) as u64).div_ceil(50);
-    Duration::from_secs(5).max(Duration::from_secs_f64(2.0 * pages as f64 / super::batch::INV_RATE))
+    Duration::from_secs(5).max(Duration::from_secs_f64(2.0 * pages as f64 / INV_RATE))
 }
 
 /// `ListCommandInvocations`' filter for the invocations that succeeded.
